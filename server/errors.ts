@@ -1,0 +1,111 @@
+// Every error dsmirror reports, in one place (the fastify `lib/errors.js` pattern).
+// Codes are `DSM_<AREA>_<WHAT>`, stable, and never reused once retired. Each message says what
+// happened, to which input, and the fix. The README's error table is kept in step with ERROR_CODES
+// by test/unit/error-table.test.ts.
+import createError, { type FastifyErrorConstructor } from '@fastify/error'
+
+export const ConfigInvalidError = createError('DSM_CONFIG_INVALID', 'Invalid configuration:\n%s', 500)
+
+export const BadPathError = createError(
+  'DSM_BAD_PATH',
+  "Request path '%s' was refused: %s. Mirror URLs look like /<upstream-host>/<path> or /<mirror-name>/<path>.",
+  400
+)
+export const HostNotAllowedError = createError(
+  'DSM_HOST_NOT_ALLOWED',
+  "Upstream host '%s' is not in allowHosts. Add it to allowHosts in the config (e.g. DSMIRROR_ALLOWHOSTS) if it should be mirrored.",
+  403
+)
+export const MirrorUnknownError = createError(
+  'DSM_MIRROR_UNKNOWN',
+  "No mirror is named '%s'. Define it under mirrors: in the config, or use /<upstream-host>/<path> with a host in allowHosts.",
+  404
+)
+export const NotFoundError = createError('DSM_NOT_FOUND', "'%s' is not a dsmirror page. Its pages live under /_/ (status /_/, health /_/healthz).", 404)
+
+export const UpstreamTlsError = createError(
+  'DSM_UPSTREAM_TLS',
+  "TLS verification of upstream '%s' failed (%s). Add the issuing CA to upstream.caFiles, or run 'dsmirror doctor %s'.",
+  502
+)
+export const UpstreamConnectError = createError(
+  'DSM_UPSTREAM_CONNECT',
+  "Could not reach upstream '%s' (%s). Check the name and network, or set upstream.proxy if egress needs a proxy.",
+  502
+)
+export const UpstreamTimeoutError = createError(
+  'DSM_UPSTREAM_TIMEOUT',
+  "Upstream '%s' did not answer in time (%s). Raise upstream.timeouts if the host is slow.",
+  504
+)
+export const UpstreamRedirectError = createError(
+  'DSM_UPSTREAM_REDIRECT',
+  "Upstream '%s' redirected badly: %s. Add the redirect target's host to allowHosts if it is trusted.",
+  502
+)
+export const UpstreamIncompleteError = createError(
+  'DSM_UPSTREAM_INCOMPLETE',
+  "The download of '%s' could not be completed (%s). Nothing was cached; retry later, or raise upstream.retries.",
+  502
+)
+export const UpstreamChangedError = createError(
+  'DSM_UPSTREAM_CHANGED',
+  "'%s' changed upstream while it was being downloaded (%s). Nothing was cached; request it again.",
+  502
+)
+export const UpstreamBadResponseError = createError(
+  'DSM_UPSTREAM_BAD_RESPONSE',
+  "Upstream answered '%s' with a response dsmirror cannot use (%s). Nothing was cached.",
+  502
+)
+export const ChecksumMismatchError = createError(
+  'DSM_CHECKSUM_MISMATCH',
+  "'%s' does not match its expected digest (%s). The body was quarantined, not cached; check checksums: in the config and the upstream.",
+  502
+)
+export const RangeNotSatisfiableError = createError(
+  'DSM_RANGE_NOT_SATISFIABLE',
+  "Range '%s' does not overlap the %s bytes of '%s'. Ask for bytes inside the object.",
+  416
+)
+export const CacheIoError = createError(
+  'DSM_CACHE_IO',
+  "Cache storage failed for '%s' (%s). Check free space and permissions of cache.dir.",
+  500
+)
+export const CaFileInvalidError = createError(
+  'DSM_CERT_CA_FILE',
+  "upstream.caFiles entry '%s' could not be used (%s). Point it at a PEM file or a directory of PEM files.",
+  500
+)
+
+/** Every error constructor, for the README table check and for metrics by code. */
+export const ERRORS: readonly FastifyErrorConstructor[] = [
+  ConfigInvalidError,
+  BadPathError,
+  HostNotAllowedError,
+  MirrorUnknownError,
+  NotFoundError,
+  UpstreamTlsError,
+  UpstreamConnectError,
+  UpstreamTimeoutError,
+  UpstreamRedirectError,
+  UpstreamIncompleteError,
+  UpstreamChangedError,
+  UpstreamBadResponseError,
+  ChecksumMismatchError,
+  RangeNotSatisfiableError,
+  CacheIoError,
+  CaFileInvalidError
+]
+
+export interface DsmError extends Error {
+  code: string
+  statusCode: number
+}
+
+/** True for an error made by one of the constructors above (or any `DSM_*`-coded error). */
+export function isDsmError (err: unknown): err is DsmError {
+  return err instanceof Error && typeof (err as { code?: unknown }).code === 'string' &&
+    (err as { code: string }).code.startsWith('DSM_') && typeof (err as { statusCode?: unknown }).statusCode === 'number'
+}
