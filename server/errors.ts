@@ -106,6 +106,7 @@ export interface DsmError extends Error {
 
 /** True for an error made by one of the constructors above (or any `DSM_*`-coded error). */
 export function isDsmError (err: unknown): err is DsmError {
-  return err instanceof Error && typeof (err as { code?: unknown }).code === 'string' &&
-    (err as { code: string }).code.startsWith('DSM_') && typeof (err as { statusCode?: unknown }).statusCode === 'number'
+  if (!(err instanceof Error)) return false
+  const { code, statusCode } = err as Partial<DsmError>
+  return typeof code === 'string' && code.startsWith('DSM_') && typeof statusCode === 'number'
 }
