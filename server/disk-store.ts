@@ -1,0 +1,323 @@
+// The disk cache (DESIGN.md "Cache"): the only module that touches the cache directory.
+//   objects/<k[0:2]>/<k>        body        objects/<k[0:2]>/<k>.json   metadata
+//   tmp/<k>.part                in-flight   tmp/<k>.part.json           resume state
+//   quarantine/<k>-<time>.bin   bodies that failed their digest, kept for inspection
+// Bodies are committed with fsync + rename after they are verified, metadata the same way after
+// the body (the verdaccio `writeTarball` pattern), so nothing half-written is ever under
+// objects/. The index is an lru-cache sized in bytes whose dispose unlinks evicted bodies; it is
+// rebuilt from the metadata at start, oldest access first.
+import { constants as fsc } from 'node:fs'
+import { mkdir, open, readdir, readFile, rename, rm, stat, truncate, type FileHandle, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { LRUCache } from 'lru-cache'
+import type { Logger } from 'pino'
+import { CacheIoError } from './errors.js'
+
+/** Metadata persisted next to every committed body. */
+export interface EntryMeta {
+  key: string
+  url: string
+  status: 200
+  /** End-to-end response headers as stored (no Content-Length, no hop-by-hop, no Set-Cookie). */
+  headers: Record<string, string | string[]>
+  size: number
+  sha256: string
+  etag: string | null
+  lastModified: string | null
+  fetchedAt: number
+  lastAccess: number
+  immutable: boolean
+  /** http-cache-semantics `CachePolicy#toObject()`, for RFC 9111 freshness and revalidation. */
+  policy: Record<string, unknown>
+}
+
+/** What a restart needs to resume an interrupted download from `durable` bytes. */
+export interface ResumeState {
+  key: string
+  url: string
+  etag: string | null
+  lastModified: string | null
+  size: number | null
+  /** The stored headers of the response being downloaded (for the entry's metadata). */
+  headers: Record<string, string | string[]>
+  policy: Record<string, unknown>
+  immutable: boolean
+  /** Bytes known to be on disk (fsynced) at the last checkpoint. */
+  durable: number
+}
+
+export interface DiskStoreOptions {
+  dir: string
+  maxSize: number
+  log: Logger
+  now?: () => number
+}
+
+/** Persist lastAccess at most this often per entry: hits must not turn into metadata writes. */
+export const ACCESS_PERSIST_INTERVAL_MS = 60 * 60 * 1000
+
+export class DiskStore {
+  readonly dir: string
+  readonly maxSize: number
+  readonly #log: Logger
+  readonly #now: () => number
+  readonly #index: LRUCache<string, EntryMeta>
+  readonly #resumable = new Map<string, ResumeState>()
+  #reserved = 0
+  #evictions = 0
+
+  private constructor (opts: DiskStoreOptions) {
+    this.dir = opts.dir
+    this.maxSize = opts.maxSize
+    this.#log = opts.log
+    this.#now = opts.now ?? Date.now
+    this.#index = new LRUCache<string, EntryMeta>({
+      maxSize: opts.maxSize,
+      sizeCalculation: (meta) => Math.max(1, meta.size),
+      // A replaced entry ('set') was renamed over in place; only evicted or deleted entries go.
+      dispose: (meta, key, reason) => {
+        if (reason !== 'evict' && reason !== 'delete') return
+        if (reason === 'evict') this.#evictions++
+        void this.#unlinkEntry(key, meta)
+      }
+    })
+  }
+
+  static async open (opts: DiskStoreOptions): Promise<DiskStore> {
+    const store = new DiskStore(opts)
+    await store.#load()
+    return store
+  }
+
+  get objectsDir (): string { return join(this.dir, 'objects') }
+  get tmpDir (): string { return join(this.dir, 'tmp') }
+  get quarantineDir (): string { return join(this.dir, 'quarantine') }
+
+  bodyPath (key: string): string { return join(this.objectsDir, key.slice(0, 2), key) }
+  metaPath (key: string): string { return `${this.bodyPath(key)}.json` }
+  tempPath (key: string): string { return join(this.tmpDir, `${key}.part`) }
+
+  /** The entry, marked as recently used. */
+  get (key: string): EntryMeta | undefined {
+    const meta = this.#index.get(key)
+    if (meta !== undefined) {
+      const now = this.#now()
+      if (now - meta.lastAccess > ACCESS_PERSIST_INTERVAL_MS) {
+        meta.lastAccess = now
+        void this.writeMeta(meta).catch((err: unknown) => this.#log.warn({ err, key }, 'could not persist lastAccess'))
+      } else {
+        meta.lastAccess = now
+      }
+    }
+    return meta
+  }
+
+  peek (key: string): EntryMeta | undefined { return this.#index.peek(key) }
+
+  list (): EntryMeta[] { return [...this.#index.values()] }
+
+  get stats (): { bytes: number; entries: number; maxSize: number; reserved: number; evictions: number } {
+    return { bytes: this.#index.calculatedSize, entries: this.#index.size, maxSize: this.maxSize, reserved: this.#reserved, evictions: this.#evictions }
+  }
+
+  /** Opens a committed body for reading. The handle keeps the bytes alive if the entry is evicted meanwhile. */
+  async openBody (key: string): Promise<{ handle: FileHandle; meta: EntryMeta } | null> {
+    const meta = this.get(key)
+    if (meta === undefined) return null
+    try {
+      return { handle: await open(this.bodyPath(key), 'r'), meta }
+    } catch (err: unknown) {
+      this.#log.warn({ err, key }, 'cached body vanished; dropping the entry')
+      this.#index.delete(key)
+      return null
+    }
+  }
+
+  /**
+   * Makes room for a body of `bytes` by evicting least recently used entries, counting other
+   * in-flight reservations. False when the object can never fit.
+   */
+  reserve (bytes: number): boolean {
+    if (bytes > this.maxSize) return false
+    while (this.#index.calculatedSize + this.#reserved + bytes > this.maxSize && this.#index.size > 0) {
+      this.#index.pop()
+    }
+    this.#reserved += bytes
+    return true
+  }
+
+  release (bytes: number): void {
+    this.#reserved = Math.max(0, this.#reserved - bytes)
+  }
+
+  /** Opens (creating or truncating to `from`) the temp file of an in-flight download. */
+  async openTemp (key: string, from = 0): Promise<FileHandle> {
+    const path = this.tempPath(key)
+    try {
+      const handle = await open(path, fsc.O_RDWR | fsc.O_CREAT, 0o644)
+      await handle.truncate(from)
+      return handle
+    } catch (err: unknown) {
+      throw ioError(path, err)
+    }
+  }
+
+  /** An interrupted download of `key` found at start, to resume; taken at most once. */
+  takeResumable (key: string): ResumeState | undefined {
+    const state = this.#resumable.get(key)
+    this.#resumable.delete(key)
+    return state
+  }
+
+  async writeResumeState (state: ResumeState): Promise<void> {
+    await writeAtomically(`${this.tempPath(state.key)}.json`, JSON.stringify(state))
+  }
+
+  async removeTemp (key: string): Promise<void> {
+    await rm(this.tempPath(key), { force: true })
+    await rm(`${this.tempPath(key)}.json`, { force: true })
+  }
+
+  /**
+   * Commits a verified, fsynced temp body: old metadata out, body renamed into place (atomic
+   * replace; readers of the old body keep their file), metadata written, index updated.
+   */
+  async commit (meta: EntryMeta): Promise<void> {
+    const body = this.bodyPath(meta.key)
+    try {
+      await mkdir(join(this.objectsDir, meta.key.slice(0, 2)), { recursive: true })
+      await rm(this.metaPath(meta.key), { force: true })
+      await rename(this.tempPath(meta.key), body)
+      await rm(`${this.tempPath(meta.key)}.json`, { force: true })
+      await this.writeMeta(meta)
+    } catch (err: unknown) {
+      throw ioError(body, err)
+    }
+    this.#index.set(meta.key, meta)
+  }
+
+  async writeMeta (meta: EntryMeta): Promise<void> {
+    await writeAtomically(this.metaPath(meta.key), JSON.stringify(meta))
+  }
+
+  /** Replaces the stored metadata (a 304 revalidation updated headers and policy). */
+  async updateMeta (meta: EntryMeta): Promise<void> {
+    await this.writeMeta(meta)
+    if (this.#index.has(meta.key)) this.#index.set(meta.key, meta)
+  }
+
+  delete (key: string): boolean {
+    return this.#index.delete(key)
+  }
+
+  /** Moves a temp body that failed verification aside, with a note of why. */
+  async quarantine (key: string, note: Record<string, unknown>): Promise<string> {
+    const target = join(this.quarantineDir, `${key}-${this.#now()}.bin`)
+    await rename(this.tempPath(key), target)
+    await writeFile(`${target}.json`, JSON.stringify({ ...note, quarantinedAt: new Date(this.#now()).toISOString() }, null, 2))
+    await rm(`${this.tempPath(key)}.json`, { force: true })
+    return target
+  }
+
+  async #unlinkEntry (key: string, meta: EntryMeta): Promise<void> {
+    try {
+      await rm(this.metaPath(key), { force: true })
+      await rm(this.bodyPath(key), { force: true })
+    } catch (err: unknown) {
+      this.#log.warn({ err, key, url: meta.url }, 'could not remove an evicted entry')
+    }
+  }
+
+  async #load (): Promise<void> {
+    await Promise.all([this.objectsDir, this.tmpDir, this.quarantineDir].map((d) => mkdir(d, { recursive: true })))
+    await this.#loadTemps()
+    const metas: EntryMeta[] = []
+    let dropped = 0
+    for (const shard of await readdir(this.objectsDir)) {
+      const shardDir = join(this.objectsDir, shard)
+      const names = new Set(await readdir(shardDir).catch(() => []))
+      for (const name of names) {
+        if (name.endsWith('.json')) {
+          const key = name.slice(0, -'.json'.length)
+          const meta = await readMeta(join(shardDir, name))
+          const size = await stat(join(shardDir, key)).then((s) => s.size, () => -1)
+          if (meta === null || meta.key !== key || size !== meta.size) {
+            dropped++
+            await rm(join(shardDir, name), { force: true })
+            await rm(join(shardDir, key), { force: true })
+          } else {
+            metas.push(meta)
+          }
+        } else if (!names.has(`${name}.json`)) {
+          // A body without metadata (crash between the two renames) or a stray temp: never servable.
+          dropped++
+          await rm(join(shardDir, name), { force: true })
+        }
+      }
+    }
+    metas.sort((a, b) => a.lastAccess - b.lastAccess)
+    for (const meta of metas) this.#index.set(meta.key, meta)
+    this.#log.info({ entries: this.#index.size, bytes: this.#index.calculatedSize, dropped, resumable: this.#resumable.size }, 'cache index rebuilt')
+  }
+
+  /** Keeps interrupted downloads that can be resumed (truncated to their durable length), deletes the rest. */
+  async #loadTemps (): Promise<void> {
+    for (const name of await readdir(this.tmpDir)) {
+      if (!name.endsWith('.part')) {
+        if (!name.endsWith('.part.json')) await rm(join(this.tmpDir, name), { force: true })
+        continue
+      }
+      const key = name.slice(0, -'.part'.length)
+      const path = join(this.tmpDir, name)
+      const state = await readJson<ResumeState>(`${path}.json`)
+      const size = await stat(path).then((s) => s.size, () => -1)
+      const usable = state !== null && state.key === key && state.durable > 0 && size >= state.durable &&
+        (state.etag !== null || state.lastModified !== null)
+      if (usable) {
+        await truncate(path, state.durable)
+        this.#resumable.set(key, state)
+      } else {
+        await this.removeTemp(key)
+      }
+    }
+    for (const name of await readdir(this.tmpDir)) {
+      if (name.endsWith('.part.json') && !this.#resumable.has(name.slice(0, -'.part.json'.length))) {
+        await rm(join(this.tmpDir, name), { force: true })
+      }
+    }
+  }
+}
+
+function ioError (path: string, err: unknown): Error {
+  const wrapped = new CacheIoError(path, err instanceof Error ? err.message : String(err))
+  wrapped.cause = err
+  return wrapped
+}
+
+async function readJson<T> (path: string): Promise<T | null> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as T
+  } catch {
+    return null
+  }
+}
+
+async function readMeta (path: string): Promise<EntryMeta | null> {
+  const meta = await readJson<EntryMeta>(path)
+  if (meta === null || typeof meta.size !== 'number' || typeof meta.url !== 'string' || typeof meta.key !== 'string') return null
+  return meta
+}
+
+/** Temp file, fsync, rename: a reader sees the old file or the new one, never a torn one. */
+let atomicWrites = 0
+async function writeAtomically (path: string, text: string): Promise<void> {
+  const temp = `${path}.${process.pid}.${atomicWrites++}.tmp`
+  const handle = await open(temp, 'w', 0o644)
+  try {
+    await handle.writeFile(text)
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+  await rename(temp, path)
+}

@@ -1,0 +1,574 @@
+// One upstream transfer of one cache key, shared by every client that wants it (DESIGN.md
+// "Request path"). It belongs to the cache, not to a client: it goes on when clients leave.
+// Bytes are teed into a temp file; readers tail that file (GrowingFileReader). A dropped transfer
+// is resumed with Range + If-Range, or restarted with the already-written prefix re-verified by
+// hash when the upstream ignores ranges. The last byte is held back from readers until length and
+// digest are verified and the body is committed, so no client ever receives a complete wrong file:
+// on any failure every reader is destroyed (their connections abort) and nothing is committed.
+import { createHash, type Hash } from 'node:crypto'
+import { EventEmitter } from 'node:events'
+import type { FileHandle } from 'node:fs/promises'
+import { createReadStream } from 'node:fs'
+import { Readable } from 'node:stream'
+import { setTimeout as sleep } from 'node:timers/promises'
+import CachePolicy from 'http-cache-semantics'
+import type { Logger } from 'pino'
+import type { DiskStore, EntryMeta, ResumeState } from './disk-store.js'
+import {
+  CacheIoError, ChecksumMismatchError, type DsmError, isDsmError, UpstreamBadResponseError, UpstreamChangedError, UpstreamIncompleteError
+} from './errors.js'
+import { GrowingFileReader, type GrowingSource } from './growing-file-reader.js'
+import { mapUpstreamError, type Upstream, type UpstreamResponse } from './upstream.js'
+import { storedHeaders } from './stored-headers.js'
+
+/** Queue at most this much received-but-unwritten data before pausing the upstream. */
+export const WRITE_HIGH_WATER_BYTES = 8 * 1024 * 1024
+/** fsync and record a resume checkpoint after this many new bytes. */
+export const CHECKPOINT_BYTES = 64 * 1024 * 1024
+/** Error and other small responses are buffered whole (and 404/410 remembered briefly). */
+export const MAX_BUFFERED_RESPONSE_BYTES = 1024 * 1024
+export const MAX_RETRY_DELAY_MS = 10_000
+
+export interface ExpectedDigest {
+  algorithm: 'md5' | 'sha256'
+  hex: string
+}
+
+export type DownloadOutcome =
+  /** Streaming into the cache: read it with createReader(). */
+  | { kind: 'body' }
+  /** A revalidation answered 304: the stored entry (metadata refreshed) is current. */
+  | { kind: 'not-modified'; meta: EntryMeta }
+  /** A small non-200 answer, buffered so every waiting client gets it. */
+  | { kind: 'response'; status: number; headers: Record<string, string | string[]>; body: Buffer }
+  /** Not storable: only the first client gets this response; others must fetch for themselves. */
+  | { kind: 'uncacheable'; reason: string; response: UpstreamResponse }
+
+export interface DownloadOptions {
+  key: string
+  url: URL
+  upstream: Upstream
+  store: DiskStore
+  /** Headers sent upstream. */
+  headers: Record<string, string>
+  /** The client request the cache policy is evaluated for (RFC 9111 storability, Vary). */
+  policyRequest: CachePolicy.Request
+  immutable: boolean
+  digest: ExpectedDigest | null
+  retries: number
+  retryDelay: number
+  /** A stale entry to revalidate with its validators. */
+  revalidate: EntryMeta | null
+  log: Logger
+  now: () => number
+}
+
+type State = 'starting' | 'streaming' | 'committed' | 'failed'
+
+export class Download extends EventEmitter implements GrowingSource {
+  readonly key: string
+  readonly url: URL
+  readonly startedAt: number
+  readonly #opts: DownloadOptions
+  readonly #abort = new AbortController()
+  #state: State = 'starting'
+  #error: DsmError | null = null
+  #outcome: Promise<DownloadOutcome> | null = null
+  #handle: FileHandle | null = null
+  #refs = 0
+  #size: number | null = null
+  #written = 0
+  #checkpointed = 0
+  #checkpointing = false
+  #queue: Buffer[] = []
+  #queuedBytes = 0
+  #writing: Promise<void> | null = null
+  #writeError: unknown = null
+  #sha256: Hash = createHash('sha256')
+  #md5: Hash | null = null
+  #reserved = 0
+  #headers: Record<string, string | string[]> = {}
+  #policy: CachePolicy | null = null
+  #etag: string | null = null
+  #lastModified: string | null = null
+  #readers = 0
+  #closing = false
+
+  constructor (opts: DownloadOptions) {
+    super()
+    this.setMaxListeners(0)
+    this.key = opts.key
+    this.url = opts.url
+    this.#opts = opts
+    this.startedAt = opts.now()
+    if (opts.digest?.algorithm === 'md5') this.#md5 = createHash('md5')
+  }
+
+  /** Starts the transfer once; every caller gets the same outcome. */
+  start (): Promise<DownloadOutcome> {
+    this.#outcome ??= this.#begin()
+    return this.#outcome
+  }
+
+  get state (): State { return this.#state }
+  get written (): number { return this.#written }
+  get size (): number | null { return this.#size }
+  get headers (): Record<string, string | string[]> { return this.#headers }
+  get etag (): string | null { return this.#etag }
+  get lastModified (): string | null { return this.#lastModified }
+  get readers (): number { return this.#readers }
+  get error (): DsmError | null { return this.#error }
+
+  // GrowingSource: what readers see.
+  get fd (): number {
+    if (this.#handle === null) throw new Error('download has no file yet')
+    return this.#handle.fd
+  }
+
+  available (): number {
+    if (this.#state === 'committed') return this.#written
+    // Hold back the last byte until the body is verified and committed: a client can never
+    // finish a body that later turns out wrong or short.
+    return Math.max(0, this.#written - 1)
+  }
+
+  finalSize (): number | null {
+    return this.#state === 'committed' ? this.#written : this.#size
+  }
+
+  failure (): Error | null { return this.#error }
+
+  subscribe (listener: () => void): () => void {
+    this.on('change', listener)
+    return () => this.off('change', listener)
+  }
+
+  ref (): void { this.#refs++ }
+
+  unref (): void {
+    if (--this.#refs === 0 && this.#handle !== null) {
+      const handle = this.#handle
+      this.#handle = null
+      void handle.close().catch(() => {})
+    }
+  }
+
+  /** A stream of bytes [start, endInclusive] (or to the end) that follows the download. */
+  createReader (start: number, endInclusive: number | null): Readable {
+    const reader = new GrowingFileReader(this, start, endInclusive)
+    this.#readers++
+    reader.once('close', () => { this.#readers-- })
+    return reader
+  }
+
+  /** Waits until the download is committed (resolves) or failed (rejects). */
+  async settled (): Promise<void> {
+    if (this.#state === 'committed') return
+    if (this.#state === 'failed') throw this.#error
+    await new Promise<void>((resolve, reject) => {
+      const check = (): void => {
+        if (this.#state === 'committed') { this.off('change', check); resolve() }
+        if (this.#state === 'failed') { this.off('change', check); reject(this.#error) }
+      }
+      this.on('change', check)
+    })
+  }
+
+  /** Shutdown: stop the transfer, keep what was written resumable, abort the readers. */
+  async close (): Promise<void> {
+    if (this.#state !== 'streaming' && this.#state !== 'starting') return
+    this.#closing = true
+    this.#abort.abort()
+    await this.settled().catch(() => {})
+  }
+
+  async #begin (): Promise<DownloadOutcome> {
+    const { store, revalidate } = this.#opts
+    const resume = revalidate === null ? store.takeResumable(this.key) : undefined
+    try {
+      if (resume !== undefined) {
+        const resumed = await this.#resumeFromDisk(resume)
+        if (resumed !== null) return resumed
+      }
+      const headers = { ...this.#opts.headers }
+      if (revalidate !== null) {
+        if (revalidate.etag !== null) headers['if-none-match'] = revalidate.etag
+        if (revalidate.lastModified !== null) headers['if-modified-since'] = revalidate.lastModified
+      }
+      const res = await this.#request(headers)
+      return await this.#classify(res)
+    } catch (err: unknown) {
+      const mapped = mapUpstreamError(err, this.url)
+      this.#fail(mapped, false)
+      throw mapped
+    }
+  }
+
+  #request (headers: Record<string, string>): Promise<UpstreamResponse> {
+    return this.#opts.upstream.request(this.url, { method: 'GET', headers, signal: this.#abort.signal })
+  }
+
+  async #classify (res: UpstreamResponse): Promise<DownloadOutcome> {
+    const { revalidate } = this.#opts
+    if (res.status === 304 && revalidate !== null) {
+      res.body.resume()
+      const oldPolicy = CachePolicy.fromObject(revalidate.policy as unknown as CachePolicy.CachePolicyObject)
+      const { policy } = oldPolicy.revalidatedPolicy(this.#opts.policyRequest, { status: 304, headers: res.headers })
+      const headers = { ...revalidate.headers, ...storedHeaders(res.headers) }
+      const meta: EntryMeta = { ...revalidate, headers, policy: policy.toObject() as unknown as Record<string, unknown>, fetchedAt: this.#opts.now() }
+      await this.#opts.store.updateMeta(meta)
+      this.#settle('committed')
+      return { kind: 'not-modified', meta }
+    }
+    if (res.status === 206) {
+      res.body.resume()
+      throw new UpstreamBadResponseError(this.url.href, 'it answered 206 Partial Content to a request without Range')
+    }
+    if (res.status !== 200) return await this.#bufferResponse(res)
+
+    const headers = res.headers
+    const policy = new CachePolicy(this.#opts.policyRequest, { status: 200, headers }, { shared: true })
+    const notStorable = headers['set-cookie'] !== undefined
+      ? 'the response sets a cookie'
+      : !policy.storable() ? 'the response is not storable (Cache-Control no-store/private, or Authorization)' : null
+    const length = parseLength(headers['content-length'])
+    if (notStorable !== null) return this.#uncacheable(notStorable, res)
+    if (length !== null && !this.#opts.store.reserve(length)) {
+      return this.#uncacheable(`it is larger than cache.maxSize (${length} bytes)`, res)
+    }
+    this.#reserved = length ?? 0
+    this.#size = length
+    this.#policy = policy
+    this.#headers = storedHeaders(headers)
+    this.#etag = headerValue(headers.etag)
+    this.#lastModified = headerValue(headers['last-modified'])
+    this.#handle = await this.#opts.store.openTemp(this.key)
+    this.#refs = 1
+    this.#settle('streaming')
+    void this.#pump(res.body, 0)
+    return { kind: 'body' }
+  }
+
+  #uncacheable (reason: string, response: UpstreamResponse): DownloadOutcome {
+    this.#settle('failed')
+    return { kind: 'uncacheable', reason, response }
+  }
+
+  async #bufferResponse (res: UpstreamResponse): Promise<DownloadOutcome> {
+    const length = parseLength(res.headers['content-length'])
+    if (length !== null && length > MAX_BUFFERED_RESPONSE_BYTES) return this.#uncacheable(`status ${res.status}`, res)
+    const chunks: Buffer[] = []
+    let total = 0
+    for await (const chunk of res.body as AsyncIterable<Buffer>) {
+      chunks.push(chunk)
+      total += chunk.length
+      if (total > MAX_BUFFERED_RESPONSE_BYTES) {
+        const rest = res.body
+        const body = Readable.from((async function * () { yield * chunks; yield * rest as AsyncIterable<Buffer> })())
+        return this.#uncacheable(`status ${res.status}`, { ...res, body })
+      }
+    }
+    this.#settle('failed')
+    return { kind: 'response', status: res.status, headers: storedHeaders(res.headers), body: Buffer.concat(chunks) }
+  }
+
+  /** An interrupted download found at start: re-hash its prefix and continue from it. */
+  async #resumeFromDisk (resume: ResumeState): Promise<DownloadOutcome | null> {
+    const { store, log } = this.#opts
+    this.#handle = await store.openTemp(this.key, resume.durable)
+    this.#refs = 1
+    for await (const chunk of createReadStream(store.tempPath(this.key), { end: resume.durable - 1, highWaterMark: 1024 * 1024 })) {
+      this.#sha256.update(chunk as Buffer)
+      this.#md5?.update(chunk as Buffer)
+    }
+    this.#written = resume.durable
+    this.#checkpointed = resume.durable
+    this.#size = resume.size
+    this.#headers = resume.headers
+    this.#etag = resume.etag
+    this.#lastModified = resume.lastModified
+    this.#policy = CachePolicy.fromObject(resume.policy as unknown as CachePolicy.CachePolicyObject)
+    if (resume.size !== null && !store.reserve(resume.size)) {
+      await store.removeTemp(this.key)
+      return null
+    }
+    this.#reserved = resume.size ?? 0
+    log.info({ key: this.key, url: this.url.href, offset: resume.durable }, 'resuming interrupted download')
+    this.#settle('streaming')
+    void this.#pump(null, 0)
+    return { kind: 'body' }
+  }
+
+  /** Drives the transfer to the end, resuming or restarting it after drops. */
+  async #pump (first: Readable | null, attempt: number): Promise<void> {
+    let body = first
+    let failures = attempt
+    const { retries, log } = this.#opts
+    for (;;) {
+      const before = this.#written
+      try {
+        if (body === null) body = await this.#reopen()
+        await this.#consume(body)
+        if (this.#size !== null && this.#written < this.#size) {
+          throw new UpstreamIncompleteError(this.url.href, `the body ended after ${this.#written} of ${this.#size} bytes`)
+        }
+        break
+      } catch (err: unknown) {
+        body = null
+        await this.#drainWrites().catch(() => {})
+        if (this.#closing) return await this.#suspend()
+        if (isFatal(err)) return this.#fail(toDsm(err, this.url), true)
+        failures = this.#written > before ? 1 : failures + 1
+        if (failures > retries) {
+          const detail = err instanceof Error ? err.message : String(err)
+          return this.#fail(new UpstreamIncompleteError(this.url.href, `${retries} retries without progress; last error: ${detail}`), true)
+        }
+        const delay = Math.min(MAX_RETRY_DELAY_MS, this.#opts.retryDelay * 2 ** (failures - 1))
+        log.warn({ key: this.key, url: this.url.href, offset: this.#written, failures, delay, err }, 'upstream transfer dropped; resuming')
+        await sleep(delay * (0.75 + Math.random() * 0.5))
+        if (this.#closing) return await this.#suspend()
+      }
+    }
+    await this.#complete()
+  }
+
+  /** A new body continuing at #written: a 206 to Range + If-Range, or a full 200 whose prefix is re-verified. */
+  async #reopen (): Promise<Readable> {
+    const headers = { ...this.#opts.headers }
+    const validator = this.#etag !== null && !this.#etag.startsWith('W/') ? this.#etag : this.#lastModified
+    if (validator !== null && this.#written > 0) {
+      headers.range = `bytes=${this.#written}-`
+      headers['if-range'] = validator
+    }
+    const res = await this.#request(headers)
+    if (res.status === 206 && headers.range !== undefined) {
+      const range = parseContentRange(headerValue(res.headers['content-range']))
+      if (range === null || range.start !== this.#written || (this.#size !== null && range.total !== this.#size)) {
+        res.body.resume()
+        throw new UpstreamChangedError(this.url.href, `a resumed range answered '${headerValue(res.headers['content-range']) ?? 'no Content-Range'}' for offset ${this.#written}`)
+      }
+      this.#size ??= range.total
+      return res.body
+    }
+    if (res.status === 200) {
+      const length = parseLength(res.headers['content-length'])
+      if (this.#size !== null && length !== null && length !== this.#size) {
+        res.body.resume()
+        throw new UpstreamChangedError(this.url.href, `its length changed from ${this.#size} to ${length} bytes`)
+      }
+      return this.#skipVerifiedPrefix(res.body)
+    }
+    res.body.resume()
+    throw new UpstreamChangedError(this.url.href, `resuming at byte ${this.#written} answered status ${res.status}`)
+  }
+
+  /**
+   * The upstream ignored the range (or has no validator): it sends the whole body again. The
+   * first #written bytes must hash to what is already on disk, or the content changed under us.
+   */
+  #skipVerifiedPrefix (body: Readable): Readable {
+    const prefixLength = this.#written
+    const expected = this.#sha256.copy().digest('hex')
+    const check = createHash('sha256')
+    let seen = 0
+    const url = this.url.href
+    return Readable.from((async function * () {
+      for await (const chunk of body as AsyncIterable<Buffer>) {
+        if (seen >= prefixLength) {
+          yield chunk
+          continue
+        }
+        const take = Math.min(chunk.length, prefixLength - seen)
+        check.update(chunk.subarray(0, take))
+        seen += take
+        if (seen === prefixLength && check.digest('hex') !== expected) {
+          throw new UpstreamChangedError(url, 'a restarted transfer sent different bytes than the first attempt')
+        }
+        if (take < chunk.length) yield chunk.subarray(take)
+      }
+    })())
+  }
+
+  async #consume (body: Readable): Promise<void> {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      if (this.#size !== null && this.#written + this.#queuedBytes + chunk.length > this.#size) {
+        body.destroy()
+        throw new UpstreamBadResponseError(this.url.href, `it sent more bytes than its Content-Length of ${this.#size}`)
+      }
+      this.#sha256.update(chunk)
+      this.#md5?.update(chunk)
+      this.#queue.push(chunk)
+      this.#queuedBytes += chunk.length
+      this.#writing ??= this.#writeQueued()
+      if (this.#queuedBytes > WRITE_HIGH_WATER_BYTES) await this.#drainWrites()
+    }
+    await this.#drainWrites()
+  }
+
+  async #drainWrites (): Promise<void> {
+    while (this.#writing !== null) await this.#writing
+    if (this.#writeError !== null) throw this.#writeError
+  }
+
+  /** Appends queued chunks with positional writev, reporting progress after each write. */
+  async #writeQueued (): Promise<void> {
+    try {
+      while (this.#queue.length > 0 && this.#handle !== null) {
+        let buffers = this.#queue
+        this.#queue = []
+        let pending = buffers.reduce((n, b) => n + b.length, 0)
+        while (pending > 0) {
+          const { bytesWritten } = await this.#handle.writev(buffers, this.#written)
+          this.#written += bytesWritten
+          this.#queuedBytes -= bytesWritten
+          pending -= bytesWritten
+          if (pending > 0) buffers = dropBytes(buffers, bytesWritten)
+          this.emit('change')
+        }
+        if (this.#written - this.#checkpointed >= CHECKPOINT_BYTES) void this.#checkpoint()
+      }
+    } catch (err: unknown) {
+      this.#writeError = new CacheIoError(this.#opts.store.tempPath(this.key), err instanceof Error ? err.message : String(err))
+      this.#queue = []
+      this.#queuedBytes = 0
+    } finally {
+      this.#writing = null
+    }
+  }
+
+  /** Makes the bytes written so far durable and records them as the resume point. */
+  async #checkpoint (): Promise<void> {
+    if (this.#checkpointing || this.#handle === null || this.#policy === null) return
+    this.#checkpointing = true
+    const durable = this.#written
+    try {
+      await this.#handle.datasync()
+      await this.#opts.store.writeResumeState({
+        key: this.key,
+        url: this.url.href,
+        etag: this.#etag,
+        lastModified: this.#lastModified,
+        size: this.#size,
+        headers: this.#headers,
+        policy: this.#policy.toObject() as unknown as Record<string, unknown>,
+        immutable: this.#opts.immutable,
+        durable
+      })
+      this.#checkpointed = durable
+    } catch (err: unknown) {
+      this.#opts.log.warn({ err, key: this.key }, 'could not record a resume checkpoint')
+    } finally {
+      this.#checkpointing = false
+    }
+  }
+
+  async #complete (): Promise<void> {
+    const { store, digest, log } = this.#opts
+    const sha256 = this.#sha256.digest('hex')
+    const actual = digest?.algorithm === 'md5' ? this.#md5?.digest('hex') : sha256
+    if (digest !== null && actual !== digest.hex) {
+      const err = new ChecksumMismatchError(this.url.href, `expected ${digest.algorithm}:${digest.hex}, got ${digest.algorithm}:${actual ?? ''}`)
+      try {
+        const path = await store.quarantine(this.key, { url: this.url.href, expected: digest, actual, size: this.#written })
+        log.error({ key: this.key, url: this.url.href, expected: digest.hex, actual, quarantined: path }, 'digest mismatch; body quarantined')
+      } catch (qerr: unknown) {
+        log.error({ err: qerr, key: this.key }, 'could not quarantine a body that failed its digest')
+      }
+      this.#fail(err, false)
+      return
+    }
+    try {
+      if (this.#handle === null) throw new Error('temp file closed before commit')
+      await this.#handle.datasync()
+      const now = this.#opts.now()
+      const meta: EntryMeta = {
+        key: this.key,
+        url: this.url.href,
+        status: 200,
+        headers: this.#headers,
+        size: this.#written,
+        sha256,
+        etag: this.#etag,
+        lastModified: this.#lastModified,
+        fetchedAt: now,
+        lastAccess: now,
+        immutable: this.#opts.immutable,
+        policy: (this.#policy?.toObject() ?? {}) as unknown as Record<string, unknown>
+      }
+      store.release(this.#reserved)
+      this.#reserved = 0
+      await store.commit(meta)
+      log.info({ key: this.key, url: this.url.href, bytes: this.#written, ms: now - this.startedAt }, 'download committed')
+      this.#settle('committed')
+      this.unref()
+    } catch (err: unknown) {
+      this.#fail(toDsm(err, this.url), true)
+    }
+  }
+
+  /** Shutdown mid-transfer: checkpoint so a restart resumes from here, then end the readers. */
+  async #suspend (): Promise<void> {
+    await this.#checkpoint()
+    this.#error = new UpstreamIncompleteError(this.url.href, 'dsmirror is shutting down; the download resumes after restart')
+    this.#opts.store.release(this.#reserved)
+    this.#reserved = 0
+    this.#settle('failed')
+    this.unref()
+  }
+
+  #fail (err: DsmError, removeTemp: boolean): void {
+    if (this.#state === 'failed' || this.#state === 'committed') return
+    this.#error = err
+    this.#opts.store.release(this.#reserved)
+    this.#reserved = 0
+    this.#opts.log.warn({ key: this.key, url: this.url.href, code: err.code, err }, 'download failed; nothing cached')
+    if (removeTemp) void this.#opts.store.removeTemp(this.key).catch(() => {})
+    this.#settle('failed')
+    if (this.#handle !== null) this.unref()
+  }
+
+  #settle (state: State): void {
+    this.#state = state
+    this.emit('change')
+  }
+}
+
+function isFatal (err: unknown): boolean {
+  if (!isDsmError(err)) return false
+  return ['DSM_UPSTREAM_CHANGED', 'DSM_UPSTREAM_BAD_RESPONSE', 'DSM_CACHE_IO', 'DSM_UPSTREAM_TLS', 'DSM_UPSTREAM_REDIRECT'].includes(err.code)
+}
+
+function toDsm (err: unknown, url: URL): DsmError {
+  return isDsmError(err) ? err : mapUpstreamError(err, url)
+}
+
+function headerValue (value: string | string[] | undefined): string | null {
+  if (value === undefined) return null
+  return Array.isArray(value) ? (value[0] ?? null) : value
+}
+
+function parseLength (value: string | string[] | undefined): number | null {
+  const text = headerValue(value)
+  if (text === null || !/^\d+$/.test(text)) return null
+  return Number(text)
+}
+
+function parseContentRange (value: string | null): { start: number; end: number; total: number } | null {
+  const match = value === null ? null : /^bytes (\d+)-(\d+)\/(\d+)$/.exec(value)
+  if (match === null) return null
+  return { start: Number(match[1]), end: Number(match[2]), total: Number(match[3]) }
+}
+
+function dropBytes (buffers: Buffer[], count: number): Buffer[] {
+  const rest: Buffer[] = []
+  let skip = count
+  for (const buffer of buffers) {
+    if (skip >= buffer.length) {
+      skip -= buffer.length
+    } else {
+      rest.push(skip > 0 ? buffer.subarray(skip) : buffer)
+      skip = 0
+    }
+  }
+  return rest
+}

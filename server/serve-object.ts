@@ -1,0 +1,147 @@
+// Serves a cached or in-flight object in the order @fastify/send uses: conditional request (304),
+// then Range (206, multipart/byteranges, 416), then HEAD, then the full body. Bodies are plain
+// streams with 1 MiB reads: @fastify/static's 64 KiB chunks measured about 3x slower here.
+import { randomBytes } from 'node:crypto'
+import { Readable } from 'node:stream'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import parseRange from 'range-parser'
+import { RangeNotSatisfiableError } from './errors.js'
+
+export interface ServableObject {
+  /** Total bytes, or null while an in-flight download has no Content-Length yet. */
+  size: number | null
+  /** Stored end-to-end headers (content-type, etag, last-modified, cache-control ...). */
+  headers: Record<string, string | string[]>
+  etag: string | null
+  lastModified: string | null
+  /** Bytes [start, endInclusive], or start to the end when endInclusive is null. */
+  open: (start: number, endInclusive: number | null) => Readable
+  /** Called once the response no longer needs the object (closes a held file). */
+  release?: () => void
+}
+
+/** Headers a 304 repeats (RFC 9110 §15.4.5). */
+const NOT_MODIFIED_HEADERS = ['cache-control', 'content-location', 'date', 'etag', 'expires', 'vary', 'last-modified']
+
+export function sendObject (request: FastifyRequest, reply: FastifyReply, object: ServableObject, extraHeaders: Record<string, string>): FastifyReply {
+  const release = once(object.release)
+  reply.raw.once('close', release)
+  reply.headers(object.headers)
+  reply.headers(extraHeaders)
+  reply.header('accept-ranges', 'bytes')
+
+  if (isNotModified(request, object)) {
+    release()
+    const headers: Record<string, string | string[]> = {}
+    for (const name of NOT_MODIFIED_HEADERS) {
+      const value = object.headers[name]
+      if (value !== undefined) headers[name] = value
+    }
+    for (const name of Object.keys(object.headers)) reply.removeHeader(name)
+    reply.headers(headers)
+    return reply.code(304).send()
+  }
+
+  const size = object.size
+  const rangeHeader = request.headers.range
+  if (size !== null && typeof rangeHeader === 'string' && rangeApplies(request, object)) {
+    const ranges = parseRange(size, rangeHeader, { combine: true })
+    if (ranges === -1) {
+      release()
+      reply.header('content-range', `bytes */${size}`)
+      for (const name of ['content-type', 'etag', 'last-modified']) reply.removeHeader(name)
+      throw new RangeNotSatisfiableError(rangeHeader, String(size), request.url)
+    }
+    // -2 (malformed) and non-byte units are ignored: RFC 9110 §14.2 says serve the whole body.
+    if (ranges !== -2 && ranges.type === 'bytes') {
+      reply.code(206)
+      if (ranges.length === 1) {
+        const range = ranges[0] as parseRange.Range
+        reply.header('content-range', `bytes ${range.start}-${range.end}/${size}`)
+        reply.header('content-length', String(range.end - range.start + 1))
+        return finish(request, reply, () => object.open(range.start, range.end), release)
+      }
+      return sendMultipart(request, reply, object, ranges, size, release)
+    }
+  }
+
+  reply.code(200)
+  if (size !== null) reply.header('content-length', String(size))
+  return finish(request, reply, () => object.open(0, null), release)
+}
+
+function finish (request: FastifyRequest, reply: FastifyReply, open: () => Readable, release: () => void): FastifyReply {
+  if (request.method === 'HEAD') {
+    release()
+    return reply.send()
+  }
+  const stream = open()
+  stream.once('close', release)
+  return reply.send(stream)
+}
+
+function sendMultipart (request: FastifyRequest, reply: FastifyReply, object: ServableObject, ranges: parseRange.Ranges, size: number, release: () => void): FastifyReply {
+  const boundary = randomBytes(12).toString('hex')
+  const type = headerText(object.headers['content-type']) ?? 'application/octet-stream'
+  const parts = ranges.map((range) => ({
+    range,
+    head: Buffer.from(`--${boundary}\r\ncontent-type: ${type}\r\ncontent-range: bytes ${range.start}-${range.end}/${size}\r\n\r\n`)
+  }))
+  const tail = Buffer.from(`\r\n--${boundary}--\r\n`)
+  const length = parts.reduce((n, p, i) => n + (i > 0 ? 2 : 0) + p.head.length + p.range.end - p.range.start + 1, 0) + tail.length
+  reply.header('content-type', `multipart/byteranges; boundary=${boundary}`)
+  reply.header('content-length', String(length))
+  return finish(request, reply, () => Readable.from((async function * () {
+    for (const [i, part] of parts.entries()) {
+      if (i > 0) yield Buffer.from('\r\n')
+      yield part.head
+      yield * object.open(part.range.start, part.range.end) as AsyncIterable<Buffer>
+    }
+    yield tail
+  })()), release)
+}
+
+/** If-None-Match wins over If-Modified-Since (RFC 9110 §13.2.2); weak comparison for both. */
+function isNotModified (request: FastifyRequest, object: ServableObject): boolean {
+  const ifNoneMatch = request.headers['if-none-match']
+  if (typeof ifNoneMatch === 'string') {
+    if (object.etag === null) return false
+    const current = weak(object.etag)
+    return ifNoneMatch.trim() === '*' || ifNoneMatch.split(',').some((tag) => weak(tag.trim()) === current)
+  }
+  const ifModifiedSince = request.headers['if-modified-since']
+  if (typeof ifModifiedSince === 'string' && object.lastModified !== null) {
+    const since = Date.parse(ifModifiedSince)
+    const modified = Date.parse(object.lastModified)
+    return !Number.isNaN(since) && !Number.isNaN(modified) && modified <= since
+  }
+  return false
+}
+
+/** If-Range needs a strong ETag match or the exact Last-Modified date (RFC 9110 §13.1.5). */
+function rangeApplies (request: FastifyRequest, object: ServableObject): boolean {
+  const ifRange = request.headers['if-range']
+  if (typeof ifRange !== 'string') return true
+  if (ifRange.startsWith('"') || ifRange.startsWith('W/')) {
+    return object.etag !== null && !object.etag.startsWith('W/') && ifRange === object.etag
+  }
+  return object.lastModified !== null && Date.parse(ifRange) === Date.parse(object.lastModified)
+}
+
+function weak (tag: string): string {
+  return tag.startsWith('W/') ? tag.slice(2) : tag
+}
+
+function headerText (value: string | string[] | undefined): string | null {
+  if (value === undefined) return null
+  return Array.isArray(value) ? (value[0] ?? null) : value
+}
+
+function once (fn: (() => void) | undefined): () => void {
+  let called = false
+  return () => {
+    if (called) return
+    called = true
+    fn?.()
+  }
+}

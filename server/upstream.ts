@@ -1,0 +1,161 @@
+// The upstream client: the only module that imports undici (DESIGN.md "Layout"). It owns the
+// dispatcher (managed CA, keep-alive, timeouts, egress proxy), follows redirects itself so every
+// hop is allowlisted and verified with the same CA bundle, and maps every failure once to a
+// DSM_UPSTREAM_* error with the cause kept (the @fastify/reply-from `lib/errors.js` pattern).
+import type { Readable } from 'node:stream'
+import { Agent, EnvHttpProxyAgent, ProxyAgent, type Dispatcher } from 'undici'
+import {
+  type DsmError, isDsmError, UpstreamConnectError, UpstreamRedirectError, UpstreamTimeoutError, UpstreamTlsError
+} from './errors.js'
+
+export const KEEP_ALIVE_TIMEOUT_MS = 30_000
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308])
+
+export interface UpstreamOptions {
+  /** PEM certificates: the whole trust store (Node's `ca` replaces the built-in roots). */
+  ca: readonly string[]
+  /** 'env' (HTTPS_PROXY/HTTP_PROXY/NO_PROXY from `env`), 'none', or a proxy URL. */
+  proxy: string
+  env: Readonly<Record<string, string | undefined>>
+  timeouts: { connect: number; headers: number; idle: number }
+  maxRedirects: number
+  /** Whether a redirect target may be fetched (allowlist + mirror hosts). */
+  isAllowed: (url: URL) => boolean
+}
+
+export interface UpstreamRequest {
+  method: 'GET' | 'HEAD'
+  headers: Record<string, string>
+  signal?: AbortSignal
+}
+
+export interface UpstreamResponse {
+  status: number
+  headers: Record<string, string | string[] | undefined>
+  body: Readable
+  /** The URL that answered, after redirects. */
+  url: URL
+}
+
+function envValue (env: UpstreamOptions['env'], name: string): string {
+  return env[name] ?? env[name.toLowerCase()] ?? ''
+}
+
+function createDispatcher (opts: UpstreamOptions): Dispatcher {
+  const tls = { ca: [...opts.ca] }
+  const common = {
+    connect: { ...tls, timeout: opts.timeouts.connect },
+    headersTimeout: opts.timeouts.headers,
+    bodyTimeout: opts.timeouts.idle,
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS
+  }
+  if (opts.proxy === 'none') return new Agent(common)
+  // Through a proxy the origin's TLS runs inside the CONNECT tunnel: requestTls carries the
+  // managed CA there, proxyTls for an https:// proxy.
+  const proxied = { ...common, requestTls: { ...tls, timeout: opts.timeouts.connect }, proxyTls: tls }
+  if (opts.proxy !== 'env') return new ProxyAgent({ ...proxied, uri: opts.proxy })
+  // Explicit values (empty = none) so undici never reads process.env behind the CLI's back.
+  return new EnvHttpProxyAgent({
+    ...proxied,
+    httpProxy: envValue(opts.env, 'HTTP_PROXY'),
+    httpsProxy: envValue(opts.env, 'HTTPS_PROXY'),
+    noProxy: envValue(opts.env, 'NO_PROXY')
+  })
+}
+
+export class Upstream {
+  readonly #opts: UpstreamOptions
+  #dispatcher: Dispatcher
+
+  constructor (opts: UpstreamOptions) {
+    this.#opts = opts
+    this.#dispatcher = createDispatcher(opts)
+  }
+
+  /** The dispatcher for pass-through requests (@fastify/reply-from), same CA/proxy/timeouts. */
+  get dispatcher (): Dispatcher {
+    return this.#dispatcher
+  }
+
+  /** Swaps the trust store; in-flight requests finish on the old dispatcher. */
+  async setCa (ca: readonly string[]): Promise<void> {
+    const old = this.#dispatcher
+    this.#dispatcher = createDispatcher({ ...this.#opts, ca })
+    await old.close()
+  }
+
+  /** GET or HEAD `url`, following redirects (each hop allowlisted). Throws mapped DSM errors. */
+  async request (url: URL, req: UpstreamRequest): Promise<UpstreamResponse> {
+    let current = url
+    for (let hop = 0; ; hop++) {
+      let res: Dispatcher.ResponseData
+      try {
+        res = await this.#dispatcher.request({
+          origin: current.origin,
+          path: current.pathname + current.search,
+          method: req.method,
+          headers: req.headers,
+          signal: req.signal
+        })
+      } catch (err: unknown) {
+        throw mapUpstreamError(err, current)
+      }
+      const location = res.headers.location
+      if (!REDIRECT_STATUSES.has(res.statusCode) || typeof location !== 'string') {
+        return { status: res.statusCode, headers: res.headers, body: res.body, url: current }
+      }
+      res.body.resume()
+      if (hop >= this.#opts.maxRedirects) {
+        throw new UpstreamRedirectError(url.host, `more than ${this.#opts.maxRedirects} redirects (last to ${location})`)
+      }
+      const next = new URL(location, current)
+      // Never downgrade: an https upstream may only redirect to https.
+      const schemeOk = next.protocol === 'https:' || (next.protocol === 'http:' && url.protocol === 'http:')
+      if (!schemeOk || next.username !== '' || next.password !== '' || !this.#opts.isAllowed(next)) {
+        throw new UpstreamRedirectError(url.host, `redirect to '${next.origin}' is not allowed`)
+      }
+      current = next
+    }
+  }
+
+  async close (): Promise<void> {
+    await this.#dispatcher.close()
+  }
+}
+
+const TLS_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED', 'CERT_REJECTED', 'CERT_SIGNATURE_FAILURE', 'HOSTNAME_MISMATCH', 'CERT_CHAIN_TOO_LONG',
+  'INVALID_CA', 'PATH_LENGTH_EXCEEDED', 'INVALID_PURPOSE', 'ERR_TLS_CERT_ALTNAME_INVALID', 'EPROTO'
+])
+const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT'])
+
+function errorChain (err: unknown): Array<{ code?: unknown; message?: unknown }> {
+  const chain: Array<{ code?: unknown; message?: unknown }> = []
+  let current: unknown = err
+  while (typeof current === 'object' && current !== null && chain.length < 5) {
+    chain.push(current as { code?: unknown; message?: unknown })
+    current = (current as { cause?: unknown }).cause
+  }
+  return chain
+}
+
+/** Maps any error from talking to `url` to one DSM_UPSTREAM_* error, keeping it as `cause`. */
+export function mapUpstreamError (err: unknown, url: URL): DsmError {
+  if (isDsmError(err)) return err
+  const chain = errorChain(err)
+  const codes = chain.map((e) => (typeof e.code === 'string' ? e.code : ''))
+  const detail = chain.map((e) => [e.code, e.message].filter((v) => typeof v === 'string' && v !== '').join(': '))
+    .find((s) => s !== '') ?? String(err)
+  let mapped: DsmError
+  if (codes.some((c) => TLS_CODES.has(c) || c.startsWith('ERR_SSL_') || c.startsWith('ERR_TLS_'))) {
+    mapped = new UpstreamTlsError(url.host, detail, url.hostname)
+  } else if (codes.some((c) => TIMEOUT_CODES.has(c))) {
+    mapped = new UpstreamTimeoutError(url.host, detail)
+  } else {
+    mapped = new UpstreamConnectError(url.host, detail)
+  }
+  mapped.cause = err
+  return mapped
+}
