@@ -41,7 +41,7 @@ export interface CreateIntermediateCaOptions {
 
 export interface IssueLeafOptions {
   issuer: KeyPairPem
-  /** DNS names and IP literals; the first is also the subject CN. */
+  /** DNS names and IP literals, all put in the SubjectAltName. */
   names: string[]
   lifetimeMs: number
   /** Clock; tests pass a past or future date to make expired / not-yet-valid certificates. */
@@ -116,7 +116,7 @@ export async function issueLeaf (opts: IssueLeafOptions): Promise<KeyPairPem> {
   const now = opts.now ?? new Date()
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: randomSerial(),
-    subject: [{ CN: [first] }],
+    subject: [{ CN: [leafCommonName(opts.names, first)] }],
     issuer: issuer.cert.subjectName,
     notBefore: opts.notBefore ?? new Date(now.getTime() - CLOCK_SKEW_MS),
     notAfter: new Date(now.getTime() + opts.lifetimeMs),
@@ -161,6 +161,16 @@ function randomSerial (): string {
   const bytes = randomBytes(16)
   bytes[0] = ((bytes[0] ?? 0) & 0x7f) | 0x01
   return bytes.toString('hex')
+}
+
+/**
+ * The first DNS name. OpenSSL checks a leaf's CN against DNS name constraints when the leaf has
+ * no DNS SAN (crypto/x509/v3_ncons.c, NAME_CONSTRAINTS_check_CN), and a CN of '127.0.0.1' looks
+ * like a hostname to it, so an IP-only leaf from a constrained root would fail with "permitted
+ * subtree violation". Such a leaf gets a CN with a space, which is never taken for a hostname.
+ */
+function leafCommonName (names: string[], first: string): string {
+  return names.find((n) => isIP(n) === 0) ?? `dsmirror ${first}`
 }
 
 function sanEntry (name: string): x509.JsonGeneralName {
