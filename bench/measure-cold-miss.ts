@@ -1,0 +1,89 @@
+import { directUrl, settle } from './context.js'
+import type { BenchContext } from './context.js'
+import { checkComplete, download } from './curl.js'
+import type { Download } from './curl.js'
+import type { BenchObject } from './objects.js'
+import { classifyCacheStatus } from './peer.js'
+import type { Peer } from './peer.js'
+import { formatBytes, formatRate, formatRatio, median } from './report.js'
+import type { Row } from './report.js'
+
+// (b) A cold miss: one curl fetches an object no cache has seen, through dsmirror, against the
+// same curl fetching the same bytes straight from the upstream (HTTPS, the bench CA). Each
+// repetition uses fresh keys; dirty pages are written back before every transfer. nginx's cold
+// miss is measured the same way, for information.
+
+export const COLD_MISS_TARGET_RATIO = 0.95
+
+export interface ColdMissOptions {
+  dsmirror: Peer
+  nginx: Peer
+  object: BenchObject
+  reps: number
+}
+
+interface Series {
+  label: string
+  url: (path: string) => string
+  tag: string
+  expectMiss: boolean
+  rates: number[]
+  failures: number
+}
+
+export async function measureColdMiss (context: BenchContext, options: ColdMissOptions): Promise<Row[]> {
+  const { object } = options
+  const direct: Series = { label: 'direct', url: (path) => directUrl(context, path), tag: 'direct', expectMiss: false, rates: [], failures: 0 }
+  const dsm: Series = { label: 'dsmirror', url: options.dsmirror.url, tag: 'dsmirror', expectMiss: true, rates: [], failures: 0 }
+  const ngx: Series = { label: 'nginx', url: options.nginx.url, tag: 'nginx', expectMiss: true, rates: [], failures: 0 }
+  for (let rep = 0; rep < options.reps; rep++) {
+    for (const s of [direct, dsm, ngx]) {
+      const path = `/big/b-${s.tag}-${context.runId}-${rep}/big.bin`
+      await settle()
+      const run: Download = await download(s.url(path), { caFile: context.caFile })
+      const problem = checkComplete(run, object.size)
+      if (problem !== undefined) {
+        s.failures++
+        context.notes.push(`(b) ${s.label}: ${problem}`)
+        continue
+      }
+      const outcome = classifyCacheStatus(run.cacheStatus)
+      if (s.expectMiss && outcome !== 'miss') {
+        context.notes.push(`(b) ${s.label}: expected a miss, got Cache-Status '${run.cacheStatus}'`)
+      }
+      const upstreamRequests = context.upstream.requestCount(path)
+      if (upstreamRequests !== 1) context.notes.push(`(b) ${s.label}: ${upstreamRequests} upstream requests for one cold download of ${path}`)
+      const rate = run.bytes / run.seconds
+      s.rates.push(rate)
+      context.progress(`(b) ${s.label} cold: ${formatRate(rate)} (${run.seconds.toFixed(2)} s, first byte ${(run.firstByteSeconds * 1000).toFixed(0)} ms)`)
+    }
+  }
+  for (const s of [direct, dsm, ngx]) {
+    context.details.push(`(b) ${s.label} cold-miss throughput per run: ${s.rates.map(formatRate).join(', ') || 'none'}${s.failures > 0 ? ` (${s.failures} failed)` : ''}`)
+  }
+  const directRate = direct.failures === 0 ? median(direct.rates) : Number.NaN
+  const dsmRate = dsm.failures === 0 ? median(dsm.rates) : Number.NaN
+  const ngxRate = ngx.failures === 0 ? median(ngx.rates) : Number.NaN
+  const ratio = dsmRate / directRate
+  const size = formatBytes(object.size)
+  return [
+    {
+      id: 'b',
+      measurement: `cold miss, ${size}, one client: throughput (median of ${options.reps})`,
+      dsmirror: dsm.failures === 0 ? formatRate(dsmRate) : `failed (${dsm.failures} of ${options.reps})`,
+      peer: `${formatRate(directRate)} (direct from upstream)`,
+      ratio: formatRatio(ratio),
+      target: `>= ${COLD_MISS_TARGET_RATIO.toFixed(2)}`,
+      met: Number.isFinite(ratio) ? (ratio >= COLD_MISS_TARGET_RATIO ? 'yes' : 'no') : 'failed'
+    },
+    {
+      id: 'b-ngx',
+      measurement: `cold miss, ${size}, one client, nginx (for comparison)`,
+      dsmirror: '—',
+      peer: `${formatRate(ngxRate)} (nginx)`,
+      ratio: `${formatRatio(ngxRate / directRate)} of direct`,
+      target: '—',
+      met: 'info'
+    }
+  ]
+}

@@ -1,0 +1,108 @@
+import { settle, waitUntilCached } from './context.js'
+import type { BenchContext } from './context.js'
+import { checkComplete, download } from './curl.js'
+import type { Download } from './curl.js'
+import type { BenchObject } from './objects.js'
+import { classifyCacheStatus } from './peer.js'
+import type { Peer } from './peer.js'
+import { formatBytes, formatRate, formatRatio, median } from './report.js'
+import type { Row } from './report.js'
+
+// (a) A warm hit: the object is in both caches (filled first, commit awaited), then each peer
+// serves it `reps` times to one curl over loopback, the peers taking turns. Median throughput.
+
+export const WARM_HIT_TARGET_RATIO = 0.6
+
+export interface WarmHitOptions {
+  dsmirror: Peer
+  nginx: Peer
+  // nginx's HTTPS listener, measured now so the row is ready when dsmirror has one.
+  nginxHttps: Peer
+  object: BenchObject
+  reps: number
+}
+
+interface Series {
+  label: string
+  peer: Peer
+  path: string
+  rates: number[]
+  failures: number
+}
+
+async function fill (context: BenchContext, series: Series, object: BenchObject): Promise<void> {
+  context.progress(`(a) filling ${series.label} with ${formatBytes(object.size)}`)
+  const fillRun = await download(series.peer.url(series.path), { caFile: context.caFile })
+  const problem = checkComplete(fillRun, object.size)
+  if (problem !== undefined) {
+    context.notes.push(`(a) filling ${series.label} failed: ${problem}`)
+    series.failures++
+    return
+  }
+  const outcome = await waitUntilCached(series.peer, series.path)
+  if (outcome !== 'hit') context.notes.push(`(a) ${series.label} still answers '${outcome}' after its fill; hits below may not be hits`)
+}
+
+function record (context: BenchContext, series: Series, run: Download, size: number): void {
+  const problem = checkComplete(run, size)
+  const outcome = classifyCacheStatus(run.cacheStatus)
+  if (problem !== undefined) {
+    series.failures++
+    context.notes.push(`(a) ${series.label}: ${problem}`)
+    return
+  }
+  if (outcome !== 'hit') {
+    series.failures++
+    context.notes.push(`(a) ${series.label}: expected a cache hit, got Cache-Status '${run.cacheStatus}'`)
+    return
+  }
+  const rate = run.bytes / run.seconds
+  series.rates.push(rate)
+  context.progress(`(a) ${series.label} hit: ${formatRate(rate)}`)
+}
+
+export async function measureWarmHit (context: BenchContext, options: WarmHitOptions): Promise<Row[]> {
+  const { object } = options
+  const series: Series[] = [
+    { label: 'dsmirror HTTP', peer: options.dsmirror, path: `/big/a-dsmirror-${context.runId}/big.bin`, rates: [], failures: 0 },
+    { label: 'nginx HTTP', peer: options.nginx, path: `/big/a-nginx-${context.runId}/big.bin`, rates: [], failures: 0 },
+    // The HTTPS series reads the same nginx cache entry as the HTTP one.
+    { label: 'nginx HTTPS', peer: options.nginxHttps, path: `/big/a-nginx-${context.runId}/big.bin`, rates: [], failures: 0 }
+  ]
+  const [dsm, ngx, ngxTls] = series as [Series, Series, Series]
+  await fill(context, dsm, object)
+  await fill(context, ngx, object)
+  for (let rep = 0; rep < options.reps; rep++) {
+    for (const s of series) {
+      await settle()
+      record(context, s, await download(s.peer.url(s.path), { caFile: context.caFile }), object.size)
+    }
+  }
+  for (const s of series) {
+    context.details.push(`(a) ${s.label} warm-hit throughput per run: ${s.rates.map(formatRate).join(', ') || 'none'}${s.failures > 0 ? ` (${s.failures} failed)` : ''}`)
+  }
+  const dsmRate = dsm.failures === 0 ? median(dsm.rates) : Number.NaN
+  const ngxRate = median(ngx.rates)
+  const ratio = dsmRate / ngxRate
+  const size = formatBytes(object.size)
+  return [
+    {
+      id: 'a',
+      measurement: `warm hit, ${size}, loopback HTTP: throughput (median of ${options.reps})`,
+      dsmirror: dsm.failures === 0 ? formatRate(dsmRate) : `failed (${dsm.failures} of ${options.reps + 1} runs)`,
+      peer: `${formatRate(ngxRate)} (nginx, sendfile)`,
+      ratio: formatRatio(ratio),
+      target: `>= ${WARM_HIT_TARGET_RATIO.toFixed(2)}`,
+      met: Number.isFinite(ratio) ? (ratio >= WARM_HIT_TARGET_RATIO ? 'yes' : 'no') : 'failed'
+    },
+    {
+      id: 'a-tls',
+      measurement: `warm hit, ${size}, loopback HTTPS: throughput (median of ${options.reps})`,
+      dsmirror: 'TODO: dsmirror has no HTTPS listener yet',
+      peer: `${formatRate(median(ngxTls.rates))} (nginx, TLS)`,
+      ratio: '—',
+      target: `>= ${WARM_HIT_TARGET_RATIO.toFixed(2)}`,
+      met: 'TODO'
+    }
+  ]
+}
