@@ -18,9 +18,10 @@ t.test('makeBytes is deterministic and seed-dependent', async (t) => {
   t.not(sha256(makeBytes(100_000, 3)), sha256(makeBytes(100_000, 4)))
   t.same(makeBytes(1000, 3), makeBytes(5000, 3).subarray(0, 1000), 'a prefix of a longer run')
   t.equal(makeBytes(0).length, 0)
+  // Speed is reported, not asserted: a wall-clock bound fails on a loaded CI machine.
   const start = Date.now()
   t.equal(makeBytes(64 * 1024 * 1024).length, 64 * 1024 * 1024)
-  t.ok(Date.now() - start < 2000, '64 MiB is fast')
+  t.comment(`makeBytes: 64 MiB in ${Date.now() - start} ms`)
 })
 
 t.test('full GET, HEAD, 404, 405 and counters', async (t) => {
@@ -258,6 +259,12 @@ t.test('TLS: only clients that trust the test root get through', async (t) => {
   t.teardown(() => chain.close())
   chain.set('/x', { body })
   t.equal((await request(`${chain.origin}/x`, trust())).status, 200, 'the server sends the intermediate')
+  const alone = await startUpstream({ tls: pki.chainLeafAlone })
+  t.teardown(() => alone.close())
+  await t.rejects(request(`${alone.origin}/x`, trust()), { code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' }, 'a server that omits the intermediate')
+  const future = await startUpstream({ tls: pki.notYetValidLeaf })
+  t.teardown(() => future.close())
+  await t.rejects(request(`${future.origin}/x`, trust()), { code: 'CERT_NOT_YET_VALID' })
 })
 
 t.test('openResponse lets a client give up mid-body', async (t) => {
@@ -269,4 +276,28 @@ t.test('openResponse lets a client give up mid-body', async (t) => {
   res.on('error', () => {})
   req.destroy()
   t.ok(req.destroyed)
+})
+
+t.test('request(): an abort signal mid-body resolves incomplete; before the response it rejects', async (t) => {
+  const stallUp = await startUpstream()
+  t.teardown(() => stallUp.close())
+  stallUp.set('/stalled.bin', { body, stallAfter: 10_000 })
+  // The body stalls after 10 kB, so any abort after the headers is mid-body. How long the headers
+  // take depends on machine load: a try whose abort came first rejects and the next waits longer.
+  let res: Awaited<ReturnType<typeof request>> | undefined
+  for (const delayMs of [50, 100, 200, 400, 800]) {
+    try {
+      res = await request(`${stallUp.origin}/stalled.bin`, trust({ signal: AbortSignal.timeout(delayMs) }))
+      break
+    } catch (err: unknown) {
+      t.match(err, { name: /AbortError|TimeoutError/ }, 'aborted before the headers: retry')
+    }
+  }
+  t.equal(res?.status, 200)
+  t.equal(res?.complete, false)
+  t.type(res?.error, 'string')
+  const got = res?.body ?? Buffer.alloc(0)
+  t.ok(got.length <= 10_000)
+  t.same(got, body.subarray(0, got.length), 'what arrived is a prefix of the body')
+  await t.rejects(request(`${stallUp.origin}/stalled.bin`, trust({ signal: AbortSignal.abort() })), { name: 'AbortError' })
 })
