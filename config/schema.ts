@@ -1,0 +1,436 @@
+// The config contract: types, defaults and validation in one place (DESIGN.md "Config").
+// Keys in DESIGN.md are a contract; keys may be added, never renamed.
+//
+// Every leaf validator throws a RangeError whose message names the bad value and the fix
+// (`'50XB' is not a size. Write it like 50GiB, ...`); load-config.ts prefixes the path and the
+// source, so one invalid config yields one line per bad field, all at once.
+import { isIP } from 'node:net'
+import { isAbsolute, join, resolve } from 'node:path'
+
+import { z } from 'zod'
+
+import { expandPreset, isHostName, normalizeAllowHost } from './allow-hosts.js'
+import { DEFAULT_ALLOW_HOSTS } from './presets.js'
+import { parseDuration, parseSize, showValue } from './units.js'
+
+const SECOND_MS = 1000
+const MINUTE_MS = 60 * SECOND_MS
+const DAY_MS = 24 * 60 * MINUTE_MS
+
+export const DEFAULT_DATA_DIR = './dsmirror-data'
+/** cache.dir when the config leaves it null: `<dataDir>/cache`. */
+export const DEFAULT_CACHE_SUBDIR = 'cache'
+export const DEFAULT_HTTP_HOST = '127.0.0.1'
+export const DEFAULT_HTTP_PORT = 8080
+export const DEFAULT_HTTPS_HOST = '0.0.0.0'
+export const DEFAULT_HTTPS_PORT = 8443
+export const TLS_MODES = ['auto', 'files', 'off'] as const
+export const DEFAULT_TLS_MODE = 'auto'
+export const DEFAULT_TLS_HOSTNAMES: readonly string[] = Object.freeze(['localhost', '127.0.0.1', '::1'])
+export const DEFAULT_LEAF_LIFETIME_MS = 7 * DAY_MS
+/** Browsers reject TLS server certificates valid for more than 398 days (CA/B Forum BR 6.3.2, Apple, Chrome). */
+export const MAX_LEAF_LIFETIME_MS = 397 * DAY_MS
+export const DEFAULT_UPSTREAM_PROXY = 'env'
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10 * SECOND_MS
+export const DEFAULT_HEADERS_TIMEOUT_MS = 30 * SECOND_MS
+export const DEFAULT_IDLE_TIMEOUT_MS = 60 * SECOND_MS
+export const DEFAULT_RETRIES = 5
+/** First backoff after a dropped transfer; doubled on each further retry. */
+export const DEFAULT_RETRY_DELAY_MS = 250
+export const DEFAULT_MAX_REDIRECTS = 5
+export const MAX_REDIRECTS_LIMIT = 20
+export const DEFAULT_MAX_CACHE_BYTES = 50 * 2 ** 30
+export const DEFAULT_REVALIDATE_AFTER_MS = DAY_MS
+export const DEFAULT_IMMUTABLE_PATTERNS: readonly string[] = Object.freeze([
+  '*.tar.gz', '*.tgz', '*.zip', '*.gz', '*.tar', '*.pth', '*.safetensors', '*.bin', '*.parquet'
+])
+export const DEFAULT_SERVE_STALE = true
+/** How long an upstream 404/410 is remembered (in memory) before the upstream is asked again. */
+export const DEFAULT_NEGATIVE_TTL_MS = MINUTE_MS
+export const DEFAULT_MIRROR_URLS: Readonly<Record<string, string>> = Object.freeze({ pytorch: 'https://download.pytorch.org/' })
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+export const DEFAULT_LOG_LEVEL = 'info'
+/** Mirror names have no dot, so `/<mirror>/...` never collides with `/<host>/...`; `_` (the `/_/` pages) cannot start one. */
+export const MIRROR_NAME_RE = /^[a-z0-9][a-z0-9_-]*$/
+
+export type TlsMode = typeof TLS_MODES[number]
+export type LogLevel = typeof LOG_LEVELS[number]
+
+export interface ListenConfig { host: string; port: number }
+
+/** The parsed config. Paths are absolute, sizes are bytes, durations are milliseconds. */
+export interface DsmirrorConfig {
+  /** State: local CA, keys, CA bundle; the cache too unless cache.dir is set. */
+  dataDir: string
+  listen: { http: ListenConfig | false; https: ListenConfig | false }
+  tls: {
+    mode: TlsMode
+    /** SANs of the auto leaf; the local CA is name-constrained to them. */
+    hostnames: string[]
+    certFile: string | null
+    keyFile: string | null
+    /** Lifetime of an auto-issued leaf certificate, ms. */
+    leafLifetime: number
+  }
+  upstream: {
+    /** PEM files or directories added to the public roots. */
+    caFiles: string[]
+    systemStore: boolean
+    /** 'env' (HTTPS_PROXY/NO_PROXY), 'none', or an http(s):// proxy URL. */
+    proxy: string
+    timeouts: { connect: number; headers: number; idle: number }
+    retries: number
+    retryDelay: number
+    maxRedirects: number
+  }
+  cache: {
+    dir: string
+    maxSize: number
+    revalidateAfter: number
+    /** picomatch globs matched against the basename of the URL path. */
+    immutable: string[]
+    serveStale: boolean
+    negativeTtl: number
+  }
+  /** Lower-case exact names, name:port, *.suffix, IPv4[:port] or [IPv6][:port]; presets expanded. */
+  allowHosts: string[]
+  /** Base URLs end with '/'. */
+  mirrors: Record<string, { url: string }>
+  /** Expected digests by absolute URL: 'md5:<hex>' or 'sha256:<hex>', hex lower-case. */
+  checksums: Record<string, string>
+  admin: { token: string | null }
+  log: { level: LogLevel }
+}
+
+export interface ConfigSchemaOptions {
+  /** Relative paths are resolved against it. */
+  cwd: string
+  /** `~` at the start of a path expands to it (the caller's HOME); left as is when undefined. */
+  home?: string | undefined
+}
+
+/** Runs a check that throws with a fix-it message, turning the throw into a zod issue. */
+function leaf<T> (check: (value: unknown) => T) {
+  return z.unknown().transform((value, ctx): T => {
+    try {
+      return check(value)
+    } catch (err: unknown) {
+      ctx.addIssue({ code: 'custom', message: err instanceof Error ? err.message : String(err) })
+      return z.NEVER
+    }
+  })
+}
+
+function fail (message: string): never {
+  throw new RangeError(message)
+}
+
+function checkPort (value: unknown): number {
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 65535) return value
+  return fail(`${showValue(value)} is not a port. Use a whole number from 0 to 65535 (0 picks a free port).`)
+}
+
+function checkListenHost (value: unknown): string {
+  if (typeof value === 'string') {
+    // Node's listen() wants IPv6 without the brackets a URL has.
+    const host = value.trim().replace(/^\[(.*)\]$/, '$1')
+    if (isIP(host) !== 0 || isHostName(host.toLowerCase())) return host
+  }
+  return fail(`${showValue(value)} is not an address to listen on. Use an IP address (127.0.0.1, 0.0.0.0, ::) or a host name.`)
+}
+
+function checkBoolean (value: unknown): boolean {
+  if (typeof value === 'boolean') return value
+  return fail(`${showValue(value)} is not true or false. Write true or false.`)
+}
+
+function checkCount (max: number) {
+  return (value: unknown): number => {
+    const count = typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : value
+    if (typeof count === 'number' && Number.isInteger(count) && count >= 0 && count <= max) return count
+    const range = Number.isFinite(max) ? `from 0 to ${max}` : '0 or more'
+    return fail(`${showValue(value)} is not a valid count. Use a whole number ${range}.`)
+  }
+}
+
+function checkDuration (min: number, max = Number.MAX_SAFE_INTEGER) {
+  return (value: unknown): number => {
+    const ms = parseDuration(value)
+    if (ms < min) return fail(`${showValue(value)} is too short. Use at least ${min}ms${min === 1 ? ' (more than 0)' : ''}.`)
+    if (ms > max) return fail(`${showValue(value)} is too long. Use at most ${max / DAY_MS}d.`)
+    return ms
+  }
+}
+
+function checkCacheSize (value: unknown): number {
+  const bytes = parseSize(value)
+  // lru-cache refuses a maxSize of 0, and an empty cache would store nothing anyway.
+  if (bytes === 0) fail(`${showValue(value)} leaves no room to cache anything. Write a size like 50GiB.`)
+  return bytes
+}
+
+function checkPath ({ cwd, home }: ConfigSchemaOptions) {
+  return (value: unknown): string => {
+    if (typeof value !== 'string' || value.trim() === '') {
+      return fail(`${showValue(value)} is not a path. Write a file or directory path, absolute or relative to the working directory.`)
+    }
+    const text = value.trim()
+    const expanded = home !== undefined && (text === '~' || text.startsWith('~/')) ? join(home, text.slice(1)) : text
+    return isAbsolute(expanded) ? resolve(expanded) : resolve(cwd, expanded)
+  }
+}
+
+function checkOptionalPath (options: ConfigSchemaOptions) {
+  const checkOne = checkPath(options)
+  return (value: unknown): string | null => value === null || value === undefined ? null : checkOne(value)
+}
+
+function checkTlsHostname (value: unknown): string {
+  if (typeof value === 'string') {
+    const name = value.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1')
+    if (isIP(name) !== 0 || isHostName(name) || (name.startsWith('*.') && isHostName(name.slice(2), 2))) return name
+  }
+  return fail(`${showValue(value)} is not a host name or IP address for the certificate. Write it like localhost, mirror.corp, *.corp.example or 10.0.0.5.`)
+}
+
+function checkProxy (value: unknown): string {
+  if (typeof value === 'string') {
+    const text = value.trim()
+    if (text === 'env' || text === 'none') return text
+    if (URL.canParse(text)) {
+      const url = new URL(text)
+      if ((url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '') return text
+    }
+  }
+  return fail(`${showValue(value)} is not a proxy setting. Use env (HTTPS_PROXY/NO_PROXY), none, or a URL like http://egress:3128.`)
+}
+
+function checkGlob (value: unknown): string {
+  if (typeof value !== 'string' || value.trim() === '') {
+    return fail(`${showValue(value)} is not a file name pattern. Write a glob like *.tar.gz.`)
+  }
+  if (value.includes('/')) {
+    return fail(`${showValue(value)} has a '/', but patterns are matched against the file name only. Write it like *.tar.gz.`)
+  }
+  return value.trim()
+}
+
+function checkMirrorUrl (value: unknown): string {
+  if (typeof value === 'string' && URL.canParse(value.trim())) {
+    const url = new URL(value.trim())
+    if ((url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '') {
+      if (url.search !== '' || url.hash !== '') {
+        return fail(`${showValue(value)} has a query or fragment; a mirror URL is a base that request paths are appended to.`)
+      }
+      // Request paths are appended to the base, so it must name a directory.
+      if (!url.pathname.endsWith('/')) url.pathname += '/'
+      return url.href
+    }
+  }
+  return fail(`${showValue(value)} is not an absolute http(s) URL. Write it like https://download.pytorch.org/.`)
+}
+
+function checkChecksumUrl (value: string): string {
+  if (URL.canParse(value.trim())) {
+    const url = new URL(value.trim())
+    if ((url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '') return url.href
+  }
+  return fail(`${showValue(value)} is not an absolute http(s) URL. Key checksums by the full upstream URL, like https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz.`)
+}
+
+function checkChecksum (value: unknown): string {
+  if (typeof value === 'string') {
+    const match = /^(md5|sha256):([0-9a-f]+)$/i.exec(value.trim())
+    const algorithm = match?.[1]?.toLowerCase()
+    const hex = match?.[2]?.toLowerCase() ?? ''
+    if ((algorithm === 'md5' && hex.length === 32) || (algorithm === 'sha256' && hex.length === 64)) return `${algorithm}:${hex}`
+  }
+  return fail(`${showValue(value)} is not a digest. Write md5:<32 hex digits> or sha256:<64 hex digits>.`)
+}
+
+function checkToken (value: unknown): string | null {
+  if (value === null || value === undefined) return null
+  if (typeof value === 'string' && value.trim() !== '' && !/\s/.test(value.trim())) return value.trim()
+  if (typeof value === 'number') return fail(`${showValue(value)} was read as a number. Quote the token: '${value}'.`)
+  return fail(`${showValue(value)} is not a bearer token. Use one word without spaces (e.g. from 'openssl rand -hex 32'), or null.`)
+}
+
+function checkEnum<T extends string> (what: string, allowed: readonly T[]) {
+  return (value: unknown): T => {
+    const text = typeof value === 'string' ? value.trim().toLowerCase() : undefined
+    const found = allowed.find((option) => option === text)
+    if (found !== undefined) return found
+    return fail(`${showValue(value)} is not a ${what}. Use ${allowed.slice(0, -1).join(', ')} or ${allowed[allowed.length - 1] ?? ''}.`)
+  }
+}
+
+/** A section of named keys. Null counts as absent, since YAML reads `cache:` with every line commented out as null. */
+function section<S extends z.ZodRawShape> (shape: S) {
+  const keys = Object.keys(shape).join(', ')
+  const object = z.strictObject(shape, {
+    error: (issue) => issue.code === 'invalid_type'
+      ? `${showValue(issue.input)} is not a section. Write it as nested keys: ${keys}.`
+      : undefined
+  })
+  return z.preprocess((value) => value ?? {}, object)
+}
+
+function list<T> (what: string, example: string, item: z.ZodType<T>) {
+  return z.array(item, {
+    error: (issue) => issue.code === 'invalid_type'
+      ? `${showValue(issue.input)} is not a list of ${what}. Write it like ${example}.`
+      : undefined
+  })
+}
+
+function listener (host: string, port: number) {
+  const object = z.strictObject({
+    host: leaf(checkListenHost).default(host),
+    port: leaf(checkPort).default(port)
+  }, {
+    error: (issue) => issue.code === 'invalid_type'
+      ? `${showValue(issue.input)} is not a listener. Write { host: ${host}, port: ${port} }, or false to turn it off.`
+      : undefined
+  })
+  // `true` (and an empty key) means the default listener, so an env var can turn it back on.
+  return z.preprocess((value) => value === true || value === null || value === undefined ? {} : value,
+    z.union([z.literal(false), object], {
+      error: (issue) => issue.code === 'invalid_union'
+        ? `${showValue(issue.input)} is not a listener. Write { host: ${host}, port: ${port} }, or false to turn it off.`
+        : undefined
+    }))
+}
+
+function allowHostList () {
+  return list('hosts', '[download.pytorch.org, "*.hf.co", "@torchvision"]', z.unknown())
+    .transform((entries, ctx) => {
+      const hosts: string[] = []
+      entries.forEach((entry, index) => {
+        try {
+          if (typeof entry !== 'string') fail(`${showValue(entry)} is not a host name. Write it like download.pytorch.org.`)
+          hosts.push(...(entry.trim().startsWith('@') ? expandPreset(entry) : [normalizeAllowHost(entry)]))
+        } catch (err: unknown) {
+          ctx.addIssue({ code: 'custom', path: [index], message: err instanceof Error ? err.message : String(err) })
+        }
+      })
+      return [...new Set(hosts)]
+    })
+}
+
+/** The default allowHosts, expanded (the presets named by DEFAULT_ALLOW_HOSTS). */
+export function defaultAllowHosts (): string[] {
+  return [...new Set(DEFAULT_ALLOW_HOSTS.flatMap((token) => expandPreset(token)))]
+}
+
+/** Issues for record keys that `check` rejects. Runs even when values are bad (`when`), so both are listed at once. */
+function checkRecordKeys (check: (key: string) => unknown) {
+  return [(record: Record<string, unknown>, ctx: z.RefinementCtx) => {
+    if (typeof record !== 'object' || record === null) return
+    for (const key of Object.keys(record)) {
+      try {
+        check(key)
+      } catch (err: unknown) {
+        ctx.addIssue({ code: 'custom', path: [key], message: err instanceof Error ? err.message : String(err) })
+      }
+    }
+  }, { when: () => true }] as const
+}
+
+function checkMirrorName (name: string): void {
+  if (!MIRROR_NAME_RE.test(name)) {
+    fail(`${showValue(name)} is not a mirror name. Use lower-case letters, digits, '-' and '_', starting with a letter or digit, and no dot (e.g. pytorch).`)
+  }
+}
+
+function mirrorRecord () {
+  const mirror = z.strictObject({ url: leaf(checkMirrorUrl) }, {
+    error: (issue) => issue.code === 'invalid_type'
+      ? `${showValue(issue.input)} is not a mirror. Write it as { url: https://download.pytorch.org/ }.`
+      : undefined
+  })
+  const record = z.record(z.string(), mirror, {
+    error: (issue) => issue.code === 'invalid_type'
+      ? `${showValue(issue.input)} is not a set of mirrors. Write it as { pytorch: { url: https://download.pytorch.org/ } }.`
+      : undefined
+  }).superRefine(...checkRecordKeys(checkMirrorName))
+  const defaults = (): Record<string, { url: string }> =>
+    Object.fromEntries(Object.entries(DEFAULT_MIRROR_URLS).map(([name, url]) => [name, { url }]))
+  return z.preprocess((value) => value ?? undefined, record.default(defaults))
+}
+
+function checksumRecord () {
+  const record = z.record(z.string(), leaf(checkChecksum), {
+    error: (issue) => issue.code === 'invalid_type'
+      ? `${showValue(issue.input)} is not a set of checksums. Write it as { "https://host/file.tar.gz": "sha256:<hex>" }.`
+      : undefined
+  }).superRefine(...checkRecordKeys(checkChecksumUrl))
+    // Keys in WHATWG URL form (host lower-cased, default port dropped), as the upstream client sees them.
+    .transform((checksums) => Object.fromEntries(Object.entries(checksums).map(([url, digest]) => [checkChecksumUrl(url), digest])))
+  return z.preprocess((value) => value ?? undefined, record.default(() => ({})))
+}
+
+/**
+ * The zod schema of the config file (and of env overrides, merged into the same object).
+ * Its output is the final DsmirrorConfig: defaults filled, units converted, paths absolute,
+ * allowHosts presets expanded. Built per call because paths resolve against `cwd`.
+ */
+export function createConfigSchema (options: ConfigSchemaOptions): z.ZodType<DsmirrorConfig, unknown> {
+  const tls = section({
+    mode: leaf(checkEnum('TLS mode', TLS_MODES)).default(DEFAULT_TLS_MODE),
+    hostnames: list('host names', '[localhost, mirror.corp, 10.0.0.5]', leaf(checkTlsHostname))
+      .min(1, { error: 'is empty, but the certificate needs a name. List the names clients use, e.g. [localhost, mirror.corp].' })
+      .default(() => [...DEFAULT_TLS_HOSTNAMES]),
+    certFile: leaf(checkOptionalPath(options)).default(null),
+    keyFile: leaf(checkOptionalPath(options)).default(null),
+    leafLifetime: leaf(checkDuration(1, MAX_LEAF_LIFETIME_MS)).default(DEFAULT_LEAF_LIFETIME_MS)
+  }).superRefine((value, ctx) => {
+    // `when`: report a missing certFile even while another tls key is also wrong.
+    if (typeof value !== 'object' || value === null || value.mode !== 'files') return
+    if (value.certFile === null) {
+      ctx.addIssue({ code: 'custom', path: ['certFile'], message: 'is not set, but tls.mode is files. Set it to the PEM certificate chain file, e.g. /etc/dsmirror/tls.crt.' })
+    }
+    if (value.keyFile === null) {
+      ctx.addIssue({ code: 'custom', path: ['keyFile'], message: 'is not set, but tls.mode is files. Set it to the PEM private key file, e.g. /etc/dsmirror/tls.key.' })
+    }
+  }, { when: () => true })
+
+  const schema = section({
+    dataDir: leaf(checkPath(options)).default(resolve(options.cwd, DEFAULT_DATA_DIR)),
+    listen: section({
+      http: listener(DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT),
+      https: listener(DEFAULT_HTTPS_HOST, DEFAULT_HTTPS_PORT)
+    }),
+    tls,
+    upstream: section({
+      caFiles: list('paths', '[/etc/ssl/corp-root.pem]', leaf(checkPath(options))).default(() => []),
+      systemStore: leaf(checkBoolean).default(true),
+      proxy: leaf(checkProxy).default(DEFAULT_UPSTREAM_PROXY),
+      timeouts: section({
+        connect: leaf(checkDuration(0)).default(DEFAULT_CONNECT_TIMEOUT_MS),
+        headers: leaf(checkDuration(0)).default(DEFAULT_HEADERS_TIMEOUT_MS),
+        idle: leaf(checkDuration(0)).default(DEFAULT_IDLE_TIMEOUT_MS)
+      }),
+      retries: leaf(checkCount(Number.POSITIVE_INFINITY)).default(DEFAULT_RETRIES),
+      retryDelay: leaf(checkDuration(0)).default(DEFAULT_RETRY_DELAY_MS),
+      maxRedirects: leaf(checkCount(MAX_REDIRECTS_LIMIT)).default(DEFAULT_MAX_REDIRECTS)
+    }),
+    cache: section({
+      dir: leaf(checkOptionalPath(options)).default(null),
+      maxSize: leaf(checkCacheSize).default(DEFAULT_MAX_CACHE_BYTES),
+      revalidateAfter: leaf(checkDuration(0)).default(DEFAULT_REVALIDATE_AFTER_MS),
+      immutable: list('file name patterns', '["*.tar.gz", "*.zip"]', leaf(checkGlob)).default(() => [...DEFAULT_IMMUTABLE_PATTERNS]),
+      serveStale: leaf(checkBoolean).default(DEFAULT_SERVE_STALE),
+      negativeTtl: leaf(checkDuration(0)).default(DEFAULT_NEGATIVE_TTL_MS)
+    }),
+    allowHosts: allowHostList().default(defaultAllowHosts),
+    mirrors: mirrorRecord(),
+    checksums: checksumRecord(),
+    admin: section({ token: leaf(checkToken).default(null) }),
+    log: section({ level: leaf(checkEnum('log level', LOG_LEVELS)).default(DEFAULT_LOG_LEVEL) })
+  })
+
+  return schema.transform((config): DsmirrorConfig => ({
+    ...config,
+    cache: { ...config.cache, dir: config.cache.dir ?? join(config.dataDir, DEFAULT_CACHE_SUBDIR) }
+  }))
+}
