@@ -39,6 +39,9 @@ export function parseMirrorTarget (rawTarget: string, opts: MirrorTargetOptions)
   if (/%00/.test(rawTarget)) refuse(rawTarget, 'it contains an encoded NUL')
 
   const segments = rawPath.slice(1).split('/')
+  // An empty segment (`a//b`) is how protocol-relative URLs hide in paths; only a trailing
+  // slash (a directory listing) may be empty.
+  if (segments.slice(0, -1).includes('')) refuse(rawTarget, 'it contains an empty path segment (//)')
   for (const segment of segments) {
     let decoded: string
     try {

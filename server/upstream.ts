@@ -149,7 +149,9 @@ export function mapUpstreamError (err: unknown, url: URL): DsmError {
   const detail = chain.map((e) => [e.code, e.message].filter((v) => typeof v === 'string' && v !== '').join(': '))
     .find((s) => s !== '') ?? String(err)
   let mapped: DsmError
-  if (codes.some((c) => TLS_CODES.has(c) || c.startsWith('ERR_SSL_') || c.startsWith('ERR_TLS_'))) {
+  // Name-constraint violations arrive as code 'UNSPECIFIED': recognise those by their words.
+  const tlsWords = /certificate|subtree violation|self[- ]signed|issuer/i.test(detail)
+  if (tlsWords || codes.some((c) => TLS_CODES.has(c) || c.startsWith('ERR_SSL_') || c.startsWith('ERR_TLS_'))) {
     mapped = new UpstreamTlsError(url.host, detail, url.hostname)
   } else if (codes.some((c) => TIMEOUT_CODES.has(c))) {
     mapped = new UpstreamTimeoutError(url.host, detail)

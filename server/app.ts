@@ -1,0 +1,163 @@
+// Assembles the proxy from its parts; never listens (the CLI entry does). Every long-lived
+// resource built here is closed from Fastify's onClose.
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import replyFrom from '@fastify/reply-from'
+import type { Logger } from 'pino'
+import { buildCaBundle, writeCaBundle, type CaBundle } from '../certs/ca-bundle.js'
+import type { DsmirrorConfig } from '../config/schema.js'
+import { Allowlist } from './allowlist.js'
+import { DiskStore } from './disk-store.js'
+import { BadPathError, isDsmError, NotFoundError } from './errors.js'
+import { MirrorCache } from './mirror-cache.js'
+import { parseMirrorTarget, type MirrorTarget } from './mirror-target.js'
+import { mapUpstreamError, Upstream } from './upstream.js'
+
+export const MAX_URL_BYTES = 16 * 1024
+const CACHED_METHODS = ['GET', 'HEAD'] as const
+const PASSED_METHODS = ['POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const
+
+export interface AppDeps {
+  logger: Logger
+  /** Environment for `upstream.proxy: env` (HTTPS_PROXY, NO_PROXY); the CLI passes process.env. */
+  env?: Readonly<Record<string, string | undefined>>
+  now?: () => number
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    dsmirror: { config: DsmirrorConfig; store: DiskStore; cache: MirrorCache; upstream: Upstream; caBundle: CaBundle }
+  }
+}
+
+export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<FastifyInstance> {
+  const now = deps.now ?? Date.now
+  const log = deps.logger
+  const caBundle = await buildCaBundle({ caFiles: config.upstream.caFiles, systemStore: config.upstream.systemStore })
+  await writeCaBundle(caBundle, config.dataDir)
+  for (const entry of caBundle.entries) {
+    if (entry.status === 'expired') log.warn({ subject: entry.subject, notAfter: entry.notAfter, source: entry.source }, 'expired CA certificate left out of the upstream bundle')
+  }
+
+  const allowlist = new Allowlist([...config.allowHosts, ...Object.values(config.mirrors).map((m) => hostEntry(new URL(m.url)))])
+  const upstream = new Upstream({
+    ca: caBundle.certificates,
+    proxy: config.upstream.proxy,
+    env: deps.env ?? {},
+    timeouts: config.upstream.timeouts,
+    maxRedirects: config.upstream.maxRedirects,
+    isAllowed: (url) => allowlist.allows(url.hostname, Number(url.port !== '' ? url.port : url.protocol === 'http:' ? 80 : 443))
+  })
+  const store = await DiskStore.open({ dir: config.cache.dir, maxSize: config.cache.maxSize, log: log.child({ module: 'cache' }), now })
+  const cache = new MirrorCache({
+    store,
+    upstream,
+    immutable: config.cache.immutable,
+    revalidateAfter: config.cache.revalidateAfter,
+    serveStale: config.cache.serveStale,
+    negativeTtl: config.cache.negativeTtl,
+    checksums: config.checksums,
+    retries: config.upstream.retries,
+    retryDelay: config.upstream.retryDelay,
+    log,
+    now
+  })
+  const targetOptions = { allowlist, mirrors: config.mirrors }
+
+  const app = Fastify({
+    loggerInstance: log as FastifyBaseLogger,
+    disableRequestLogging: true,
+    routerOptions: { maxParamLength: MAX_URL_BYTES },
+    // Malformed targets that the router itself rejects still get a DSM code.
+    frameworkErrors: (err, request, reply) => {
+      void (reply as FastifyReply).send(new BadPathError(request.raw.url ?? '', err.message))
+    }
+  })
+  app.decorate('dsmirror', { config, store, cache, upstream, caBundle })
+
+  app.addHook('onRequest', async (request) => {
+    // Absolute-form (`GET http://host/ HTTP/1.1`) and authority-form targets are proxy requests
+    // for someone else: dsmirror is a mirror, not an open forward proxy.
+    if (!(request.raw.url ?? '').startsWith('/')) throw new BadPathError(request.raw.url ?? '', 'absolute-form and authority-form targets are not accepted')
+  })
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info({
+      method: request.method,
+      url: request.raw.url,
+      status: reply.statusCode,
+      cache: reply.getHeader('cache-status'),
+      bytes: Number(reply.getHeader('content-length') ?? 0),
+      ms: Math.round(reply.elapsedTime)
+    }, 'request')
+  })
+
+  app.setErrorHandler(async (err: unknown, request, reply) => {
+    const error = isDsmError(err) ? err : null
+    const status = error?.statusCode ?? (typeof (err as { statusCode?: unknown }).statusCode === 'number' ? (err as { statusCode: number }).statusCode : 500)
+    const code = error?.code ?? (typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : 'DSM_INTERNAL')
+    const message = err instanceof Error ? err.message : String(err)
+    if (status >= 500) request.log.error({ err, code }, 'request failed')
+    else request.log.info({ code, message }, 'request refused')
+    if (!reply.hasHeader('cache-status')) reply.header('cache-status', `dsmirror; detail=${code}`)
+    return reply.code(status).type('application/json; charset=utf-8').send({ statusCode: status, code, error: message })
+  })
+  app.setNotFoundHandler(async (request) => {
+    throw new NotFoundError(request.raw.url ?? '')
+  })
+
+  await app.register(replyFrom, {
+    // A thin wrapper so a swapped trust store (upstream.setCa) reaches pass-through requests too.
+    undici: { request: (...args: Parameters<Upstream['dispatcher']['request']>) => upstream.dispatcher.request(...args) } as unknown as Upstream['dispatcher'],
+    http2: false
+  })
+
+  app.get('/_/healthz', async () => ({ status: 'ok' }))
+
+  const resolveTarget = (request: FastifyRequest): MirrorTarget => {
+    const raw = request.raw.url ?? ''
+    if (raw === '/_' || raw.startsWith('/_/') || raw.startsWith('/_?')) throw new NotFoundError(raw)
+    return parseMirrorTarget(raw, targetOptions)
+  }
+
+  app.route({
+    method: [...CACHED_METHODS],
+    url: '/*',
+    exposeHeadRoute: false,
+    handler: async (request, reply) => await cache.handle(request, reply, resolveTarget(request))
+  })
+
+  await app.register(async (passThrough) => {
+    // Pass-through bodies stream upstream untouched, whatever their type.
+    passThrough.removeAllContentTypeParsers()
+    passThrough.addContentTypeParser('*', (_request, payload, done) => { done(null, payload) })
+    passThrough.route({
+      method: [...PASSED_METHODS],
+      url: '/*',
+      handler: async (request, reply) => passThroughRequest(request, reply, resolveTarget(request))
+    })
+  })
+
+  app.addHook('onClose', async () => {
+    await cache.close()
+    await upstream.close()
+  })
+  return app
+}
+
+/** Non-GET/HEAD requests (the Hugging Face API POSTs) go upstream uncached, same CA, proxy and allowlist. */
+function passThroughRequest (request: FastifyRequest, reply: FastifyReply, target: MirrorTarget): FastifyReply {
+  return reply.from(target.url.href, {
+    rewriteRequestHeaders: (_req, headers) => {
+      const { host: _host, ...rest } = headers
+      return rest
+    },
+    rewriteHeaders: (headers) => ({ ...headers, 'cache-status': 'dsmirror; fwd=method' }),
+    onError: (errorReply, { error }) => {
+      void errorReply.send(mapUpstreamError(error, target.url))
+    }
+  })
+}
+
+function hostEntry (url: URL): string {
+  const port = url.port !== '' ? url.port : url.protocol === 'http:' ? '80' : '443'
+  return `${url.hostname}:${port}`
+}
