@@ -1,9 +1,9 @@
 // Assembles the proxy from its parts; never listens (the CLI entry does). Every long-lived
 // resource built here is closed from Fastify's onClose.
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import replyFrom from '@fastify/reply-from'
 import type { Logger } from 'pino'
-import { buildCaBundle, writeCaBundle, type CaBundle } from '../certs/ca-bundle.js'
+import { buildCaBundle, SYSTEM_BUNDLE_PATHS, writeCaBundle, type CaBundle } from '../certs/ca-bundle.js'
 import type { DsmirrorConfig } from '../config/schema.js'
 import { Allowlist } from './allowlist.js'
 import { DiskStore } from './disk-store.js'
@@ -34,9 +34,11 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
   const log = deps.logger
   const caBundle = await buildCaBundle({ caFiles: config.upstream.caFiles, systemStore: config.upstream.systemStore })
   await writeCaBundle(caBundle, config.dataDir)
-  for (const entry of caBundle.entries) {
-    if (entry.status === 'expired') log.warn({ subject: entry.subject, notAfter: entry.notAfter, source: entry.source }, 'expired CA certificate left out of the upstream bundle')
-  }
+  const expired = caBundle.entries.filter((e) => e.status === 'expired')
+  const expiredExtra = expired.filter((e) => e.source !== 'node' && !SYSTEM_BUNDLE_PATHS.includes(e.source))
+  // Expired roots in an OS bundle are routine; an expired CA the operator listed is a mistake.
+  for (const entry of expiredExtra) log.warn({ subject: entry.subject, notAfter: entry.notAfter, source: entry.source }, 'expired CA certificate in upstream.caFiles left out of the bundle')
+  log.info({ trusted: caBundle.certificates.length, expired: expired.length }, 'upstream CA bundle built')
 
   const allowlist = new Allowlist([...config.allowHosts, ...Object.values(config.mirrors).map((m) => hostEntry(new URL(m.url)))])
   const upstream = new Upstream({
@@ -65,7 +67,8 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
 
   const app = Fastify({
     loggerInstance: log as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // One line per request, written by the onResponse hook below, instead of Fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
     routerOptions: { maxParamLength: MAX_URL_BYTES },
     // Malformed targets that the router itself rejects still get a DSM code.
     frameworkErrors: (err, request, reply) => {
