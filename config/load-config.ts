@@ -68,7 +68,8 @@ function problemsOf (schema: z.ZodType, issues: readonly z.core.$ZodIssue[], pre
         return issue.keys.map((key) => ({ path: [...path, key], message: unknownKeyMessage(schema, path, key) }))
       case 'invalid_union': {
         // A listener given as a mapping: report its bad keys, not "neither false nor a mapping".
-        const branch = issue.errors.find((errors) => errors.length > 0 && errors.every((error) => error.path.length > 0))
+        const inside = (error: z.core.$ZodIssue): boolean => error.path.length > 0 || error.code === 'unrecognized_keys'
+        const branch = issue.errors.find((errors) => errors.length > 0 && errors.every(inside))
         return branch === undefined ? [{ path, message: issue.message }] : problemsOf(schema, branch, path)
       }
       case 'invalid_key':
@@ -181,21 +182,25 @@ function positionOf (text: string, offset: number): string {
   return `${before.length}:${(before[before.length - 1]?.length ?? 0) + 1}`
 }
 
-/** Reads YAML, or JSON when the text looks like JSON (JSON's own errors are clearer there). */
+/**
+ * Reads JSON when the file is named *.json (strictly, so a JSON typo is reported as one), or when
+ * the text looks like JSON; YAML otherwise, and when JSON-looking text is flow-style YAML.
+ */
 function parseConfigText (text: string, file: string): { value: unknown; locate: Locate } {
   const lineCounter = new LineCounter()
   const doc = parseDocument(text, { lineCounter, prettyErrors: true })
   const locate = locator(doc, lineCounter)
-  if (/^\s*[{[]/.test(text)) {
+  const strictJson = file.toLowerCase().endsWith('.json')
+  if (strictJson || /^\s*[{[]/.test(text)) {
     try {
       return { value: JSON.parse(text) as unknown, locate }
     } catch (err: unknown) {
-      // Flow-style YAML also starts with '{': only report JSON errors when YAML cannot read it either.
-      if (doc.errors.length > 0) {
+      if (strictJson || doc.errors.length > 0) {
         const message = err instanceof Error ? err.message : String(err)
         const position = /position (\d+)/.exec(message)
         const at = position?.[1] === undefined ? '' : `:${positionOf(text, Number(position[1]))}`
-        throwIfAny([`  - ${file}${at}: not valid JSON (${message.replace(/ in JSON at position \d+.*$/, '')}). Fix the syntax there; JSON needs double quotes and no trailing commas.`])
+        const why = message.replace(/ in JSON at position \d+.*$/s, '')
+        throwIfAny([`  - ${file}${at}: not valid JSON (${why}). Fix the syntax there; JSON needs double quotes around keys and strings, and no trailing commas.`])
       }
     }
   }
