@@ -13,7 +13,10 @@ const UNRESERVED = /^[A-Za-z0-9\-._~]$/
 export function canonicalUrl (input: string | URL): string {
   const url = new URL(typeof input === 'string' ? input : input.href)
   url.hash = ''
-  if (url.hostname.endsWith('.')) url.hostname = url.hostname.slice(0, -1)
+  // Every trailing dot, not one: stripping one from `example.org..` would leave a form that a
+  // second pass changes again, and the key must be a fixed point (idempotent).
+  const hostname = url.hostname.replace(/\.+$/, '')
+  if (hostname !== '' && hostname !== url.hostname) url.hostname = hostname
   url.pathname = url.pathname.replace(/%([0-9a-fA-F]{2})/g, (_match, hex: string) => {
     const char = String.fromCharCode(Number.parseInt(hex, 16))
     return UNRESERVED.test(char) ? char : `%${hex.toUpperCase()}`
