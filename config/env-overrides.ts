@@ -51,11 +51,12 @@ function matchSegments (node: SchemaNode, segments: readonly string[], from: num
     }
     return undefined
   }
-  if (node.kind === 'record') {
-    const entry = describeNode(node.value)
+  // Only records of sections (mirrors) have entries reachable by name: checksum keys are URLs,
+  // which no variable name can spell; DSMIRROR_CHECKSUMS takes the whole map instead.
+  const entry = node.kind === 'record' ? describeNode(node.value) : undefined
+  if (entry?.kind === 'object') {
     // A field of the entry at the end (…_<NAME>_URL) first, then the whole entry (…_<NAME>).
-    const splits = entry.kind === 'object' ? [...range(segments.length - 1, from), segments.length] : [segments.length]
-    for (const to of splits) {
+    for (const to of [...range(segments.length - 1, from), segments.length]) {
       const rest = matchSegments(entry, segments, to)
       if (rest !== undefined) return { path: [segments.slice(from, to).join('_').toLowerCase(), ...rest.path], node: rest.node }
     }

@@ -127,6 +127,14 @@ t.test('mirrors can be added by name from the environment', async (t) => {
   })
 })
 
+t.test('maps are set whole from a YAML flow map', async (t) => {
+  const digest = 'md5:c58f30108f718f92721af3b95e74349a'
+  const config = parseConfig(undefined, { cwd, env: { DSMIRROR_CHECKSUMS: `{ "https://a.example/x.tgz": "${digest}" }` } })
+  t.same(config.checksums, { 'https://a.example/x.tgz': digest })
+  const message = configError(t, () => parseConfig(undefined, { cwd, env: { DSMIRROR_CHECKSUMS_X: digest } }))
+  t.match(message, '  - DSMIRROR_CHECKSUMS_X: is not a dsmirror setting. Did you mean DSMIRROR_CHECKSUMS (checksums)?')
+})
+
 t.test('an unknown DSMIRROR_ variable is an error naming the closest setting', async (t) => {
   const message = configError(t, () => parseConfig(undefined, {
     cwd,
