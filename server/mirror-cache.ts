@@ -11,10 +11,9 @@ import type { Logger } from 'pino'
 import { canonicalUrl, cacheKey } from './cache-key.js'
 import type { DiskStore, EntryMeta } from './disk-store.js'
 import { Download, type ExpectedDigest } from './download.js'
-import { isDsmError } from './errors.js'
 import type { MirrorTarget } from './mirror-target.js'
 import { sendObject } from './serve-object.js'
-import { forwardedHeaders } from './stored-headers.js'
+import { forwardedHeaders, storedHeaders } from './stored-headers.js'
 import { mapUpstreamError, type Upstream, type UpstreamResponse } from './upstream.js'
 
 export const MAX_NEGATIVE_ENTRIES = 10_000
@@ -23,6 +22,18 @@ export const HIT_READ_CHUNK_BYTES = 1024 * 1024
 const UPSTREAM_REQUEST_HEADERS = ['accept', 'accept-language', 'authorization', 'user-agent']
 const NEGATIVE_STATUSES = new Set([404, 410])
 const STALE_IF_ERROR_CODES = new Set(['DSM_UPSTREAM_CONNECT', 'DSM_UPSTREAM_TIMEOUT', 'DSM_UPSTREAM_TLS'])
+/**
+ * Response directives that forbid serving the stored response stale, even when the upstream is
+ * unreachable (RFC 9111 §4.2.4; s-maxage implies proxy-revalidate for a shared cache, §5.2.2.10).
+ */
+const NO_STALE_DIRECTIVES = ['no-cache', 'must-revalidate', 'proxy-revalidate', 's-maxage']
+
+/**
+ * Why a stored response cannot be used as is, as the RFC 9211 §2.2 `fwd` parameter: `stale` (not
+ * fresh, or older than cache.revalidateAfter), `vary-miss` (stored for other Vary header values),
+ * `request` (fresh, but the request's Cache-Control / Pragma asked for validation).
+ */
+type Forward = 'miss' | 'stale' | 'vary-miss' | 'request'
 
 export interface MirrorCacheOptions {
   store: DiskStore
@@ -72,14 +83,17 @@ export class MirrorCache {
     if (negative !== undefined) return this.#sendBuffered(reply, negative, 'dsmirror; hit; detail=negative')
 
     const meta = this.#opts.store.get(key)
+    const inFlight = this.#downloads.has(key)
     if (meta !== undefined) {
-      if (this.#isFresh(meta, request, target)) return await this.#serveHit(request, reply, target, meta, 'dsmirror; hit')
-      return await this.#fetch(request, reply, target, key, meta)
+      const fwd = this.#freshness(meta, request, target)
+      if (fwd === null) return await this.#serveHit(request, reply, target, meta, 'dsmirror; hit')
+      // A HEAD never starts a download, not even a revalidation that may turn into one.
+      if (request.method === 'HEAD' && !inFlight) return await this.#revalidateHead(request, reply, target, meta, fwd)
+      return await this.#fetch(request, reply, target, key, meta, fwd)
     }
-    const inFlight = this.#downloads.get(key)
-    if (inFlight !== undefined) return await this.#fetch(request, reply, target, key, null)
+    if (inFlight) return await this.#fetch(request, reply, target, key, null, 'miss')
     if (request.method === 'HEAD') return await this.#forwardHead(reply, target, request)
-    return await this.#fetch(request, reply, target, key, null)
+    return await this.#fetch(request, reply, target, key, null, 'miss')
   }
 
   /** Suspends every in-flight download (resumable after restart). */
@@ -87,11 +101,24 @@ export class MirrorCache {
     await Promise.all([...this.#downloads.values()].map((d) => d.close()))
   }
 
-  #isFresh (meta: EntryMeta, request: FastifyRequest, target: MirrorTarget): boolean {
+  /** Null when the stored response may be served without asking upstream, else why not. */
+  #freshness (meta: EntryMeta, request: FastifyRequest, target: MirrorTarget): Forward | null {
+    if (meta.immutable) return null
+    const stored = meta.policy as unknown as PolicyObject
+    const req = policyRequest(request, target)
+    if (!varyMatches(stored, req.headers)) return 'vary-miss'
+    if (this.#opts.now() - meta.fetchedAt >= this.#opts.revalidateAfter) return 'stale'
+    const policy = evaluationPolicy(stored, target)
+    if (policy.satisfiesWithoutRevalidation(req)) return null
+    return policy.stale() ? 'stale' : 'request'
+  }
+
+  /** Whether `meta` may be served stale because the upstream failed (cache.serveStale, RFC 9111 §4.2.4). */
+  #mayServeStale (meta: EntryMeta): boolean {
+    if (!this.#opts.serveStale) return false
     if (meta.immutable) return true
-    if (this.#opts.now() - meta.fetchedAt >= this.#opts.revalidateAfter) return false
-    const policy = CachePolicy.fromObject(meta.policy as unknown as CachePolicy.CachePolicyObject)
-    return policy.satisfiesWithoutRevalidation(policyRequest(request, target))
+    const directives = (meta.policy as unknown as PolicyObject).rescc ?? {}
+    return !NO_STALE_DIRECTIVES.some((name) => directives[name] !== undefined && directives[name] !== false)
   }
 
   #upstreamHeaders (request: FastifyRequest): Record<string, string> {
@@ -104,7 +131,7 @@ export class MirrorCache {
   }
 
   /** Starts or joins the one download for `key` (a revalidation when `stale` is given). */
-  async #fetch (request: FastifyRequest, reply: FastifyReply, target: MirrorTarget, key: string, stale: EntryMeta | null): Promise<FastifyReply> {
+  async #fetch (request: FastifyRequest, reply: FastifyReply, target: MirrorTarget, key: string, stale: EntryMeta | null, fwd: Forward): Promise<FastifyReply> {
     let download = this.#downloads.get(key)
     const initiator = download === undefined
     if (download === undefined) {
@@ -131,25 +158,21 @@ export class MirrorCache {
     try {
       outcome = await download.start()
     } catch (err: unknown) {
-      if (stale !== null && this.#opts.serveStale && isDsmError(err) && STALE_IF_ERROR_CODES.has(err.code)) {
-        request.log.warn({ code: err.code, url: target.url.href }, 'upstream unreachable; serving the stale copy')
-        return await this.#serveHit(request, reply, target, stale, `dsmirror; fwd=stale; detail=${err.code}`)
-      }
-      throw err
+      return await this.#upstreamFailed(err, request, reply, target, stale, stale === null ? 'miss' : fwd)
     }
 
     switch (outcome.kind) {
       case 'body': {
         const status = initiator
-          ? (stale !== null ? 'dsmirror; fwd=stale; fwd-status=200; stored' : 'dsmirror; fwd=miss; stored')
+          ? (stale !== null ? `dsmirror; fwd=${fwd}; fwd-status=200; stored` : 'dsmirror; fwd=miss; stored')
           : 'dsmirror; hit; detail=in-flight'
         return this.#serveDownload(request, reply, download, status)
       }
       case 'not-modified':
-        return await this.#serveHit(request, reply, target, outcome.meta, initiator ? 'dsmirror; fwd=stale; fwd-status=304' : 'dsmirror; hit')
+        return await this.#serveHit(request, reply, target, outcome.meta, initiator ? `dsmirror; fwd=${fwd}; fwd-status=304` : 'dsmirror; hit')
       case 'response': {
-        if (stale !== null && this.#opts.serveStale && outcome.status >= 500) {
-          return await this.#serveHit(request, reply, target, stale, `dsmirror; fwd=stale; fwd-status=${outcome.status}; detail=stale-if-error`)
+        if (stale !== null && outcome.status >= 500 && this.#mayServeStale(stale)) {
+          return await this.#serveHit(request, reply, target, stale, `dsmirror; fwd=${fwd}; fwd-status=${outcome.status}; detail=stale-if-error`)
         }
         const entry = { status: outcome.status, headers: outcome.headers, body: outcome.body }
         if (NEGATIVE_STATUSES.has(outcome.status) && this.#opts.negativeTtl > 0) this.#negative.set(key, entry)
@@ -159,6 +182,54 @@ export class MirrorCache {
         if (initiator) return this.#sendUpstream(reply, outcome.response, `dsmirror; fwd=miss; detail="${outcome.reason}"`)
         return await this.#fetchUncached(request, reply, target)
     }
+  }
+
+  /**
+   * An upstream that could not be reached: the stale copy when one may be served, else the error,
+   * with a Cache-Status that says what was forwarded.
+   */
+  async #upstreamFailed (err: unknown, request: FastifyRequest, reply: FastifyReply, target: MirrorTarget, stale: EntryMeta | null, fwd: Forward): Promise<FastifyReply> {
+    const mapped = mapUpstreamError(err, target.url)
+    if (stale !== null && STALE_IF_ERROR_CODES.has(mapped.code) && this.#mayServeStale(stale)) {
+      request.log.warn({ code: mapped.code, url: target.url.href }, 'upstream unreachable; serving the stale copy')
+      return await this.#serveHit(request, reply, target, stale, `dsmirror; fwd=stale; detail=${mapped.code}`)
+    }
+    reply.header('cache-status', `dsmirror; fwd=${stale === null ? 'miss' : fwd}; detail=${mapped.code}`)
+    throw mapped
+  }
+
+  /**
+   * HEAD on a stored response that needs validation: a conditional HEAD upstream (RFC 9111
+   * §4.3.5), so a HEAD never downloads a body. A 304 freshens the stored headers like a GET's 304.
+   */
+  async #revalidateHead (request: FastifyRequest, reply: FastifyReply, target: MirrorTarget, meta: EntryMeta, fwd: Forward): Promise<FastifyReply> {
+    const headers = this.#upstreamHeaders(request)
+    if (meta.etag !== null) headers['if-none-match'] = meta.etag
+    if (meta.lastModified !== null) headers['if-modified-since'] = meta.lastModified
+    let response: UpstreamResponse
+    try {
+      response = await this.#opts.upstream.request(target.url, { method: 'HEAD', headers })
+    } catch (err: unknown) {
+      return await this.#upstreamFailed(err, request, reply, target, meta, fwd)
+    }
+    if (response.status === 304) {
+      response.body.resume()
+      const old = CachePolicy.fromObject(meta.policy as unknown as CachePolicy.CachePolicyObject)
+      const { policy } = old.revalidatedPolicy(policyRequest(request, target), { status: 304, headers: response.headers })
+      const updated: EntryMeta = {
+        ...meta,
+        headers: { ...meta.headers, ...storedHeaders(response.headers) },
+        policy: policy.toObject() as unknown as Record<string, unknown>,
+        fetchedAt: this.#opts.now()
+      }
+      await this.#opts.store.updateMeta(updated)
+      return await this.#serveHit(request, reply, target, updated, `dsmirror; fwd=${fwd}; fwd-status=304`)
+    }
+    if (response.status >= 500 && this.#mayServeStale(meta)) {
+      response.body.resume()
+      return await this.#serveHit(request, reply, target, meta, `dsmirror; fwd=${fwd}; fwd-status=${response.status}; detail=stale-if-error`)
+    }
+    return this.#sendUpstream(reply, response, `dsmirror; fwd=${fwd}; fwd-status=${response.status}`)
   }
 
   #track (key: string, download: Download): void {
@@ -173,7 +244,7 @@ export class MirrorCache {
 
   async #serveHit (request: FastifyRequest, reply: FastifyReply, target: MirrorTarget, meta: EntryMeta, cacheStatus: string): Promise<FastifyReply> {
     const opened = await this.#opts.store.openBody(meta.key)
-    if (opened === null) return await this.#fetch(request, reply, target, meta.key, null)
+    if (opened === null) return await this.#fetch(request, reply, target, meta.key, null, 'miss')
     const { handle } = opened
     const current = opened.meta
     return sendObject(request, reply, {
@@ -221,32 +292,81 @@ export class MirrorCache {
     return reply.send(response.body)
   }
 
+  /** A client that joined a download whose response turned out not storable asks for its own copy. */
   async #fetchUncached (request: FastifyRequest, reply: FastifyReply, target: MirrorTarget): Promise<FastifyReply> {
-    const response = await this.#upstreamRequest(request, target, 'GET')
+    const response = await this.#upstreamRequest(request, reply, target, request.method === 'HEAD' ? 'HEAD' : 'GET')
     return this.#sendUpstream(reply, response, 'dsmirror; fwd=miss; detail=uncacheable')
   }
 
   /** HEAD on a miss asks the upstream for headers only: a HEAD never starts a 150 GB download. */
   async #forwardHead (reply: FastifyReply, target: MirrorTarget, request: FastifyRequest): Promise<FastifyReply> {
-    const response = await this.#upstreamRequest(request, target, 'HEAD')
+    const response = await this.#upstreamRequest(request, reply, target, 'HEAD')
     return this.#sendUpstream(reply, response, 'dsmirror; fwd=miss')
   }
 
-  async #upstreamRequest (request: FastifyRequest, target: MirrorTarget, method: 'GET' | 'HEAD'): Promise<UpstreamResponse> {
+  async #upstreamRequest (request: FastifyRequest, reply: FastifyReply, target: MirrorTarget, method: 'GET' | 'HEAD'): Promise<UpstreamResponse> {
     try {
       return await this.#opts.upstream.request(target.url, { method, headers: this.#upstreamHeaders(request) })
     } catch (err: unknown) {
-      throw mapUpstreamError(err, target.url)
+      const mapped = mapUpstreamError(err, target.url)
+      reply.header('cache-status', `dsmirror; fwd=miss; detail=${mapped.code}`)
+      throw mapped
     }
   }
 }
 
+/** The parts of a serialized CachePolicy (`toObject()`) read here. */
+interface PolicyObject {
+  /** Response Cache-Control directives. */
+  rescc?: Record<string, string | boolean>
+  /** Response headers. */
+  resh?: Record<string, string | string[] | undefined>
+  /** The request headers Vary names, as stored. */
+  reqh?: Record<string, string | string[] | undefined> | null
+  /** The Host the policy was stored for. */
+  h?: string
+}
+
+/**
+ * The request a policy is made and evaluated for. Host is the upstream's: http-cache-semantics
+ * compares it, and the client's Host (127.0.0.1:8080, localhost:8080, mirror.corp) says nothing
+ * about which upstream resource is meant; the URL already does (RFC 9111 §4.1).
+ */
 function policyRequest (request: FastifyRequest, target: MirrorTarget): CachePolicy.Request {
-  return { url: target.url.pathname + target.url.search, method: 'GET', headers: request.headers as CachePolicy.Headers }
+  const headers = { ...request.headers, host: target.url.host } as CachePolicy.Headers
+  return { url: target.url.pathname + target.url.search, method: 'GET', headers }
+}
+
+/**
+ * The stored policy as freshness is judged. http-cache-semantics 4.x treats must-revalidate as
+ * "always revalidate", but it only forbids serving the response once stale (RFC 9111 §5.2.2.2);
+ * stale serving is decided apart (#mayServeStale). Entries stored with a client's Host are
+ * re-keyed to the upstream host.
+ */
+function evaluationPolicy (stored: PolicyObject, target: MirrorTarget): CachePolicy {
+  const { 'must-revalidate': _mr, 'proxy-revalidate': _pr, ...rescc } = stored.rescc ?? {}
+  return CachePolicy.fromObject({ ...stored, rescc, h: target.url.host } as unknown as CachePolicy.CachePolicyObject)
+}
+
+/** RFC 9111 §4.1: every header Vary names must match the request the response was stored for. */
+function varyMatches (stored: PolicyObject, headers: CachePolicy.Headers): boolean {
+  const vary = headerText(stored.resh?.vary)
+  if (vary === null || vary.trim() === '') return true
+  for (const field of vary.toLowerCase().split(',')) {
+    const name = field.trim()
+    if (name === '') continue
+    if (name === '*') return false
+    if (headerText(headers[name]) !== headerText(stored.reqh?.[name])) return false
+  }
+  return true
+}
+
+function headerText (value: string | string[] | undefined): string | null {
+  if (value === undefined) return null
+  return Array.isArray(value) ? value.join(', ') : value
 }
 
 function basename (url: URL): string {
   const path = url.pathname
   return decodeURIComponent(path.slice(path.lastIndexOf('/') + 1))
 }
-
