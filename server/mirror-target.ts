@@ -62,9 +62,15 @@ export function parseMirrorTarget (rawTarget: string, opts: MirrorTargetOptions)
   if (!/[.:[]/.test(first)) {
     const mirror = opts.mirrors[first]
     if (mirror === undefined || !Object.hasOwn(opts.mirrors, first)) throw new MirrorUnknownError(first)
+    // The base must name a directory, or `/files` + `-secret/x` would be the sibling
+    // `/files-secret/x` (config adds the slash; this keeps the function safe on its own).
+    const base = new URL(mirror.url)
+    base.search = ''
+    base.hash = ''
+    if (!base.pathname.endsWith('/')) base.pathname += '/'
     // Concatenate, never resolve: resolving `//other.host/x` or `http://other/` against the base
     // would leave the mirror's host.
-    return { url: stayWithin(rawTarget, new URL(mirror.url + rest + rawQuery), new URL(mirror.url)), mirror: first }
+    return { url: stayWithin(rawTarget, new URL(base.href + rest + rawQuery), base), mirror: first }
   }
 
   if (!HOST_CHARS.test(first)) refuse(rawTarget, 'the host has characters a host name cannot have')
