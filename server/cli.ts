@@ -11,6 +11,8 @@ import { isDsmError } from './errors.js'
 
 /** How long a graceful shutdown may take before the process exits anyway. */
 export const SHUTDOWN_GRACE_MS = 8_000
+/** Time left for checkpointing in-flight downloads at the end of the grace period. */
+export const SUSPEND_BEFORE_EXIT_MS = 2_000
 const EXIT_CONFIG = 2
 const EXIT_FAILURE = 1
 
@@ -58,10 +60,14 @@ function handleSignals (app: FastifyInstance, log: Logger): void {
     }
     closing = true
     log.info({ signal }, 'shutting down: finishing responses, keeping downloads resumable')
+    // Responses get most of the grace period; then in-flight downloads are checkpointed and
+    // suspended (their clients aborted, never ended cleanly) so a restart resumes them.
+    const suspend = setTimeout(() => { void app.dsmirror.cache.close() }, SHUTDOWN_GRACE_MS - SUSPEND_BEFORE_EXIT_MS)
     const timer = setTimeout(() => {
       log.warn({ graceMs: SHUTDOWN_GRACE_MS }, 'shutdown grace period over: exiting')
       process.exit(0)
     }, SHUTDOWN_GRACE_MS)
+    suspend.unref()
     timer.unref()
     app.close().then(() => process.exit(0), (err: unknown) => {
       log.error({ err }, 'error while shutting down')

@@ -146,6 +146,11 @@ export class DiskStore {
     return true
   }
 
+  /** Whether a body of `bytes` can be kept at all (lru-cache refuses entries over maxSize). */
+  fits (bytes: number): boolean {
+    return Math.max(1, bytes) <= this.maxSize
+  }
+
   release (bytes: number): void {
     this.#reserved = Math.max(0, this.#reserved - bytes)
   }

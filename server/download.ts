@@ -497,6 +497,14 @@ export class Download extends EventEmitter implements GrowingSource {
       }
       store.release(this.#reserved)
       this.#reserved = 0
+      if (!store.fits(meta.size)) {
+        // Only knowable at the end for a body without Content-Length: serve it, keep nothing.
+        log.warn({ key: this.key, url: this.url.href, bytes: meta.size, maxSize: store.maxSize }, 'download larger than cache.maxSize; served but not cached')
+        await store.removeTemp(this.key)
+        this.#settle('committed')
+        this.unref()
+        return
+      }
       await store.commit(meta)
       log.info({ key: this.key, url: this.url.href, bytes: this.#written, ms: now - this.startedAt }, 'download committed')
       this.#settle('committed')

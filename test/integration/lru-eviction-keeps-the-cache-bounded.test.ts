@@ -70,3 +70,20 @@ t.test('an entry evicted while a client reads it does not break that client', as
   t.ok(res.complete)
   t.equal(sha256(Buffer.concat(chunks)), sha256(first), 'the reader got every byte of the evicted entry')
 })
+
+t.test('objects larger than maxSize are served whole and never cached, with or without Content-Length', async (t) => {
+  const upstream = await startUpstream()
+  const proxy = await startProxy({ allowHosts: [upstream.host], config: { cache: { maxSize: '1MiB' } } })
+  t.teardown(async () => { await proxy.close({ remove: true }); await upstream.close() })
+  const body = makeBytes(2 * MiB, 32)
+  upstream.set('/e/known.tar', { body })
+  upstream.set('/e/chunked.tar', { body, contentLength: 'omit' })
+  for (const path of ['/e/known.tar', '/e/chunked.tar']) {
+    const res = await request(proxy.mirrorUrl(upstream.host, path))
+    t.ok(res.complete, `${path}: complete`)
+    t.equal(res.sha256, sha256(body), `${path}: exact bytes`)
+  }
+  t.equal(proxy.app.dsmirror.store.stats.entries, 0)
+  t.equal(await bodyFiles(proxy.config.cache.dir), 0, 'nothing left under objects/')
+  t.same(await readdir(join(proxy.config.cache.dir, 'tmp')), [], 'nothing left under tmp/')
+})
