@@ -105,9 +105,11 @@ function sendMultipart (request: FastifyRequest, reply: FastifyReply, object: Se
 function isNotModified (request: FastifyRequest, object: ServableObject): boolean {
   const ifNoneMatch = request.headers['if-none-match']
   if (typeof ifNoneMatch === 'string') {
+    // `*` matches any current representation, with or without an ETag (RFC 9110 §13.1.2).
+    if (ifNoneMatch.trim() === '*') return true
     if (object.etag === null) return false
     const current = weak(object.etag)
-    return ifNoneMatch.trim() === '*' || ifNoneMatch.split(',').some((tag) => weak(tag.trim()) === current)
+    return entityTags(ifNoneMatch).some((tag) => weak(tag) === current)
   }
   const ifModifiedSince = request.headers['if-modified-since']
   if (typeof ifModifiedSince === 'string' && object.lastModified !== null) {
@@ -126,6 +128,11 @@ function rangeApplies (request: FastifyRequest, object: ServableObject): boolean
     return object.etag !== null && !object.etag.startsWith('W/') && ifRange === object.etag
   }
   return object.lastModified !== null && Date.parse(ifRange) === Date.parse(object.lastModified)
+}
+
+/** The entity-tags of a list; an opaque-tag may itself contain commas (RFC 9110 §8.8.3). */
+function entityTags (list: string): string[] {
+  return list.match(/(?:W\/)?"[^"]*"/g) ?? []
 }
 
 function weak (tag: string): string {
