@@ -141,16 +141,25 @@ function errorChain (err: unknown): Array<{ code?: unknown; message?: unknown }>
   return chain
 }
 
+// Name-constraint violations (X509_V_ERR_PERMITTED_VIOLATION and friends) have no code of their
+// own in Node: they arrive as code 'UNSPECIFIED' and are recognised by their words.
+const TLS_WORDS = /certificate|subtree violation|self[- ]signed|issuer|name constraint/i
+/** Codes whose message may be read for TLS words: none at all, or OpenSSL's catch-all. */
+const WORDY_CODES = new Set(['', 'UNSPECIFIED'])
+
 /** Maps any error from talking to `url` to one DSM_UPSTREAM_* error, keeping it as `cause`. */
 export function mapUpstreamError (err: unknown, url: URL): DsmError {
   if (isDsmError(err)) return err
   const chain = errorChain(err)
   const codes = chain.map((e) => (typeof e.code === 'string' ? e.code : ''))
-  const detail = chain.map((e) => [e.code, e.message].filter((v) => typeof v === 'string' && v !== '').join(': '))
-    .find((s) => s !== '') ?? String(err)
+  // The detail is the first error that carries a code (a wrapper's 'fetch failed' says nothing).
+  const details = chain.map((e) => [e.code, e.message].filter((v) => typeof v === 'string' && v !== '').join(': '))
+  const detail = details[codes.findIndex((c) => c !== '')] ?? details.find((s) => s !== '') ?? String(err)
+  // Words are read only where no specific code says what happened, and with the host name cut
+  // out: 'getaddrinfo ENOTFOUND certificate.example.org' is a DNS failure, not a TLS one.
+  const tlsWords = chain.some((e, i) => WORDY_CODES.has(codes[i] ?? '') && typeof e.message === 'string' &&
+    TLS_WORDS.test(e.message.split(url.hostname).join(' ')))
   let mapped: DsmError
-  // Name-constraint violations arrive as code 'UNSPECIFIED': recognise those by their words.
-  const tlsWords = /certificate|subtree violation|self[- ]signed|issuer/i.test(detail)
   if (tlsWords || codes.some((c) => TLS_CODES.has(c) || c.startsWith('ERR_SSL_') || c.startsWith('ERR_TLS_'))) {
     mapped = new UpstreamTlsError(url.host, detail, url.hostname)
   } else if (codes.some((c) => TIMEOUT_CODES.has(c))) {
