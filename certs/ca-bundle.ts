@@ -5,9 +5,10 @@
 // and left out, duplicates dropped. It is written to <dataDir>/upstream-ca.pem for inspection
 // (and for `dsmirror doctor`), with a comment naming each certificate's source.
 import { X509Certificate } from 'node:crypto'
-import { chmod, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises'
+import { mkdir, readdir, readFile, stat } from 'node:fs/promises'
 import { extname, join } from 'node:path'
 import { rootCertificates } from 'node:tls'
+import writeFileAtomic from 'write-file-atomic'
 import { CaFileInvalidError } from '../server/errors.js'
 
 export interface CaBundleEntry {
@@ -107,7 +108,7 @@ export async function buildCaBundle (opts: BuildCaBundleOptions): Promise<CaBund
 }
 
 /**
- * Writes <dataDir>/upstream-ca.pem atomically (temp file, fsync, rename), mode 0644: it holds
+ * Writes <dataDir>/upstream-ca.pem atomically (write-file-atomic: temp file, fsync, rename), mode 0644: it holds
  * only public certificates and other tools may read it. Each certificate is preceded by a
  * comment line with its subject and source; PEM readers (OpenSSL, Node, Python) skip text
  * outside the BEGIN/END lines.
@@ -115,7 +116,6 @@ export async function buildCaBundle (opts: BuildCaBundleOptions): Promise<CaBund
 export async function writeCaBundle (bundle: CaBundle, dataDir: string): Promise<string> {
   await mkdir(dataDir, { recursive: true })
   const target = join(dataDir, CA_BUNDLE_FILE_NAME)
-  const temp = join(dataDir, `.${CA_BUNDLE_FILE_NAME}.${process.pid}.${Date.now()}.tmp`)
   const added = bundle.entries.filter((e) => e.status === 'added')
   const text = bundle.certificates
     .map((pem, i) => {
@@ -123,21 +123,8 @@ export async function writeCaBundle (bundle: CaBundle, dataDir: string): Promise
       return entry === undefined ? pem : `# ${oneLine(entry.subject)} (from ${entry.source})\n${pem}`
     })
     .join('')
-  try {
-    const handle = await open(temp, 'w', 0o644)
-    try {
-      await handle.writeFile(text)
-      await handle.sync()
-    } finally {
-      await handle.close()
-    }
-    // The mode given to open() is filtered by the umask; the file must be readable by other tools.
-    await chmod(temp, 0o644)
-    await rename(temp, target)
-  } catch (err: unknown) {
-    await rm(temp, { force: true })
-    throw err
-  }
+  // write-file-atomic chmods explicitly, so the umask cannot make the bundle unreadable to other tools.
+  await writeFileAtomic(target, text, { mode: 0o644, fsync: true })
   return target
 }
 

@@ -10,6 +10,7 @@ import { constants as fsc } from 'node:fs'
 import { mkdir, open, readdir, readFile, rename, rm, stat, truncate, type FileHandle, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { LRUCache } from 'lru-cache'
+import writeFileAtomic from 'write-file-atomic'
 import type { Logger } from 'pino'
 import { CacheIoError } from './errors.js'
 
@@ -313,16 +314,7 @@ async function readMeta (path: string): Promise<EntryMeta | null> {
   return meta
 }
 
-/** Temp file, fsync, rename: a reader sees the old file or the new one, never a torn one. */
-let atomicWrites = 0
+/** Temp file, fsync, rename (write-file-atomic): a reader sees the old file or the new one, never a torn one. */
 async function writeAtomically (path: string, text: string): Promise<void> {
-  const temp = `${path}.${process.pid}.${atomicWrites++}.tmp`
-  const handle = await open(temp, 'w', 0o644)
-  try {
-    await handle.writeFile(text)
-    await handle.sync()
-  } finally {
-    await handle.close()
-  }
-  await rename(temp, path)
+  await writeFileAtomic(path, text, { mode: 0o644, fsync: true })
 }
