@@ -1,8 +1,8 @@
 // The allowHosts grammar, in one place so the config check and `dsmirror config` agree.
 // An entry is one of:
-//   download.pytorch.org            exact host name (any port the URL gives)
+//   download.pytorch.org            exact host name, HTTPS port 443 only (server/allowlist.ts)
 //   mirror.corp:8443                host name with a port
-//   *.hf.co                         any subdomain of hf.co (not hf.co itself); the suffix needs
+//   *.hf.co / *.corp.example:8443   any subdomain (not the suffix itself), port 443 or the one given; the suffix needs
 //                                   two labels or more, so `*.com` cannot open up a whole TLD
 //   10.0.0.5 / 10.0.0.5:8080        IPv4 literal, optionally with a port
 //   [::1] / [::1]:8443              IPv6 literal, always bracketed (as it appears in a URL)
@@ -58,7 +58,6 @@ export function normalizeAllowHost (entry: string): string {
   if (colon !== -1 && !parsePort(value.slice(colon + 1))) bad('has a bad port. Ports are 1-65535, e.g. mirror.corp:8443.')
 
   if (host.startsWith('*.')) {
-    if (colon !== -1) bad(`combines a wildcard with a port; write '${host}' (any port) instead.`)
     if (!isHostName(host.slice(2), 2)) {
       bad('is not a usable pattern: the part after \'*.\' must be a host name with two labels or more, e.g. *.hf.co.')
     }

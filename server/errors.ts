@@ -78,6 +78,11 @@ export const CaFileInvalidError = createError(
   "upstream.caFiles entry '%s' could not be used (%s). Point it at a PEM file or a directory of PEM files.",
   500
 )
+export const InternalError = createError(
+  'DSM_INTERNAL',
+  "dsmirror failed unexpectedly while handling '%s' (%s). This is a bug: please report it with the log line of this request.",
+  500
+)
 
 /** Every error constructor, for the README table check and for metrics by code. */
 export const ERRORS: readonly FastifyErrorConstructor[] = [
@@ -96,7 +101,8 @@ export const ERRORS: readonly FastifyErrorConstructor[] = [
   ChecksumMismatchError,
   RangeNotSatisfiableError,
   CacheIoError,
-  CaFileInvalidError
+  CaFileInvalidError,
+  InternalError
 ]
 
 export interface DsmError extends Error {
