@@ -79,7 +79,7 @@ export const CaFileInvalidError = createError(
   500
 )
 export const InternalError = createError(
-  'DSM_INTERNAL',
+  'DSM_INTERNAL_ERROR',
   "dsmirror failed unexpectedly while handling '%s' (%s). This is a bug: please report it with the log line of this request.",
   500
 )
