@@ -82,6 +82,12 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
     // for someone else: dsmirror is a mirror, not an open forward proxy.
     if (!(request.raw.url ?? '').startsWith('/')) throw new BadPathError(request.raw.url ?? '', 'absolute-form and authority-form targets are not accepted')
   })
+  // RFC 9211 on every response: the cached path and the error handler say what happened; the
+  // proxy's own pages were never a cache matter.
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (!reply.hasHeader('cache-status')) reply.header('cache-status', 'dsmirror; detail=local')
+    return payload
+  })
   app.addHook('onResponse', async (request, reply) => {
     request.log.info({
       method: request.method,
@@ -155,7 +161,8 @@ function passThroughRequest (request: FastifyRequest, reply: FastifyReply, targe
     },
     rewriteHeaders: (headers) => ({ ...headers, 'cache-status': 'dsmirror; fwd=method' }),
     onError: (errorReply, { error }) => {
-      void errorReply.send(mapUpstreamError(error, target.url))
+      const mapped = mapUpstreamError(error, target.url)
+      void errorReply.header('cache-status', `dsmirror; fwd=method; detail=${mapped.code}`).send(mapped)
     }
   })
 }

@@ -50,7 +50,10 @@ export function sendObject (request: FastifyRequest, reply: FastifyReply, object
       release()
       reply.header('content-range', `bytes */${size}`)
       for (const name of ['content-type', 'etag', 'last-modified']) reply.removeHeader(name)
-      throw new RangeNotSatisfiableError(rangeHeader, String(size), request.url)
+      const error = new RangeNotSatisfiableError(rangeHeader, String(size), request.url)
+      const cacheStatus = reply.getHeader('cache-status')
+      if (typeof cacheStatus === 'string') reply.header('cache-status', `${cacheStatus}; detail=${error.code}`)
+      throw error
     }
     // -2 (malformed) and non-byte units are ignored: RFC 9110 §14.2 says serve the whole body.
     if (ranges !== -2 && ranges.type === 'bytes') {
