@@ -58,6 +58,8 @@ interface NegativeEntry {
 export class MirrorCache {
   readonly #opts: MirrorCacheOptions
   readonly #downloads = new Map<string, Download>()
+  /** The request each download was started for: what clients joining it are compared with. */
+  readonly #initiators = new WeakMap<Download, CachePolicy.Request>()
   readonly #negative: LRUCache<string, NegativeEntry>
   readonly #isImmutable: (basename: string) => boolean
   readonly #checksums = new Map<string, ExpectedDigest>()
@@ -79,7 +81,9 @@ export class MirrorCache {
 
   async handle (request: FastifyRequest, reply: FastifyReply, target: MirrorTarget): Promise<FastifyReply> {
     const key = cacheKey(target.url)
-    const negative = this.#negative.get(key)
+    // A 404 remembered from an anonymous request says nothing about what credentials may see
+    // (a private Hugging Face repository answers 404 without a token).
+    const negative = request.headers.authorization === undefined ? this.#negative.get(key) : undefined
     if (negative !== undefined) return this.#sendBuffered(reply, negative, 'dsmirror; hit; detail=negative')
 
     const meta = this.#opts.store.get(key)
@@ -151,6 +155,7 @@ export class MirrorCache {
         log: this.#opts.log.child({ module: 'download' }),
         now: this.#opts.now
       })
+      this.#initiators.set(download, policyRequest(request, target))
       this.#track(key, download)
     }
 
@@ -159,6 +164,16 @@ export class MirrorCache {
       outcome = await download.start()
     } catch (err: unknown) {
       return await this.#upstreamFailed(err, request, reply, target, stale, stale === null ? 'miss' : fwd)
+    }
+
+    const started = this.#initiators.get(download) ?? policyRequest(request, target)
+    if (!initiator && outcome.kind !== 'uncacheable') {
+      // A joined download answers for the request that started it: with Vary, only requests
+      // that match it on the named headers may share it (RFC 9111 §4.1).
+      const headers = outcome.kind === 'body' ? download.headers : outcome.kind === 'response' ? outcome.headers : outcome.meta.headers
+      if (!varyMatches({ resh: headers, reqh: started.headers }, policyRequest(request, target).headers)) {
+        return await this.#fetchUncached(request, reply, target, 'dsmirror; fwd=vary-miss; detail=in-flight')
+      }
     }
 
     switch (outcome.kind) {
@@ -174,13 +189,18 @@ export class MirrorCache {
         if (stale !== null && outcome.status >= 500 && this.#mayServeStale(stale)) {
           return await this.#serveHit(request, reply, target, stale, `dsmirror; fwd=${fwd}; fwd-status=${outcome.status}; detail=stale-if-error`)
         }
+        // Shared (with joined clients, and for negativeTtl) only when a shared cache could store
+        // it: not no-store or private, not an answer to someone's Authorization (RFC 9111 §3).
+        // Judged as a 200 so that every status (a 502 for a hundred waiting clients) is shared alike.
+        const shareable = new CachePolicy(started, { status: 200, headers: outcome.headers }, { shared: true }).storable()
+        if (!initiator && !shareable) return await this.#fetchUncached(request, reply, target, 'dsmirror; fwd=miss; detail=uncacheable')
         const entry = { status: outcome.status, headers: outcome.headers, body: outcome.body }
-        if (NEGATIVE_STATUSES.has(outcome.status) && this.#opts.negativeTtl > 0) this.#negative.set(key, entry)
+        if (NEGATIVE_STATUSES.has(outcome.status) && this.#opts.negativeTtl > 0 && shareable) this.#negative.set(key, entry)
         return this.#sendBuffered(reply, entry, `dsmirror; fwd=miss; fwd-status=${outcome.status}`)
       }
       case 'uncacheable':
         if (initiator) return this.#sendUpstream(reply, outcome.response, `dsmirror; fwd=miss; detail="${outcome.reason}"`)
-        return await this.#fetchUncached(request, reply, target)
+        return await this.#fetchUncached(request, reply, target, 'dsmirror; fwd=miss; detail=uncacheable')
     }
   }
 
@@ -293,9 +313,9 @@ export class MirrorCache {
   }
 
   /** A client that joined a download whose response turned out not storable asks for its own copy. */
-  async #fetchUncached (request: FastifyRequest, reply: FastifyReply, target: MirrorTarget): Promise<FastifyReply> {
+  async #fetchUncached (request: FastifyRequest, reply: FastifyReply, target: MirrorTarget, cacheStatus: string): Promise<FastifyReply> {
     const response = await this.#upstreamRequest(request, reply, target, request.method === 'HEAD' ? 'HEAD' : 'GET')
-    return this.#sendUpstream(reply, response, 'dsmirror; fwd=miss; detail=uncacheable')
+    return this.#sendUpstream(reply, response, cacheStatus)
   }
 
   /** HEAD on a miss asks the upstream for headers only: a HEAD never starts a 150 GB download. */

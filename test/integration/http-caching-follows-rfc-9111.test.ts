@@ -153,6 +153,24 @@ t.test('Vary: Accept: a request with another Accept goes upstream', async (t) =>
   t.equal(upstream.requests.filter((r) => r.path === '/api/vary.json')[1]?.headers.accept, 'text/csv')
 })
 
+t.test('Vary: a client with another Accept does not join an in-flight download', async (t) => {
+  const { upstream, url } = await setup(t)
+  const body = makeBytes(512 * 1024, 12)
+  // ~0.5 s for the body: the second client arrives while it is still downloading.
+  upstream.set('/api/big.json', { body, headers: { 'cache-control': 'max-age=3600', vary: 'Accept' }, throttleBytesPerSec: 1024 * 1024, chunkSize: 16 * 1024 })
+  const first = request(url('/api/big.json'), { headers: { accept: 'application/json' } })
+  while (upstream.count('/api/big.json') < 1) await new Promise((resolve) => setTimeout(resolve, 5))
+  const same = request(url('/api/big.json'), { headers: { accept: 'application/json' } })
+  const other = await request(url('/api/big.json'), { headers: { accept: 'text/csv' } })
+  t.equal(other.status, 200)
+  t.equal(other.headers['cache-status'], 'dsmirror; fwd=vary-miss; detail=in-flight')
+  t.equal(other.sha256, sha256(body))
+  t.equal(upstream.requests.filter((r) => r.path === '/api/big.json')[1]?.headers.accept, 'text/csv', 'its own upstream request')
+  t.equal((await same).headers['cache-status'], 'dsmirror; hit; detail=in-flight', 'a matching Accept shares the download')
+  t.equal((await first).sha256, sha256(body))
+  t.equal(upstream.count('/api/big.json', 'GET'), 2)
+})
+
 t.test('cache.revalidateAfter revalidates objects that are fresh by their headers', async (t) => {
   const { upstream, url } = await setup(t, { config: { cache: { revalidateAfter: '1ms' } } })
   const body = makeBytes(SIZE, 8)
@@ -233,4 +251,23 @@ t.test('an upstream 404 is passed through and remembered briefly, never stored a
   t.equal(second.headers['cache-status'], 'dsmirror; hit; detail=negative')
   t.equal(upstream.count('/api/gone.json'), 1, 'answered within negativeTtl without the upstream')
   t.same(await filesUnder(join(proxy.config.cache.dir, 'objects')), [], 'nothing written under objects/')
+})
+
+t.test('a remembered 404 is not shared with credentials, nor remembered when it says no-store', async (t) => {
+  const { upstream, url } = await setup(t)
+  upstream.set('/api/private-repo.json', { body: Buffer.from('not found\n'), status: 404 })
+  t.equal((await request(url('/api/private-repo.json'))).status, 404)
+  const withToken = await request(url('/api/private-repo.json'), { headers: { authorization: 'Bearer hf_token' } })
+  t.equal(withToken.headers['cache-status'], 'dsmirror; fwd=miss; fwd-status=404', 'a request with Authorization asks the upstream itself')
+  t.equal(upstream.count('/api/private-repo.json'), 2)
+  t.equal((await request(url('/api/private-repo.json'))).headers['cache-status'], 'dsmirror; hit; detail=negative')
+
+  upstream.set('/api/authed-404.json', { body: Buffer.from('no\n'), status: 404 })
+  await request(url('/api/authed-404.json'), { headers: { authorization: 'Bearer hf_token' } })
+  t.equal((await request(url('/api/authed-404.json'))).headers['cache-status'], 'dsmirror; fwd=miss; fwd-status=404', 'an answer to credentials is not remembered for others')
+
+  upstream.set('/api/volatile.json', { body: Buffer.from('no\n'), status: 404, headers: { 'cache-control': 'no-store' } })
+  await request(url('/api/volatile.json'))
+  t.equal((await request(url('/api/volatile.json'))).headers['cache-status'], 'dsmirror; fwd=miss; fwd-status=404', 'no-store applies to a 404 too')
+  t.equal(upstream.count('/api/volatile.json'), 2)
 })
