@@ -102,7 +102,7 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
   app.setErrorHandler(async (err: unknown, request, reply) => {
     const error = isDsmError(err) ? err : null
     const status = error?.statusCode ?? (typeof (err as { statusCode?: unknown }).statusCode === 'number' ? (err as { statusCode: number }).statusCode : 500)
-    const code = error?.code ?? (typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : 'DSM_INTERNAL')
+    const code = error?.code ?? (typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : 'DSM_INTERNAL_ERROR')
     const message = err instanceof Error ? err.message : String(err)
     if (status >= 500) request.log.error({ err, code }, 'request failed')
     else request.log.info({ code, message }, 'request refused')

@@ -208,8 +208,10 @@ export class DiskStore {
 
   /** Replaces the stored metadata (a 304 revalidation updated headers and policy). */
   async updateMeta (meta: EntryMeta): Promise<void> {
+    // Evicted meanwhile: writing would leave metadata without a body under objects/.
+    if (!this.#index.has(meta.key)) return
     await this.writeMeta(meta)
-    if (this.#index.has(meta.key)) this.#index.set(meta.key, meta)
+    this.#index.set(meta.key, meta)
   }
 
   delete (key: string): boolean {

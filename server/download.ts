@@ -196,7 +196,7 @@ export class Download extends EventEmitter implements GrowingSource {
         if (revalidate.lastModified !== null) headers['if-modified-since'] = revalidate.lastModified
       }
       const res = await this.#request(headers)
-      return await this.#classify(res)
+      return await this.#classify(res, revalidate !== null)
     } catch (err: unknown) {
       const mapped = mapUpstreamError(err, this.url)
       this.#fail(mapped, false)
@@ -208,12 +208,15 @@ export class Download extends EventEmitter implements GrowingSource {
     return this.#opts.upstream.request(this.url, { method: 'GET', headers, signal: this.#abort.signal })
   }
 
-  async #classify (res: UpstreamResponse): Promise<DownloadOutcome> {
+  async #classify (res: UpstreamResponse, conditional: boolean): Promise<DownloadOutcome> {
     const { revalidate } = this.#opts
-    if (res.status === 304 && revalidate !== null) {
+    if (res.status === 304 && revalidate !== null && conditional) {
       res.body.resume()
       const oldPolicy = CachePolicy.fromObject(revalidate.policy as unknown as CachePolicy.CachePolicyObject)
-      const { policy } = oldPolicy.revalidatedPolicy(this.#opts.policyRequest, { status: 304, headers: res.headers })
+      const { policy, matches } = oldPolicy.revalidatedPolicy(this.#opts.policyRequest, { status: 304, headers: res.headers })
+      // A 304 whose validator does not select the stored response must not update it
+      // (RFC 9111 §4.3.4): fetch the representation afresh, unconditionally.
+      if (!matches) return await this.#classify(await this.#request({ ...this.#opts.headers }), false)
       const headers = { ...revalidate.headers, ...storedHeaders(res.headers) }
       const meta: EntryMeta = { ...revalidate, headers, policy: policy.toObject() as unknown as Record<string, unknown>, fetchedAt: this.#opts.now() }
       await this.#opts.store.updateMeta(meta)

@@ -87,6 +87,7 @@ export class Upstream {
   /** GET or HEAD `url`, following redirects (each hop allowlisted). Throws mapped DSM errors. */
   async request (url: URL, req: UpstreamRequest): Promise<UpstreamResponse> {
     let current = url
+    let headers = req.headers
     for (let hop = 0; ; hop++) {
       let res: Dispatcher.ResponseData
       try {
@@ -94,7 +95,7 @@ export class Upstream {
           origin: current.origin,
           path: current.pathname + current.search,
           method: req.method,
-          headers: req.headers,
+          headers,
           signal: req.signal
         })
       } catch (err: unknown) {
@@ -114,6 +115,10 @@ export class Upstream {
       if (!schemeOk || next.username !== '' || next.password !== '' || !this.#opts.isAllowed(next)) {
         throw new UpstreamRedirectError(url.host, `redirect to '${next.origin}' is not allowed`)
       }
+      // Credentials are for the origin they were given to: a Hugging Face token must not reach
+      // the CDN or S3 it redirects to (presigned S3 URLs even reject an Authorization header).
+      // Same rule as fetch (WHATWG Fetch §4.4 step 13) and undici's redirect handler.
+      if (next.origin !== current.origin) headers = withoutCredentials(headers)
       current = next
     }
   }
@@ -121,6 +126,12 @@ export class Upstream {
   async close (): Promise<void> {
     await this.#dispatcher.close()
   }
+}
+
+const CREDENTIAL_HEADERS = new Set(['authorization', 'cookie', 'proxy-authorization'])
+
+function withoutCredentials (headers: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).filter(([name]) => !CREDENTIAL_HEADERS.has(name.toLowerCase())))
 }
 
 const TLS_CODES = new Set([

@@ -105,3 +105,22 @@ t.test('an https upstream redirecting to http:// is refused, even to an allowed 
   assertError(t, res, 502, 'DSM_UPSTREAM_REDIRECT')
   t.equal(connections, 0, 'no plaintext connection')
 })
+
+t.test('credentials are not carried across origins by a redirect', async (t) => {
+  const cdn = await startUpstream()
+  const { upstream, url } = await setup(t, [cdn.host])
+  t.teardown(() => cdn.close())
+  const body = makeBytes(SIZE, 35)
+  cdn.set('/lfs/blob', { body })
+  upstream.set('/repo/resolve/main/model.bin', { body: Buffer.alloc(0), redirectTo: `${cdn.origin}/lfs/blob` })
+  upstream.set('/same/0', { body: Buffer.alloc(0), redirectTo: '/same/1' })
+  upstream.set('/same/1', { body })
+
+  const res = await request(url('/repo/resolve/main/model.bin'), { headers: { authorization: 'Bearer hf_secret' } })
+  t.equal(res.sha256, sha256(body))
+  t.equal(upstream.requests.find((r) => r.path === '/repo/resolve/main/model.bin')?.headers.authorization, 'Bearer hf_secret', 'the origin got the token')
+  t.equal(cdn.requests.find((r) => r.path === '/lfs/blob')?.headers.authorization, undefined, 'the other origin did not')
+
+  await request(url('/same/0'), { headers: { authorization: 'Bearer hf_secret' } })
+  t.equal(upstream.requests.find((r) => r.path === '/same/1')?.headers.authorization, 'Bearer hf_secret', 'a same-origin hop keeps it')
+})
