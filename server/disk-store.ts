@@ -185,21 +185,35 @@ export class DiskStore {
   }
 
   /**
-   * Commits a verified, fsynced temp body: old metadata out, body renamed into place (atomic
-   * replace; readers of the old body keep their file), metadata written, index updated.
+   * Publishes a verified temp body: old metadata out, body renamed into place (an atomic replace;
+   * readers of the old body keep their file) and indexed, so it is served from now on. It is not
+   * durable yet: `persist` makes it so. Until then it has no metadata on disk, and a crash leaves
+   * a body without metadata, which the next start deletes (never served).
    */
-  async commit (meta: EntryMeta): Promise<void> {
+  async publish (meta: EntryMeta): Promise<void> {
     const body = this.bodyPath(meta.key)
     try {
       await mkdir(join(this.objectsDir, meta.key.slice(0, 2)), { recursive: true })
       await rm(this.metaPath(meta.key), { force: true })
       await rename(this.tempPath(meta.key), body)
       await rm(`${this.tempPath(meta.key)}.json`, { force: true })
-      await this.writeMeta(meta)
     } catch (err: unknown) {
       throw ioError(body, err)
     }
     this.#index.set(meta.key, meta)
+  }
+
+  /**
+   * The durable commit point: once the caller has fsynced the body, the metadata is written
+   * (itself temp + fsync + rename). Skipped when the entry was evicted or replaced meanwhile.
+   */
+  async persist (meta: EntryMeta): Promise<void> {
+    if (this.#index.peek(meta.key) !== meta) return
+    try {
+      await this.writeMeta(meta)
+    } catch (err: unknown) {
+      throw ioError(this.metaPath(meta.key), err)
+    }
   }
 
   async writeMeta (meta: EntryMeta): Promise<void> {

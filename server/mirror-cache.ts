@@ -58,6 +58,7 @@ interface NegativeEntry {
 export class MirrorCache {
   readonly #opts: MirrorCacheOptions
   readonly #downloads = new Map<string, Download>()
+  readonly #persisting = new Set<Promise<void>>()
   /** The request each download was started for: what clients joining it are compared with. */
   readonly #initiators = new WeakMap<Download, CachePolicy.Request>()
   readonly #negative: LRUCache<string, NegativeEntry>
@@ -100,9 +101,17 @@ export class MirrorCache {
     return await this.#fetch(request, reply, target, key, null, 'miss')
   }
 
-  /** Suspends every in-flight download (resumable after restart). */
+  /** Suspends every in-flight download (resumable after restart) and lets committed ones become durable. */
   async close (): Promise<void> {
     await Promise.all([...this.#downloads.values()].map((d) => d.close()))
+    await this.idle()
+  }
+
+  /** Resolves once no download is in flight and every committed body is durable. */
+  async idle (): Promise<void> {
+    while (this.#downloads.size > 0 || this.#persisting.size > 0) {
+      await Promise.all([...[...this.#downloads.values()].map((d) => d.settled().catch(() => {})), ...this.#persisting])
+    }
   }
 
   /** Null when the stored response may be served without asking upstream, else why not. */
@@ -258,6 +267,11 @@ export class MirrorCache {
       if (download.state !== 'committed' && download.state !== 'failed') return
       download.off('change', forget)
       if (this.#downloads.get(key) === download) this.#downloads.delete(key)
+      if (download.state === 'committed') {
+        const durable = download.durable()
+        this.#persisting.add(durable)
+        void durable.then(() => this.#persisting.delete(durable))
+      }
     }
     download.on('change', forget)
   }

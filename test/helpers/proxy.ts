@@ -19,6 +19,8 @@ export interface TestProxy {
   dataDir: string
   /** The mirror URL of `path` on an upstream `host` (127.0.0.1:<port>): origin/host/path. */
   mirrorUrl: (host: string, path: string) => string
+  /** Resolves once no download is in flight and every committed body is durable. */
+  idle: () => Promise<void>
   /** Stops the proxy; keeps the data directory (for restart tests) unless `remove` is set. */
   close: (opts?: { remove?: boolean }) => Promise<void>
 }
@@ -61,6 +63,7 @@ export async function startProxy (opts: StartProxyOptions = {}): Promise<TestPro
     config,
     dataDir,
     mirrorUrl: (host, path) => `${origin}/${host}${path.startsWith('/') ? path : `/${path}`}`,
+    idle: async () => { await app.dsmirror.cache.idle() },
     close: async (closeOpts = {}) => {
       await app.close()
       if (closeOpts.remove === true) await rm(dataDir, { recursive: true, force: true })

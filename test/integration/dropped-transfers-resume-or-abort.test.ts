@@ -83,6 +83,7 @@ t.test('an upstream that never finishes aborts the client and caches nothing', a
   t.equal(res.status, 200, 'headers were already sent')
   t.equal(res.complete, false, 'the client sees an aborted transfer, not a clean end')
   t.ok(res.body.length < SIZE)
+  await proxy.idle()
   t.equal(proxy.app.dsmirror.store.stats.entries, 0, 'nothing committed')
 
   upstream.set('/stuck.tar.gz', { body })

@@ -16,6 +16,7 @@ t.test('committed entries are hits after a restart; damaged ones are dropped', a
   const first = await startProxy({ allowHosts: [upstream.host] })
   await request(first.mirrorUrl(upstream.host, '/w/kept.pth'))
   await request(first.mirrorUrl(upstream.host, '/w/damaged.pth'))
+  await first.idle()
   const damagedKey = first.app.dsmirror.store.list().find((m) => m.url.endsWith('damaged.pth'))?.key ?? ''
   await first.close()
   await truncate(first.app.dsmirror.store.bodyPath(damagedKey), 1000)
