@@ -20,6 +20,8 @@ export interface BenchOptions {
   stubDsmirror: boolean
   // Run dsmirror with --cpu-prof; profiles land in bench/work/prof when it exits.
   cpuProf: boolean
+  // Extra node/V8 flags for the dsmirror process, for experiments (--node-option=--max-semi-space-size=64).
+  nodeOptions: string[]
   argv: string[]
 }
 
@@ -32,6 +34,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --clients N          concurrent clients in (c) (default 32)
   --reps N             repetitions of each hit and cold-miss measurement, median reported (default 3)
   --cpu-prof           profile dsmirror (node --cpu-prof), written to bench/work/prof
+  --node-option FLAG   pass a node/V8 flag to dsmirror (repeatable), e.g. --node-option=--trace-gc
   --stub-dsmirror      development only: a second nginx stands in for dsmirror
   -h, --help           this text
 `
@@ -69,6 +72,7 @@ export function parseBenchArgs (argv: string[]): BenchOptions | 'help' {
       reps: { type: 'string' },
       'stub-dsmirror': { type: 'boolean', default: false },
       'cpu-prof': { type: 'boolean', default: false },
+      'node-option': { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h', default: false }
     },
     strict: true,
@@ -96,6 +100,7 @@ export function parseBenchArgs (argv: string[]): BenchOptions | 'help' {
     reps: values.reps === undefined ? DEFAULT_REPS : parsePositiveInt('reps', values.reps),
     stubDsmirror: values['stub-dsmirror'] === true,
     cpuProf: values['cpu-prof'] === true,
+    nodeOptions: values['node-option'] ?? [],
     argv
   }
 }

@@ -1,7 +1,10 @@
 import { execFile } from 'node:child_process'
-import { readFile } from 'node:fs/promises'
+import { readFile, rm } from 'node:fs/promises'
 import { availableParallelism, cpus, release, totalmem } from 'node:os'
+import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { runCommand } from './children.js'
+import { reapedChildrenSeconds } from './cpu.js'
 
 const execFileAsync = promisify(execFile)
 
@@ -35,4 +38,20 @@ export async function gitRevision (root: string): Promise<string> {
   } catch {
     return 'unknown'
   }
+}
+
+const PROBE_MIB = 256
+
+// Kernel CPU to write new page cache, per GiB (dd of zeros into a new file, no fsync). A cold
+// miss writes the whole object, so this is a floor under every caching proxy's cost here. On
+// bare metal it is ~0.2 s; on a VM whose idle memory goes back to the host (balloon free page
+// reporting, DAMON pageout) the first touch of a page costs several times that.
+export async function probePageCacheWriteSeconds (dir: string): Promise<number> {
+  const file = join(dir, 'page-cache-probe')
+  const before = await reapedChildrenSeconds()
+  const dd = await runCommand('dd', 'dd', ['if=/dev/zero', `of=${file}`, 'bs=1M', `count=${PROBE_MIB}`, 'status=none'])
+  const seconds = await reapedChildrenSeconds() - before
+  await rm(file, { force: true })
+  if (dd.code !== 0) return Number.NaN
+  return seconds * 1024 / PROBE_MIB
 }

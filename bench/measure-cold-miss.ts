@@ -1,7 +1,8 @@
-import { directUrl, settle } from './context.js'
+import { directUrl, MAX_OTHER_SHARE, rotate, timedDownload } from './context.js'
 import type { BenchContext } from './context.js'
-import { checkComplete, download } from './curl.js'
-import type { Download } from './curl.js'
+import { waitForQuiet } from './cpu.js'
+import type { CpuUsage } from './cpu.js'
+import { checkComplete } from './curl.js'
 import type { BenchObject } from './objects.js'
 import { classifyCacheStatus } from './peer.js'
 import type { Peer } from './peer.js'
@@ -10,10 +11,12 @@ import type { Row } from './report.js'
 
 // (b) A cold miss: one curl fetches an object no cache has seen, through dsmirror, against the
 // same curl fetching the same bytes straight from the upstream (HTTPS, the bench CA). Each
-// repetition uses fresh keys; dirty pages are written back before every transfer. nginx's cold
+// repetition uses fresh keys; dirty pages are written back before every transfer, and a transfer
+// that shared the CPUs with other work is repeated (context.ts). nginx's cold
 // miss is measured the same way, for information.
 
 export const COLD_MISS_TARGET_RATIO = 0.95
+const QUIET_BEFORE_MS = 20_000
 
 export interface ColdMissOptions {
   dsmirror: Peer
@@ -24,23 +27,28 @@ export interface ColdMissOptions {
 
 interface Series {
   label: string
-  url: (path: string) => string
+  // undefined: straight from the upstream.
+  peer?: Peer
   tag: string
-  expectMiss: boolean
   rates: number[]
+  cpu: CpuUsage[]
   failures: number
 }
 
 export async function measureColdMiss (context: BenchContext, options: ColdMissOptions): Promise<Row[]> {
   const { object } = options
-  const direct: Series = { label: 'direct', url: (path) => directUrl(context, path), tag: 'direct', expectMiss: false, rates: [], failures: 0 }
-  const dsm: Series = { label: 'dsmirror', url: options.dsmirror.url, tag: 'dsmirror', expectMiss: true, rates: [], failures: 0 }
-  const ngx: Series = { label: 'nginx', url: options.nginx.url, tag: 'nginx', expectMiss: true, rates: [], failures: 0 }
+  const direct: Series = { label: 'direct', tag: 'direct', rates: [], cpu: [], failures: 0 }
+  const dsm: Series = { label: 'dsmirror', peer: options.dsmirror, tag: 'dsmirror', rates: [], cpu: [], failures: 0 }
+  const ngx: Series = { label: 'nginx', peer: options.nginx, tag: 'nginx', rates: [], cpu: [], failures: 0 }
+  await waitForQuiet(MAX_OTHER_SHARE, QUIET_BEFORE_MS)
   for (let rep = 0; rep < options.reps; rep++) {
-    for (const s of [direct, dsm, ngx]) {
-      const path = `/big/b-${s.tag}-${context.runId}-${rep}/big.bin`
-      await settle()
-      const run: Download = await download(s.url(path), { caFile: context.caFile })
+    for (const s of rotate([direct, dsm, ngx], rep)) {
+      let path = ''
+      const timed = await timedDownload(context, `(b) ${s.label} cold ${rep + 1}`, (attempt) => {
+        path = `/big/b-${s.tag}-${context.runId}-${rep}-${attempt}/big.bin`
+        return { url: s.peer === undefined ? directUrl(context, path) : s.peer.url(path) }
+      }, s.peer, object.file)
+      const { run } = timed
       const problem = checkComplete(run, object.size)
       if (problem !== undefined) {
         s.failures++
@@ -48,18 +56,22 @@ export async function measureColdMiss (context: BenchContext, options: ColdMissO
         continue
       }
       const outcome = classifyCacheStatus(run.cacheStatus)
-      if (s.expectMiss && outcome !== 'miss') {
+      if (s.peer !== undefined && outcome !== 'miss') {
         context.notes.push(`(b) ${s.label}: expected a miss, got Cache-Status '${run.cacheStatus}'`)
       }
       const upstreamRequests = context.upstream.requestCount(path)
       if (upstreamRequests !== 1) context.notes.push(`(b) ${s.label}: ${upstreamRequests} upstream requests for one cold download of ${path}`)
       const rate = run.bytes / run.seconds
       s.rates.push(rate)
+      s.cpu.push(timed.cpu)
       context.progress(`(b) ${s.label} cold: ${formatRate(rate)} (${run.seconds.toFixed(2)} s, first byte ${(run.firstByteSeconds * 1000).toFixed(0)} ms)`)
     }
   }
   for (const s of [direct, dsm, ngx]) {
-    context.details.push(`(b) ${s.label} cold-miss throughput per run: ${s.rates.map(formatRate).join(', ') || 'none'}${s.failures > 0 ? ` (${s.failures} failed)` : ''}`)
+    const cpu = (pick: (usage: CpuUsage) => number): string => median(s.cpu.map(pick)).toFixed(2)
+    const mainThread = s.peer?.name === 'dsmirror' ? ` (main thread ${cpu((u) => u.proxyMainThreadSeconds)})` : ''
+    const proxyCpu = s.peer === undefined ? '' : `${s.label} ${cpu((u) => u.proxySeconds)}${mainThread}, `
+    context.details.push(`(b) ${s.label}: median ${formatRate(median(s.rates))}; median CPU-s per ${formatBytes(object.size)}: ${proxyCpu}upstream ${cpu((u) => u.upstreamSeconds)}, curl ${cpu((u) => u.clientSeconds)}${s.failures > 0 ? ` (${s.failures} failed)` : ''}`)
   }
   const directRate = direct.failures === 0 ? median(direct.rates) : Number.NaN
   const dsmRate = dsm.failures === 0 ? median(dsm.rates) : Number.NaN

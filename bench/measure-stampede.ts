@@ -3,8 +3,9 @@ import { createReadStream } from 'node:fs'
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
-import { directUrl, settle } from './context.js'
+import { directUrl, MAX_OTHER_SHARE, settle } from './context.js'
 import type { BenchContext } from './context.js'
+import { cpuBetween, formatCpu, snapshotCpu } from './cpu.js'
 import { checkComplete, download } from './curl.js'
 import type { Download } from './curl.js'
 import type { BenchObject } from './objects.js'
@@ -56,11 +57,13 @@ async function stampede (context: BenchContext, peer: Peer, options: StampedeOpt
   await settle()
   context.progress(`(c) ${options.clients} clients on a cold object through ${peer.name}`)
   const sampler = sampleRss(peer.pid)
+  const cpuStart = await snapshotCpu(peer.pid)
   const startedAt = performance.now()
   const runs: Download[] = await Promise.all(Array.from({ length: options.clients }, async (_, i) =>
     await download(peer.url(path), i === 0 ? { output: keptFile } : {})
   ))
   const endedAt = Math.max(...runs.map((run) => run.exitedAt))
+  const cpu = cpuBetween(cpuStart, await snapshotCpu(peer.pid))
   const rss = await sampler.stop()
   const failures = runs.map((run) => checkComplete(run, options.object.size)).filter((p): p is string => p !== undefined)
   const outcomes = new Map<CacheOutcome, number>()
@@ -79,8 +82,9 @@ async function stampede (context: BenchContext, peer: Peer, options: StampedeOpt
     intact
   }
   const spread = runs.map((run) => (run.exitedAt - startedAt) / 1000)
-  context.details.push(`(c) ${peer.name}: ${result.upstreamRequests} upstream request(s); clients done between ${formatSeconds(Math.min(...spread))} and ${formatSeconds(Math.max(...spread))}; Cache-Status ${[...outcomes].map(([k, v]) => `${k}×${v}`).join(', ')}; client 0 sha256 ${intact ? 'matches' : 'DOES NOT match'}`)
-  context.details.push(`(d) ${peer.name}: peak RSS ${formatMB(result.peakRssBytes)} (largest sampled tree VmRSS ${formatMB(rss.peakTreeRssBytes)}, VmHWM ${formatMB(rss.peakHwmBytes)}, ${rss.samples} samples)`)
+  context.details.push(`(c) ${peer.name}: ${result.upstreamRequests} upstream request(s); clients done between ${formatSeconds(Math.min(...spread))} and ${formatSeconds(Math.max(...spread))}; Cache-Status ${[...outcomes].map(([k, v]) => `${k}×${v}`).join(', ')}; client 0 sha256 ${intact ? 'matches' : 'DOES NOT match'}; ${formatCpu(cpu, peer.name)}`)
+  if (cpu.otherShare > MAX_OTHER_SHARE) context.notes.push(`(c) ${peer.name}: other processes used ${(100 * cpu.otherShare).toFixed(0)}% of the CPUs during the run`)
+  context.details.push(`(d) ${peer.name}: peak RSS ${formatMB(result.peakRssBytes)} (${formatMB(rss.firstTreeRssBytes)} when the clients started; largest sampled tree VmRSS ${formatMB(rss.peakTreeRssBytes)}, VmHWM ${formatMB(rss.peakHwmBytes)}, ${rss.samples} samples)`)
   for (const failure of failures.slice(0, 5)) context.notes.push(`(c) ${peer.name}: ${failure}`)
   if (failures.length > 5) context.notes.push(`(c) ${peer.name}: ${failures.length - 5} more failed clients`)
   if (failures.length === 0 && !intact) context.notes.push(`(c) ${peer.name}: client 0 received ${formatBytes(options.object.size)} whose sha256 differs from the object's`)

@@ -1,7 +1,7 @@
-import { settle, waitUntilCached } from './context.js'
-import type { BenchContext } from './context.js'
+import { MAX_OTHER_SHARE, rotate, timedDownload, waitUntilCached } from './context.js'
+import type { BenchContext, TimedDownload } from './context.js'
+import { waitForQuiet } from './cpu.js'
 import { checkComplete, download } from './curl.js'
-import type { Download } from './curl.js'
 import type { BenchObject } from './objects.js'
 import { classifyCacheStatus } from './peer.js'
 import type { Peer } from './peer.js'
@@ -12,6 +12,7 @@ import type { Row } from './report.js'
 // serves it `reps` times to one curl over loopback, the peers taking turns. Median throughput.
 
 export const WARM_HIT_TARGET_RATIO = 0.6
+const QUIET_BEFORE_MS = 20_000
 
 export interface WarmHitOptions {
   dsmirror: Peer
@@ -27,12 +28,13 @@ interface Series {
   peer: Peer
   path: string
   rates: number[]
+  proxyCpuSeconds: number[]
   failures: number
 }
 
 async function fill (context: BenchContext, series: Series, object: BenchObject): Promise<void> {
   context.progress(`(a) filling ${series.label} with ${formatBytes(object.size)}`)
-  const fillRun = await download(series.peer.url(series.path), { caFile: context.caFile })
+  const fillRun = await download(series.peer.url(series.path))
   const problem = checkComplete(fillRun, object.size)
   if (problem !== undefined) {
     context.notes.push(`(a) filling ${series.label} failed: ${problem}`)
@@ -43,7 +45,8 @@ async function fill (context: BenchContext, series: Series, object: BenchObject)
   if (outcome !== 'hit') context.notes.push(`(a) ${series.label} still answers '${outcome}' after its fill; hits below may not be hits`)
 }
 
-function record (context: BenchContext, series: Series, run: Download, size: number): void {
+function record (context: BenchContext, series: Series, timed: TimedDownload, size: number): void {
+  const { run } = timed
   const problem = checkComplete(run, size)
   const outcome = classifyCacheStatus(run.cacheStatus)
   if (problem !== undefined) {
@@ -58,28 +61,32 @@ function record (context: BenchContext, series: Series, run: Download, size: num
   }
   const rate = run.bytes / run.seconds
   series.rates.push(rate)
+  series.proxyCpuSeconds.push(timed.cpu.proxySeconds)
   context.progress(`(a) ${series.label} hit: ${formatRate(rate)}`)
 }
 
 export async function measureWarmHit (context: BenchContext, options: WarmHitOptions): Promise<Row[]> {
   const { object } = options
   const series: Series[] = [
-    { label: 'dsmirror HTTP', peer: options.dsmirror, path: `/big/a-dsmirror-${context.runId}/big.bin`, rates: [], failures: 0 },
-    { label: 'nginx HTTP', peer: options.nginx, path: `/big/a-nginx-${context.runId}/big.bin`, rates: [], failures: 0 },
+    { label: 'dsmirror HTTP', peer: options.dsmirror, path: `/big/a-dsmirror-${context.runId}/big.bin`, rates: [], proxyCpuSeconds: [], failures: 0 },
+    { label: 'nginx HTTP', peer: options.nginx, path: `/big/a-nginx-${context.runId}/big.bin`, rates: [], proxyCpuSeconds: [], failures: 0 },
     // The HTTPS series reads the same nginx cache entry as the HTTP one.
-    { label: 'nginx HTTPS', peer: options.nginxHttps, path: `/big/a-nginx-${context.runId}/big.bin`, rates: [], failures: 0 }
+    { label: 'nginx HTTPS', peer: options.nginxHttps, path: `/big/a-nginx-${context.runId}/big.bin`, rates: [], proxyCpuSeconds: [], failures: 0 }
   ]
   const [dsm, ngx, ngxTls] = series as [Series, Series, Series]
   await fill(context, dsm, object)
   await fill(context, ngx, object)
+  await waitForQuiet(MAX_OTHER_SHARE, QUIET_BEFORE_MS)
   for (let rep = 0; rep < options.reps; rep++) {
-    for (const s of series) {
-      await settle()
-      record(context, s, await download(s.peer.url(s.path), { caFile: context.caFile }), object.size)
+    // The peers take turns going first: on a VM whose memory costs change over time, a fixed
+    // order would favour one of them.
+    for (const s of rotate(series, rep)) {
+      const timed = await timedDownload(context, `(a) ${s.label} hit ${rep + 1}`, () => ({ url: s.peer.url(s.path) }), s.peer)
+      record(context, s, timed, object.size)
     }
   }
   for (const s of series) {
-    context.details.push(`(a) ${s.label} warm-hit throughput per run: ${s.rates.map(formatRate).join(', ') || 'none'}${s.failures > 0 ? ` (${s.failures} failed)` : ''}`)
+    context.details.push(`(a) ${s.label}: median ${formatRate(median(s.rates))}, median ${s.peer.name} CPU ${median(s.proxyCpuSeconds).toFixed(2)} s per ${formatBytes(object.size)}${s.failures > 0 ? ` (${s.failures} failed)` : ''}`)
   }
   const dsmRate = dsm.failures === 0 ? median(dsm.rates) : Number.NaN
   const ngxRate = median(ngx.rates)

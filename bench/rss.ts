@@ -27,6 +27,8 @@ async function descendants (pid: number): Promise<number[]> {
 }
 
 export interface RssSummary {
+  // Tree VmRSS in the first sample, when sampling started: the process before the load.
+  firstTreeRssBytes: number
   // Largest sum of VmRSS over the process tree seen in one sample.
   peakTreeRssBytes: number
   // Largest VmHWM of any process in the tree when sampling stopped.
@@ -40,6 +42,7 @@ export interface RssSampler {
 
 export function sampleRss (pid: number): RssSampler {
   let peakTree = 0
+  let firstTree: number | undefined
   const hwm = new Map<number, number>()
   let samples = 0
   let busy: Promise<void> = Promise.resolve()
@@ -53,6 +56,7 @@ export function sampleRss (pid: number): RssSampler {
       total += statusField(status, 'VmRSS') ?? 0
       hwm.set(p, Math.max(hwm.get(p) ?? 0, statusField(status, 'VmHWM') ?? 0))
     }
+    firstTree ??= total
     peakTree = Math.max(peakTree, total)
     samples++
   }
@@ -67,7 +71,7 @@ export function sampleRss (pid: number): RssSampler {
     stop: async () => {
       clearInterval(timer)
       await busy.then(sample)
-      return { peakTreeRssBytes: peakTree, peakHwmBytes: Math.max(0, ...hwm.values()), samples }
+      return { firstTreeRssBytes: firstTree ?? 0, peakTreeRssBytes: peakTree, peakHwmBytes: Math.max(0, ...hwm.values()), samples }
     }
   }
 }

@@ -5,11 +5,11 @@ import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseBenchArgs, USAGE } from './args.js'
 import type { BenchOptions } from './args.js'
-import { installCleanupHooks, stopAllChildren } from './children.js'
+import { installCleanupHooks, raiseBenchPriority, stopAllChildren } from './children.js'
 import type { BenchContext } from './context.js'
 import { curlVersion } from './curl.js'
 import { buildDsmirror, resetDsmirrorData, startDsmirror } from './dsmirror.js'
-import { describeMachine, gitRevision } from './machine.js'
+import { describeMachine, gitRevision, probePageCacheWriteSeconds } from './machine.js'
 import { measureColdMiss } from './measure-cold-miss.js'
 import { measureStampede } from './measure-stampede.js'
 import { measureWarmHit } from './measure-warm-hit.js'
@@ -91,7 +91,7 @@ async function startSession (options: BenchOptions, nginxBinary: string, upstrea
         upstreamOrigin: upstream.origin,
         caFile: pki.caFile,
         maxCacheSize: MAX_CACHE_SIZE,
-        nodeArgs: options.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', join(WORK, 'prof')] : []
+        nodeArgs: [...(options.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', join(WORK, 'prof')] : []), ...options.nodeOptions]
       })
     }
   } catch (err: unknown) {
@@ -116,6 +116,7 @@ async function main (): Promise<number> {
   }
   const options = parsed
   installCleanupHooks()
+  const nice = raiseBenchPriority()
   const startedAt = Date.now()
   await mkdir(join(WORK, 'logs'), { recursive: true })
 
@@ -127,6 +128,7 @@ async function main (): Promise<number> {
     await buildDsmirror(ROOT, join(WORK, 'logs', 'build.log'))
   }
 
+  const pageCacheWriteSeconds = await probePageCacheWriteSeconds(WORK)
   const pki = await createBenchPki(join(WORK, 'pki'))
   const needBig = options.only.has('a') || options.only.has('b')
   const needSlow = options.only.has('c')
@@ -179,9 +181,11 @@ async function main (): Promise<number> {
 
   if (options.stubDsmirror) context.notes.unshift('STUB RUN: the dsmirror column is a second nginx standing in for dsmirror (--stub-dsmirror); these are not dsmirror numbers.')
   const settings = [
-    `dsmirror: git ${await gitRevision(ROOT)}`,
+    `dsmirror: git ${await gitRevision(ROOT)}${options.nodeOptions.length > 0 || options.cpuProf ? `, node options: ${[...(options.cpuProf ? ['--cpu-prof'] : []), ...options.nodeOptions].join(' ')}` : ''}`,
     `objects: ${needBig ? `${formatBytes(options.bigObjectBytes)} for (a)/(b)` : 'no (a)/(b)'}${needSlow ? `, ${formatBytes(options.slowObjectBytes)} throttled to ${(slowBytesPerSec / 1e6).toFixed(2)} MB/s (~${options.slowSeconds} s) for (c)/(d), ${options.clients} clients` : ''}; ${options.reps} repetitions`,
-    'client: curl to /dev/null, one process per download; upstream: node:https on 127.0.0.1 serving from a file (page cache)'
+    'client: curl to /dev/null, one process per download; upstream: node:https on 127.0.0.1 serving from a file (page cache)',
+    `page cache: writing 1 GiB of new page cache cost ${pageCacheWriteSeconds.toFixed(2)} s of kernel CPU at the start of the run (dd probe; every cold fill pays this)`,
+    nice === 0 ? 'priority: normal (not root: other work on the machine competes on equal terms)' : `priority: the bench and everything it starts ran at nice ${nice}`
   ]
   const report = renderResults(rows, {
     date: new Date(),
