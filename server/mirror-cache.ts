@@ -287,6 +287,7 @@ export class MirrorCache {
       etag: current.etag,
       lastModified: current.lastModified,
       open: (start, end) => handle.createReadStream({ start, end: end ?? undefined, highWaterMark: HIT_READ_CHUNK_BYTES, autoClose: false }),
+      file: handle,
       release: () => { void handle.close().catch(() => {}) }
     }, { 'cache-status': cacheStatus, age: String(this.#age(current)) })
   }
