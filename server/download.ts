@@ -17,6 +17,7 @@ import type { DiskStore, EntryMeta, ResumeState } from './disk-store.js'
 import {
   CacheIoError, ChecksumMismatchError, type DsmError, isDsmError, UpstreamBadResponseError, UpstreamChangedError, UpstreamIncompleteError
 } from './errors.js'
+import type { PumpSource } from './file-pump.js'
 import { GrowingFileReader, type GrowingSource } from './growing-file-reader.js'
 import { mapUpstreamError, type Upstream, type UpstreamResponse } from './upstream.js'
 import { storedHeaders } from './stored-headers.js'
@@ -152,6 +153,29 @@ export class Download extends EventEmitter implements GrowingSource {
       const handle = this.#handle
       this.#handle = null
       void handle.close().catch(() => {})
+    }
+  }
+
+  /** The download as a PumpSource (file-pump.ts): reads wait for bytes still to arrive. */
+  pumpSource (): PumpSource {
+    return {
+      ready: async (position) => await new Promise<number>((resolve, reject) => {
+        const check = (): boolean => {
+          const available = this.available()
+          if (available > position) resolve(available - position)
+          else if (this.#error !== null) reject(this.#error)
+          else return false
+          return true
+        }
+        if (check()) return
+        const listener = (): void => { if (check()) this.off('change', listener) }
+        this.on('change', listener)
+      }),
+      read: async (buffer, length, position) => {
+        // The caller holds a ref (serveDownload), so the handle stays open while it reads.
+        if (this.#handle === null) throw new Error('download file closed under a reader')
+        return (await this.#handle.read(buffer, 0, length, position)).bytesRead
+      }
     }
   }
 

@@ -12,6 +12,7 @@ import { canonicalUrl, cacheKey } from './cache-key.js'
 import type { DiskStore, EntryMeta } from './disk-store.js'
 import { Download, type ExpectedDigest } from './download.js'
 import type { MirrorTarget } from './mirror-target.js'
+import { fileSource } from './file-pump.js'
 import { sendObject } from './serve-object.js'
 import { forwardedHeaders, storedHeaders } from './stored-headers.js'
 import { mapUpstreamError, type Upstream, type UpstreamResponse } from './upstream.js'
@@ -287,7 +288,7 @@ export class MirrorCache {
       etag: current.etag,
       lastModified: current.lastModified,
       open: (start, end) => handle.createReadStream({ start, end: end ?? undefined, highWaterMark: HIT_READ_CHUNK_BYTES, autoClose: false }),
-      file: handle,
+      pump: fileSource(handle, current.size),
       release: () => { void handle.close().catch(() => {}) }
     }, { 'cache-status': cacheStatus, age: String(this.#age(current)) })
   }
@@ -302,6 +303,7 @@ export class MirrorCache {
       etag: download.etag,
       lastModified: download.lastModified,
       open: (start, end) => download.createReader(start, end),
+      ...(download.size !== null ? { pump: download.pumpSource() } : {}),
       release: () => download.unref()
     }, { 'cache-status': cacheStatus, age: '0' })
   }
