@@ -4,6 +4,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import replyFrom from '@fastify/reply-from'
 import type { Logger } from 'pino'
 import { buildCaBundle, SYSTEM_BUNDLE_PATHS, writeCaBundle, type CaBundle } from '../certs/ca-bundle.js'
+import { readServedCaPem } from '../certs/serving-tls.js'
 import type { DsmirrorConfig } from '../config/schema.js'
 import { Allowlist } from './allowlist.js'
 import { DiskStore } from './disk-store.js'
@@ -120,6 +121,17 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
   })
 
   app.get('/_/healthz', async () => ({ status: 'ok' }))
+  // The CA a client installs to trust the HTTPS listener; on every listener, so a client can
+  // fetch it over plain HTTP before it trusts anything. A certificate only, never a key.
+  app.get('/_/ca.pem', async (_request, reply) => {
+    const pem = await readServedCaPem(config)
+    return reply
+      .type('application/x-pem-file')
+      .header('content-disposition', 'attachment; filename="dsmirror-ca.pem"')
+      // The CA can be replaced (new tls.hostnames, new files): always ask again.
+      .header('cache-control', 'no-cache')
+      .send(pem)
+  })
 
   const resolveTarget = (request: FastifyRequest): MirrorTarget => {
     const raw = request.raw.url ?? ''

@@ -1,13 +1,16 @@
 // The CLI entry: the only place that reads process.env and argv, listens, handles signals and
-// exits (the fastify/demo app.ts + server.ts split). `dsmirror serve` runs the proxy.
+// exits (the fastify/demo app.ts + server.ts split). `dsmirror serve` runs the proxy; each other
+// command group registers itself below (one line each).
 import { createRequire } from 'node:module'
 import { Command } from 'commander'
 import type { FastifyInstance } from 'fastify'
-import pino, { type Logger } from 'pino'
-import { loadConfig } from '../config/load-config.js'
+import type { Logger } from 'pino'
 import type { DsmirrorConfig } from '../config/schema.js'
 import { buildApp } from './app.js'
+import { registerCertsCommands } from './cli-certs.js'
+import { CONFIG_FLAGS, CONFIG_FLAGS_HELP, createLogger, loadCliConfig, type ConfigOption } from './cli-common.js'
 import { isDsmError } from './errors.js'
+import { startHttpsListener } from './https-listener.js'
 
 /** How long a graceful shutdown may take before the process exits anyway. */
 export const SHUTDOWN_GRACE_MS = 8_000
@@ -19,35 +22,29 @@ const EXIT_FAILURE = 1
 const require = createRequire(import.meta.url)
 const { version } = require('../../package.json') as { version: string }
 
-function createLogger (config: Pick<DsmirrorConfig, 'log'>): Logger {
-  const options = {
-    level: config.log.level,
-    redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["proxy-authorization"]', 'headers.authorization'], censor: '[redacted]' }
-  }
-  // Pretty only for a person at a terminal; JSON lines for everything else.
-  if (process.stdout.isTTY === true) {
-    try {
-      require.resolve('pino-pretty')
-      return pino({ ...options, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname' } } })
-    } catch {}
-  }
-  return pino(options)
-}
-
-async function serve (opts: { config?: string }): Promise<void> {
-  const config = await loadConfig({ ...(opts.config !== undefined ? { file: opts.config } : {}), env: process.env, cwd: process.cwd() })
+async function serve (opts: ConfigOption): Promise<void> {
+  const config = await loadCliConfig(opts)
   const log = createLogger(config)
   const app = await buildApp(config, { logger: log, env: process.env })
-  const urls = await listen(app, config)
-  log.info({ version, urls, dataDir: config.dataDir, cacheDir: config.cache.dir, maxSize: config.cache.maxSize, allowHosts: config.allowHosts.length, mirrors: Object.keys(config.mirrors) }, 'dsmirror is serving')
+  let urls: string[]
+  try {
+    urls = await listen(app, config, log)
+  } catch (err: unknown) {
+    await app.close()
+    throw err
+  }
+  log.info({ version, urls, dataDir: config.dataDir, tls: config.tls.mode, cacheDir: config.cache.dir, maxSize: config.cache.maxSize, allowHosts: config.allowHosts.length, mirrors: Object.keys(config.mirrors) }, 'dsmirror is serving')
   handleSignals(app, log)
 }
 
-async function listen (app: FastifyInstance, config: DsmirrorConfig): Promise<string[]> {
+/** HTTP first in the list (tests and scripts read urls[0]); HTTPS is started first, before the app is ready. */
+async function listen (app: FastifyInstance, config: DsmirrorConfig, log: Logger): Promise<string[]> {
+  const https = await startHttpsListener(app, config, { logger: log })
   const urls: string[] = []
   const http = config.listen.http
   if (http !== false) urls.push(await app.listen({ host: http.host, port: http.port }))
-  if (urls.length === 0) throw new Error('No listener is enabled: set listen.http (the HTTPS listener arrives with tls.mode).')
+  if (https !== null) urls.push(https.url)
+  if (urls.length === 0) throw new Error('No listener is enabled: set listen.http, or listen.https with tls.mode auto or files.')
   return urls
 }
 
@@ -85,9 +82,10 @@ const program = new Command()
   .version(version)
 
 program.command('serve')
-  .description('Run the proxy (the default listener is http://127.0.0.1:8080).')
-  .option('-c, --config <file>', 'YAML or JSON config file (default: $DSMIRROR_CONFIG, else built-in defaults)')
+  .description('Run the proxy (default listeners: http://127.0.0.1:8080 and https://0.0.0.0:8443).')
+  .option(CONFIG_FLAGS, CONFIG_FLAGS_HELP)
   .action(serve)
+registerCertsCommands(program)
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (isDsmError(err)) {

@@ -84,6 +84,27 @@ export const InternalError = createError(
   500
 )
 
+export const TrustUnsupportedError = createError(
+  'DSM_TRUST_UNSUPPORTED',
+  "dsmirror cannot add its CA to the trust store of %s by itself. %s. For the current shell only: eval \"$(dsmirror trust env)\".",
+  500
+)
+export const TrustPermissionError = createError(
+  'DSM_TRUST_PERMISSION',
+  "Changing the system trust store needs root: '%s' (%s). Run: sudo dsmirror trust %s",
+  500
+)
+export const TrustToolError = createError(
+  'DSM_TRUST_TOOL',
+  "The trust store tool '%s' %s. %s.",
+  500
+)
+export const DoctorTargetError = createError(
+  'DSM_DOCTOR_TARGET',
+  "'%s' is not something dsmirror doctor can check. Give a host (download.pytorch.org), host:port, an https:// URL, or the name of a mirror.",
+  400
+)
+
 /** Every error constructor, for the README table check and for metrics by code. */
 export const ERRORS: readonly FastifyErrorConstructor[] = [
   ConfigInvalidError,
@@ -102,7 +123,11 @@ export const ERRORS: readonly FastifyErrorConstructor[] = [
   RangeNotSatisfiableError,
   CacheIoError,
   CaFileInvalidError,
-  InternalError
+  InternalError,
+  TrustUnsupportedError,
+  TrustPermissionError,
+  TrustToolError,
+  DoctorTargetError
 ]
 
 export interface DsmError extends Error {

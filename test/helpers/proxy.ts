@@ -1,6 +1,8 @@
 // Starts dsmirror in-process for a test: buildApp on a fresh data directory, HTTP on 127.0.0.1:0,
 // upstream trust = the per-run test root only (no OS store, so nothing outside the test PKI is
 // trusted), no egress proxy, short retry delays. `mirrorUrl` spells the generic host form.
+// With `https: true` (or a listen.https in `config`) the HTTPS listener starts too, on
+// 127.0.0.1:0, tls.mode auto unless the config says otherwise.
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -9,11 +11,15 @@ import pino from 'pino'
 import { parseConfig } from '../../config/load-config.js'
 import type { DsmirrorConfig } from '../../config/schema.js'
 import { buildApp } from '../../server/app.js'
+import { startHttpsListener, type HttpsListener, type HttpsListenerDeps } from '../../server/https-listener.js'
 import { getTestPki } from './pki.js'
 
 export interface TestProxy {
   /** http://127.0.0.1:<port> */
   origin: string
+  /** https://127.0.0.1:<port>, when the HTTPS listener runs. */
+  httpsOrigin?: string
+  https?: HttpsListener
   app: FastifyInstance
   config: DsmirrorConfig
   dataDir: string
@@ -34,6 +40,10 @@ export interface StartProxyOptions {
   dataDir?: string
   env?: Record<string, string | undefined>
   now?: () => number
+  /** Start the HTTPS listener on 127.0.0.1:0. */
+  https?: boolean
+  /** Test knobs of the HTTPS listener (short leaf lifetimes, reload debounce). */
+  httpsDeps?: Omit<HttpsListenerDeps, 'logger'>
 }
 
 /** Raw config a test proxy starts from; exported for child-process tests that write it to a file. */
@@ -46,6 +56,7 @@ export async function testConfig (dataDir: string, opts: StartProxyOptions = {})
     upstream: { caFiles: [pki.files.rootCa], systemStore: false, proxy: 'none', retryDelay: '10ms', timeouts: { connect: '2s', headers: '5s', idle: '5s' } },
     log: { level: process.env.DSMIRROR_TEST_LOG ?? 'silent' }
   }
+  if (opts.https === true) raw.listen = { http: { host: '127.0.0.1', port: 0 }, https: { host: '127.0.0.1', port: 0 } }
   return deepMerge(raw, opts.config ?? {})
 }
 
@@ -56,9 +67,17 @@ export async function startProxy (opts: StartProxyOptions = {}): Promise<TestPro
   const app = await buildApp(config, { logger, env: opts.env ?? {}, ...(opts.now !== undefined ? { now: opts.now } : {}) })
   const http = config.listen.http
   if (http === false) throw new Error('test proxy needs listen.http')
+  let https: HttpsListener | null
+  try {
+    https = await startHttpsListener(app, config, { logger, ...opts.httpsDeps })
+  } catch (err: unknown) {
+    await app.close()
+    throw err
+  }
   const origin = await app.listen({ host: http.host, port: http.port })
   return {
     origin,
+    ...(https === null ? {} : { https, httpsOrigin: https.url }),
     app,
     config,
     dataDir,
