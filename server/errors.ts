@@ -78,6 +78,26 @@ export const CaFileInvalidError = createError(
   "upstream.caFiles entry '%s' could not be used (%s). Point it at a PEM file or a directory of PEM files.",
   500
 )
+export const LocalCaError = createError(
+  'DSM_CERT_LOCAL_CA',
+  "The local CA in '%s' could not be used (%s). Restore its files, or move the directory away so dsmirror creates a new CA (clients then have to trust the new one: fetch /_/ca.pem again).",
+  500
+)
+export const TlsFileError = createError(
+  'DSM_CERT_TLS_FILE',
+  '%s could not be used (%s). tls.certFile must be a readable PEM file with the server certificate first, then its intermediates; tls.keyFile its unencrypted PEM private key.',
+  500
+)
+export const KeyMismatchError = createError(
+  'DSM_CERT_KEY_MISMATCH',
+  "tls.keyFile '%s' is not the private key of the certificate in tls.certFile '%s'%s. Point both at the same pair; compare 'openssl x509 -noout -pubkey -in <certFile>' with 'openssl pkey -pubout -in <keyFile>'.",
+  500
+)
+export const NoCaCertificateError = createError(
+  'DSM_CERT_NO_CA',
+  '/_/ca.pem has no CA certificate to offer: %s',
+  404
+)
 export const InternalError = createError(
   'DSM_INTERNAL_ERROR',
   "dsmirror failed unexpectedly while handling '%s' (%s). This is a bug: please report it with the log line of this request.",
@@ -86,7 +106,7 @@ export const InternalError = createError(
 
 export const TrustUnsupportedError = createError(
   'DSM_TRUST_UNSUPPORTED',
-  "dsmirror cannot add its CA to the trust store of %s by itself. %s. For the current shell only: eval \"$(dsmirror trust env)\".",
+  'dsmirror cannot add its CA to the trust store of %s by itself. %s. For the current shell only: eval "$(dsmirror trust env)".',
   500
 )
 export const TrustPermissionError = createError(
@@ -123,6 +143,10 @@ export const ERRORS: readonly FastifyErrorConstructor[] = [
   RangeNotSatisfiableError,
   CacheIoError,
   CaFileInvalidError,
+  LocalCaError,
+  TlsFileError,
+  KeyMismatchError,
+  NoCaCertificateError,
   InternalError,
   TrustUnsupportedError,
   TrustPermissionError,
