@@ -3,6 +3,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import replyFrom from '@fastify/reply-from'
 import type { Logger } from 'pino'
+import { watchCaBundle, type CaBundleWatcher } from '../certs/bundle-reload.js'
 import { buildCaBundle, SYSTEM_BUNDLE_PATHS, writeCaBundle, type CaBundle } from '../certs/ca-bundle.js'
 import { readServedCaPem } from '../certs/serving-tls.js'
 import type { DsmirrorConfig } from '../config/schema.js'
@@ -26,7 +27,7 @@ export interface AppDeps {
 
 declare module 'fastify' {
   interface FastifyInstance {
-    dsmirror: { config: DsmirrorConfig; store: DiskStore; cache: MirrorCache; upstream: Upstream; caBundle: CaBundle }
+    dsmirror: { config: DsmirrorConfig; store: DiskStore; cache: MirrorCache; upstream: Upstream; caBundle: CaBundle; caWatcher: CaBundleWatcher }
   }
 }
 
@@ -76,7 +77,19 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
       void (reply as FastifyReply).send(new BadPathError(request.raw.url ?? '', err.message))
     }
   })
-  app.decorate('dsmirror', { config, store, cache, upstream, caBundle })
+  // caFiles changes and SIGHUP (cli.ts) swap the trust store without a restart.
+  const caWatcher = await watchCaBundle({
+    caFiles: config.upstream.caFiles,
+    systemStore: config.upstream.systemStore,
+    dataDir: config.dataDir,
+    log: log.child({ module: 'ca-bundle' }),
+    onBundle: (bundle) => {
+      app.dsmirror.caBundle = bundle
+      // Not awaited: setCa resolves only once downloads in flight on the old dispatcher finish.
+      upstream.setCa(bundle.certificates).catch((err: unknown) => { log.warn({ err }, 'closing the previous upstream dispatcher failed') })
+    }
+  })
+  app.decorate('dsmirror', { config, store, cache, upstream, caBundle, caWatcher })
 
   app.addHook('onRequest', async (request) => {
     // Absolute-form (`GET http://host/ HTTP/1.1`) and authority-form targets are proxy requests
@@ -158,6 +171,7 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
   })
 
   app.addHook('onClose', async () => {
+    caWatcher.close()
     await cache.close()
     await upstream.close()
   })
