@@ -85,6 +85,7 @@ class AutoLeafTls extends EventEmitter<ServingTlsEvents> implements ServingTls {
   private pair: ServedPair | undefined
   private leaf: X509Certificate | undefined
   private timer: NodeJS.Timeout | undefined
+  private renewsAt: number | undefined
   private closed = false
 
   constructor (private readonly ca: LocalCa, private readonly config: DsmirrorConfig, private readonly log: Logger, private readonly now: () => number) {
@@ -102,7 +103,8 @@ class AutoLeafTls extends EventEmitter<ServingTlsEvents> implements ServingTls {
       caFile: this.ca.paths.certFile,
       caFingerprint: this.ca.cert.fingerprint256,
       names: this.config.tls.hostnames,
-      leafExpires: this.leaf === undefined ? undefined : new Date(this.leaf.validTo).toISOString()
+      leafExpires: this.leaf === undefined ? undefined : new Date(this.leaf.validTo).toISOString(),
+      renewsAt: this.renewsAt === undefined ? undefined : new Date(this.renewsAt).toISOString()
     }
   }
 
@@ -119,18 +121,23 @@ class AutoLeafTls extends EventEmitter<ServingTlsEvents> implements ServingTls {
     this.leaf = new X509Certificate(leaf.certPem)
     this.log.info({ serial: this.leaf.serialNumber, names: this.config.tls.hostnames, expires: new Date(this.leaf.validTo).toISOString() }, first ? 'issued the TLS leaf' : 'renewed the TLS leaf')
     if (!first) this.emit('change', pair)
-    this.scheduleAt(issuedAt + Math.round(lifetime * RENEW_AT_FRACTION))
+    // From the notAfter actually written: X.509 times have whole seconds, so a leaf of seconds
+    // (tests) ends up to a second earlier than asked.
+    this.scheduleAt(issuedAt + Math.round((Date.parse(this.leaf.validTo) - issuedAt) * RENEW_AT_FRACTION))
   }
 
   close (): void {
     this.closed = true
     if (this.timer !== undefined) clearTimeout(this.timer)
+    this.timer = undefined
+    this.renewsAt = undefined
     this.removeAllListeners()
   }
 
   private scheduleAt (when: number): void {
     if (this.closed) return
     if (this.timer !== undefined) clearTimeout(this.timer)
+    this.renewsAt = when
     this.timer = setTimeout(() => {
       this.timer = undefined
       // A chained wait for a long lifetime, or a clock that moved: not yet time.
