@@ -116,6 +116,8 @@ export class Download extends EventEmitter implements GrowingSource {
   get written (): number { return this.#written }
   get size (): number | null { return this.#size }
   get headers (): Record<string, string | string[]> { return this.#headers }
+  /** The client request this download was started for (what joining clients are compared with). */
+  get policyRequest (): CachePolicy.Request { return this.#opts.policyRequest }
   get etag (): string | null { return this.#etag }
   get lastModified (): string | null { return this.#lastModified }
   get readers (): number { return this.#readers }

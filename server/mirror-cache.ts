@@ -60,8 +60,6 @@ export class MirrorCache {
   readonly #opts: MirrorCacheOptions
   readonly #downloads = new Map<string, Download>()
   readonly #persisting = new Set<Promise<void>>()
-  /** The request each download was started for: what clients joining it are compared with. */
-  readonly #initiators = new WeakMap<Download, CachePolicy.Request>()
   readonly #negative: LRUCache<string, NegativeEntry>
   readonly #isImmutable: (basename: string) => boolean
   readonly #checksums = new Map<string, ExpectedDigest>()
@@ -165,7 +163,6 @@ export class MirrorCache {
         log: this.#opts.log.child({ module: 'download' }),
         now: this.#opts.now
       })
-      this.#initiators.set(download, policyRequest(request, target))
       this.#track(key, download)
     }
 
@@ -176,7 +173,7 @@ export class MirrorCache {
       return await this.#upstreamFailed(err, request, reply, target, stale, stale === null ? 'miss' : fwd)
     }
 
-    const started = this.#initiators.get(download) ?? policyRequest(request, target)
+    const started = download.policyRequest
     if (!initiator && outcome.kind !== 'uncacheable') {
       // A joined download answers for the request that started it: with Vary, only requests
       // that match it on the named headers may share it (RFC 9111 §4.1).
