@@ -8,6 +8,7 @@ import type { Logger } from 'pino'
 import type { DsmirrorConfig } from '../config/schema.js'
 import { buildApp } from './app.js'
 import { registerCertsCommands } from './cli-certs.js'
+import { registerTrustCommands } from './cli-trust.js'
 import { CONFIG_FLAGS, CONFIG_FLAGS_HELP, createLogger, loadCliConfig, type ConfigOption } from './cli-common.js'
 import { isDsmError } from './errors.js'
 import { startHttpsListener } from './https-listener.js'
@@ -86,6 +87,7 @@ program.command('serve')
   .option(CONFIG_FLAGS, CONFIG_FLAGS_HELP)
   .action(serve)
 registerCertsCommands(program)
+registerTrustCommands(program)
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (isDsmError(err)) {
