@@ -1,0 +1,143 @@
+// The real thing (issue 3 "Show"), on a Debian machine as root: `dsmirror trust install` puts the
+// local CA into the OS store, and then curl and Python's urllib (default context) fetch
+// https://localhost:<port>/_/healthz from dsmirror's HTTPS listener with no flags;
+// `trust uninstall` makes them fail again; the `trust env` lines make requests (and Node) trust
+// it without the OS store. Every client runs with SSL_CERT_FILE, CURL_CA_BUNDLE,
+// REQUESTS_CA_BUNDLE, NODE_EXTRA_CA_CERTS (and SSL_CERT_DIR) unset: this shell sets them to the
+// OS bundle, which would hide what the OS store itself does.
+//
+// Prerequisites: uid 0, update-ca-certificates, curl, /usr/bin/python3 (+ python3-requests for
+// the env part), and a built CLI (npm test builds it). Missing ones skip with the reason, except
+// under CI=true, where a missing prerequisite is a failure. The CA is always uninstalled in teardown.
+import { execFile } from 'node:child_process'
+import { access, constants, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import { readLocalCaCertificate } from '../../certs/local-ca-store.js'
+import { uninstallCa } from '../../certs/trust-store.js'
+import { startProxy, testConfig } from '../helpers/proxy.js'
+
+const BIN = fileURLToPath(new URL('../../bin/dsmirror.js', import.meta.url))
+const PYTHON = '/usr/bin/python3'
+const CI = process.env.CI === 'true'
+const TRUST_VARIABLES = ['SSL_CERT_FILE', 'SSL_CERT_DIR', 'CURL_CA_BUNDLE', 'REQUESTS_CA_BUNDLE', 'NODE_EXTRA_CA_CERTS', 'AWS_CA_BUNDLE', 'NIX_SSL_CERT_FILE']
+
+/** process.env without any variable that names a CA bundle, and without proxies. */
+function cleanEnv (): Record<string, string> {
+  const env: Record<string, string> = {}
+  for (const [key, value] of Object.entries(process.env)) {
+    if (value === undefined || TRUST_VARIABLES.includes(key) || /_proxy$/i.test(key)) continue
+    env[key] = value
+  }
+  return env
+}
+
+interface Run { code: number, stdout: string, stderr: string }
+
+async function run (file: string, args: string[], env: Record<string, string> = cleanEnv()): Promise<Run> {
+  return await new Promise<Run>((resolve) => {
+    execFile(file, args, { env, timeout: 60_000 }, (err, stdout, stderr) => {
+      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr })
+    })
+  })
+}
+
+async function executable (path: string): Promise<boolean> {
+  try {
+    await access(path, constants.X_OK)
+    return true
+  } catch {
+    return false
+  }
+}
+
+async function missingPrerequisites (): Promise<string[]> {
+  const missing: string[] = []
+  if (process.getuid?.() !== 0) missing.push('not running as root (id -u is not 0)')
+  if (!await executable('/usr/sbin/update-ca-certificates')) missing.push('update-ca-certificates is not installed (apt-get install ca-certificates)')
+  if (!await executable('/usr/bin/curl')) missing.push('curl is not installed')
+  if (!await executable(PYTHON)) missing.push(`${PYTHON} is not installed`)
+  if (!await exists(fileURLToPath(new URL('../../dist/server/cli.js', import.meta.url)))) missing.push('the CLI is not built (npm run build)')
+  return missing
+}
+
+async function exists (path: string): Promise<boolean> {
+  try {
+    await access(path)
+    return true
+  } catch {
+    return false
+  }
+}
+
+t.test('trust install, then curl and urllib trust the HTTPS listener; uninstall undoes it; trust env for requests', async (t) => {
+  const missing = await missingPrerequisites()
+  if (missing.length > 0) {
+    if (CI) t.fail(`prerequisites missing under CI: ${missing.join('; ')}`)
+    else t.skip(`needs a root Debian machine: ${missing.join('; ')}`)
+    return
+  }
+
+  const proxy = await startProxy({ https: true })
+  t.teardown(() => proxy.close({ remove: true }))
+  const port = proxy.https?.url === undefined ? 0 : new URL(proxy.https.url).port
+  t.ok(Number(port) > 0, 'the HTTPS listener runs (the other engineer\'s startProxy https support)')
+  const url = `https://localhost:${port}/_/healthz`
+  const configFile = join(proxy.dataDir, 'config.json')
+  await writeFile(configFile, JSON.stringify(await testConfig(proxy.dataDir, { https: true })))
+  const ca = await readLocalCaCertificate(proxy.dataDir)
+  if (ca === null) throw new Error('the HTTPS listener made no local CA')
+  // Whatever happens below, the machine's store is left as it was found.
+  t.teardown(async () => { await uninstallCa(ca.certPem, ca.paths.certFile) })
+
+  const curl = async (): Promise<Run> => await run('/usr/bin/curl', ['--silent', '--show-error', '--fail', '--noproxy', '*', url])
+  const urllib = async (): Promise<Run> => await run(PYTHON, ['-c', `import urllib.request; print(urllib.request.urlopen(${JSON.stringify(url)}).read().decode())`])
+
+  const curlBefore = await curl()
+  t.equal(curlBefore.code, 60, 'before install curl refuses the certificate (exit 60)')
+  t.match(curlBefore.stderr, /SSL certificate problem: unable to get local issuer certificate|self-signed certificate/)
+  const pythonBefore = await urllib()
+  t.not(pythonBefore.code, 0)
+  t.match(pythonBefore.stderr, /CERTIFICATE_VERIFY_FAILED/)
+
+  const install = await run(process.execPath, [BIN, 'trust', 'install', '--config', configFile])
+  t.equal(install.code, 0, install.stderr)
+  t.match(install.stdout, /Installed: the dsmirror local CA is in the Debian GNU\/Linux .* trust store\./)
+  t.match(install.stdout, /file: \/usr\/local\/share\/ca-certificates\/dsmirror-[0-9a-f]{8}\.crt \(then ran update-ca-certificates\)/)
+
+  const curlAfter = await curl()
+  t.equal(curlAfter.code, 0, `curl with no flags: ${curlAfter.stderr}`)
+  t.match(curlAfter.stdout, /"status":"ok"/)
+  const pythonAfter = await urllib()
+  t.equal(pythonAfter.code, 0, `urllib with the default context: ${pythonAfter.stderr}`)
+  t.match(pythonAfter.stdout, /"status":"ok"/)
+
+  const uninstall = await run(process.execPath, [BIN, 'trust', 'uninstall', '--config', configFile])
+  t.equal(uninstall.code, 0, uninstall.stderr)
+  t.match(uninstall.stdout, /Removed \/usr\/local\/share\/ca-certificates\/dsmirror-[0-9a-f]{8}\.crt from the Debian/)
+  t.equal((await curl()).code, 60, 'after uninstall curl refuses it again')
+  t.match((await urllib()).stderr, /CERTIFICATE_VERIFY_FAILED/, 'and so does urllib')
+
+  // trust env, with the CA not in the OS store: the printed lines alone make clients trust it.
+  const env = await run(process.execPath, [BIN, 'trust', 'env', '--config', configFile])
+  t.equal(env.code, 0, env.stderr)
+  t.match(env.stdout, /^export SSL_CERT_FILE='.*trust-bundle\.pem'$/m)
+  t.match(env.stdout, /^export NODE_EXTRA_CA_CERTS='.*trust-bundle\.pem'$/m)
+  const hasRequests = (await run(PYTHON, ['-c', 'import requests'])).code === 0
+  const node = `fetch(${JSON.stringify(url)}).then(async (r) => console.log(await r.text()))`
+  const withEnv = await run('/bin/sh', ['-c', `${env.stdout}\n/usr/bin/curl --silent --fail --noproxy '*' ${url} && ${JSON.stringify(process.execPath)} -e '${node}'`])
+  t.equal(withEnv.code, 0, `curl and Node with the trust env lines: ${withEnv.stderr}`)
+  t.match(withEnv.stdout, /"status":"ok"[\s\S]*"status":"ok"/)
+  if (!hasRequests) {
+    if (CI) t.fail('python3-requests is missing under CI (apt-get install python3-requests)')
+    else t.skip('python3-requests is not installed: the requests part needs it')
+    return
+  }
+  const requestsRun = await run('/bin/sh', ['-c', `${env.stdout}\n${PYTHON} -c 'import requests; print(requests.get(${JSON.stringify(url)}).text)'`])
+  t.equal(requestsRun.code, 0, `requests with the trust env lines: ${requestsRun.stderr}`)
+  t.match(requestsRun.stdout, /"status":"ok"/)
+  const requestsWithout = await run(PYTHON, ['-c', `import requests; requests.get(${JSON.stringify(url)})`])
+  t.not(requestsWithout.code, 0, 'without them requests refuses the certificate')
+  t.match(requestsWithout.stderr, /CERTIFICATE_VERIFY_FAILED/)
+})
