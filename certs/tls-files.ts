@@ -40,7 +40,9 @@ export async function loadTlsFiles (opts: TlsFilesOptions): Promise<TlsFiles> {
     key = createPrivateKey(keyPem)
   } catch (err: unknown) {
     // Node's messages name the problem, never the key bytes.
-    const reason = /passphrase/i.test(describe(err))
+    // PKCS#8 `ENCRYPTED PRIVATE KEY` or traditional `Proc-Type: 4,ENCRYPTED`: OpenSSL itself
+    // only says the passphrase prompt was "interrupted or cancelled".
+    const reason = /BEGIN ENCRYPTED PRIVATE KEY|Proc-Type:\s*4,ENCRYPTED/.test(keyPem)
       ? 'the key is encrypted; write it unencrypted with openssl pkey -in <keyFile> -out <new keyFile>'
       : /CERTIFICATE-----/.test(keyPem) && !/PRIVATE KEY-----/.test(keyPem)
         ? 'it holds a certificate, not a key: are certFile and keyFile swapped?'
