@@ -489,7 +489,8 @@ function caFilesFix (opts: DoctorOptions, file: string): string {
   return `upstream:\n  caFiles: [${files.join(', ')}]`
 }
 
-const RELOAD_HINT = 'then reload dsmirror (kill -HUP <pid of dsmirror serve>, or restart it)'
+// A running `dsmirror serve` watches caFiles (certs/bundle-reload.ts), so no restart is needed.
+const RELOAD_HINT = 'A running dsmirror serve picks up the changed caFiles by itself. Check again with: dsmirror doctor <host>'
 
 function explainCertificateFailure (target: DoctorTarget, code: string, error: Error, chain: ChainCertificate[], opts: DoctorOptions): Omit<DoctorResult, 'via'> {
   const base = { target, ok: false, chain, detail: `${code}: ${error.message}` }
