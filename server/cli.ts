@@ -75,6 +75,8 @@ function handleSignals (app: FastifyInstance, log: Logger): void {
   // A Node process as PID 1 in a container gets no default SIGTERM handling.
   process.on('SIGTERM', shutdown)
   process.on('SIGINT', shutdown)
+  // SIGHUP reloads the upstream CA bundle (certs/bundle-reload.ts); unhandled, Node would exit on it.
+  process.on('SIGHUP', () => { void app.dsmirror.caWatcher.reload('SIGHUP') })
 }
 
 const program = new Command()
