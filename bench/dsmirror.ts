@@ -12,6 +12,10 @@ export interface DsmirrorOptions {
   configFile: string
   logFile: string
   port: number
+  // HTTPS listener in tls.mode files with the bench leaf: the certificate nginx serves too.
+  httpsPort: number
+  certFile: string
+  keyFile: string
   upstreamOrigin: string
   caFile: string
   maxCacheSize: string
@@ -32,13 +36,14 @@ export async function resetDsmirrorData (dataDir: string): Promise<void> {
   await mkdir(dataDir, { recursive: true })
 }
 
-// The config the brief fixes for the bench: loopback HTTP only, the bench CA added for the
-// upstream, no egress proxy, an 8 GiB cache, warn-level logs (a log line per request would
-// measure the logger).
+// The config the brief fixes for the bench: loopback HTTP, plus HTTPS with the same certificate
+// as nginx's listener, the bench CA added for the upstream, no egress proxy, an 8 GiB cache,
+// warn-level logs (a log line per request would measure the logger).
 export function renderDsmirrorConfig (options: DsmirrorOptions): string {
   return stringify({
     dataDir: options.dataDir,
-    listen: { http: { host: '127.0.0.1', port: options.port }, https: false },
+    listen: { http: { host: '127.0.0.1', port: options.port }, https: { host: '127.0.0.1', port: options.httpsPort } },
+    tls: { mode: 'files', certFile: options.certFile, keyFile: options.keyFile },
     allowHosts: [options.upstreamOrigin],
     upstream: { caFiles: [options.caFile], proxy: 'none' },
     cache: { maxSize: options.maxCacheSize },
@@ -46,7 +51,7 @@ export function renderDsmirrorConfig (options: DsmirrorOptions): string {
   })
 }
 
-export async function startDsmirror (options: DsmirrorOptions): Promise<Peer> {
+export async function startDsmirror (options: DsmirrorOptions): Promise<{ http: Peer, https: Peer }> {
   await writeFile(options.configFile, renderDsmirrorConfig(options))
   const logFd = openSync(options.logFile, 'a')
   const child = (() => {
@@ -67,13 +72,12 @@ export async function startDsmirror (options: DsmirrorOptions): Promise<Peer> {
     await child.stop()
     throw err
   }
+  const stop = async (): Promise<void> => {
+    const exit = await child.stop('SIGTERM')
+    if (exit.signal === 'SIGKILL') process.stderr.write(`bench: dsmirror did not stop on SIGTERM within the grace period; killed (${options.logFile})\n`)
+  }
   return {
-    name: 'dsmirror',
-    pid: child.pid,
-    url: (path) => `http://127.0.0.1:${options.port}/${options.upstreamOrigin}${path}`,
-    stop: async () => {
-      const exit = await child.stop('SIGTERM')
-      if (exit.signal === 'SIGKILL') process.stderr.write(`bench: dsmirror did not stop on SIGTERM within the grace period; killed (${options.logFile})\n`)
-    }
+    http: { name: 'dsmirror', pid: child.pid, url: (path) => `http://127.0.0.1:${options.port}/${options.upstreamOrigin}${path}`, stop },
+    https: { name: 'dsmirror', pid: child.pid, url: (path) => `https://127.0.0.1:${options.httpsPort}/${options.upstreamOrigin}${path}`, stop }
   }
 }

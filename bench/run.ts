@@ -40,6 +40,7 @@ function progress (message: string): void {
 
 interface Session {
   dsmirror: Peer
+  dsmirrorHttps: Peer
   nginx: Peer
   nginxHttps: Peer
   stop: () => Promise<void>
@@ -56,7 +57,7 @@ let sessionCount = 0
 // own, so the memory sampled in (d) is that of a process that served nothing before.
 async function startSession (options: BenchOptions, nginxBinary: string, upstream: BenchUpstream, pki: BenchPki): Promise<Session> {
   sessionCount++
-  const [nginxHttp = 0, nginxHttps = 0, dsmirrorPort = 0] = await pickFreePorts(3)
+  const [nginxHttp = 0, nginxHttps = 0, dsmirrorPort = 0, dsmirrorHttpsPort = 0] = await pickFreePorts(4)
   const nginxRunning = await startNginx(nginxBinary, {
     prefix: join(WORK, 'nginx'),
     httpPort: nginxHttp,
@@ -66,6 +67,7 @@ async function startSession (options: BenchOptions, nginxBinary: string, upstrea
     maxCacheSize: NGINX_MAX_CACHE_SIZE
   })
   let dsmirror: Peer
+  let dsmirrorHttps: Peer
   try {
     if (options.stubDsmirror) {
       const [stubHttps = 0] = await pickFreePorts(1)
@@ -79,20 +81,26 @@ async function startSession (options: BenchOptions, nginxBinary: string, upstrea
         dsmirrorShaped: true
       })
       dsmirror = { name: 'dsmirror', pid: stub.child.pid, url: (path) => `http://127.0.0.1:${dsmirrorPort}/${upstream.origin}${path}`, stop: stub.stop }
+      dsmirrorHttps = { ...dsmirror, url: (path) => `https://127.0.0.1:${stubHttps}/${upstream.origin}${path}` }
     } else {
       const dataDir = join(WORK, 'dsmirror')
       await resetDsmirrorData(dataDir)
-      dsmirror = await startDsmirror({
+      const started = await startDsmirror({
         root: ROOT,
         dataDir,
         configFile: join(WORK, 'dsmirror.yaml'),
         logFile: join(WORK, 'logs', `dsmirror-${sessionCount}.log`),
         port: dsmirrorPort,
+        httpsPort: dsmirrorHttpsPort,
+        certFile: pki.certFile,
+        keyFile: pki.keyFile,
         upstreamOrigin: upstream.origin,
         caFile: pki.caFile,
         maxCacheSize: MAX_CACHE_SIZE,
         nodeArgs: [...(options.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', join(WORK, 'prof')] : []), ...options.nodeOptions]
       })
+      dsmirror = started.http
+      dsmirrorHttps = started.https
     }
   } catch (err: unknown) {
     await nginxRunning.stop()
@@ -100,6 +108,7 @@ async function startSession (options: BenchOptions, nginxBinary: string, upstrea
   }
   return {
     dsmirror,
+    dsmirrorHttps,
     nginx: nginxPeer('nginx', nginxRunning, 'http'),
     nginxHttps: nginxPeer('nginx', nginxRunning, 'https'),
     stop: async () => {
