@@ -4,10 +4,11 @@
 // port that does not speak TLS. Through a working CONNECT proxy, TLS is still verified end to end.
 import { once } from 'node:events'
 import http from 'node:http'
-import { connect, createServer, type Socket } from 'node:net'
-import t, { type Test } from 'tap'
+import { createServer } from 'node:net'
+import t from 'tap'
 import { buildCaBundle } from '../../certs/ca-bundle.js'
 import { checkUpstream, noProxyMatches, type DoctorOptions } from '../../certs/doctor.js'
+import { startConnectProxy } from '../helpers/connect-proxy.js'
 import { getTestPki } from '../helpers/pki.js'
 import { startUpstream } from '../helpers/upstream.js'
 
@@ -28,43 +29,6 @@ async function closedPort (): Promise<number> {
   if (address === null || typeof address === 'string') throw new Error('no port')
   await new Promise((resolve) => server.close(resolve))
   return address.port
-}
-
-/** A CONNECT proxy on 127.0.0.1 that tunnels to 127.0.0.1 only; others (or all, with deny) get 403. */
-async function startConnectProxy (t: Test, opts: { deny?: boolean } = {}): Promise<{ url: string, connects: string[] }> {
-  const connects: string[] = []
-  const sockets = new Set<Socket>()
-  const track = (socket: Socket): void => {
-    sockets.add(socket)
-    socket.on('error', () => {})
-    socket.on('close', () => { sockets.delete(socket) })
-  }
-  const server = http.createServer((_req, res) => { res.writeHead(405).end() })
-  server.on('connection', track)
-  server.on('connect', (req: http.IncomingMessage, client: Socket) => {
-    connects.push(req.url ?? '')
-    const match = /^127\.0\.0\.1:(\d{1,5})$/.exec(req.url ?? '')
-    if (opts.deny === true || match === null) {
-      client.end('HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n')
-      return
-    }
-    const upstream = connect({ host: '127.0.0.1', port: Number(match[1]) })
-    track(upstream)
-    upstream.once('connect', () => {
-      client.write('HTTP/1.1 200 Connection Established\r\n\r\n')
-      upstream.pipe(client)
-      client.pipe(upstream)
-    })
-  })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const address = server.address()
-  if (address === null || typeof address === 'string') throw new Error('no port')
-  t.teardown(async () => {
-    for (const socket of sockets) socket.destroy()
-    await new Promise((resolve) => server.close(resolve))
-  })
-  return { url: `http://127.0.0.1:${address.port}`, connects }
 }
 
 t.test('connection refused: a closed port on 127.0.0.1', async (t) => {
