@@ -1,21 +1,10 @@
-import t, { type Test } from 'tap'
+import t from 'tap'
 
 import { loadConfig, parseConfig } from '../../config/load-config.js'
 import { PRESET_HOSTS } from '../../config/presets.js'
-import { isDsmError } from '../../server/errors.js'
+import { configError } from '../helpers/config-error.js'
 
 const cwd = '/srv/work'
-
-function configError (t: Test, fn: () => unknown): string {
-  try {
-    fn()
-  } catch (err: unknown) {
-    t.ok(isDsmError(err) && err.code === 'DSM_CONFIG_INVALID', 'throws DSM_CONFIG_INVALID')
-    return err instanceof Error ? err.message : String(err)
-  }
-  t.fail('expected a ConfigInvalidError')
-  return ''
-}
 
 t.test('DSMIRROR_<PATH> sets keys case-insensitively, with YAML scalar values', async (t) => {
   const config = parseConfig(undefined, {

@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 
-import t, { type Test } from 'tap'
+import t from 'tap'
 
 import { defaultConfig, loadConfig, parseConfig } from '../../config/load-config.js'
 import { PRESET_HOSTS } from '../../config/presets.js'
@@ -17,32 +17,9 @@ import {
   DEFAULT_REVALIDATE_AFTER_MS,
   type DsmirrorConfig
 } from '../../config/schema.js'
-import { isDsmError } from '../../server/errors.js'
+import { configError, configErrorAsync } from '../helpers/config-error.js'
 
 const cwd = '/srv/work'
-
-/** The message of the ConfigInvalidError `fn` throws (fails the test when it does not throw one). */
-function configError (t: Test, fn: () => unknown): string {
-  try {
-    fn()
-  } catch (err: unknown) {
-    t.ok(isDsmError(err) && err.code === 'DSM_CONFIG_INVALID', 'throws DSM_CONFIG_INVALID')
-    return err instanceof Error ? err.message : String(err)
-  }
-  t.fail('expected a ConfigInvalidError')
-  return ''
-}
-
-async function configErrorAsync (t: Test, promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise
-  } catch (err: unknown) {
-    t.ok(isDsmError(err) && err.code === 'DSM_CONFIG_INVALID', 'throws DSM_CONFIG_INVALID')
-    return err instanceof Error ? err.message : String(err)
-  }
-  t.fail('expected a ConfigInvalidError')
-  return ''
-}
 
 t.test('no file and no env gives every default', async (t) => {
   const config = await loadConfig({ env: {}, cwd })

@@ -3,19 +3,12 @@ import t, { type Test } from 'tap'
 import { normalizeAllowHost } from '../../config/allow-hosts.js'
 import { parseConfig } from '../../config/load-config.js'
 import { PRESET_HOSTS } from '../../config/presets.js'
-import { isDsmError } from '../../server/errors.js'
+import { configError } from '../helpers/config-error.js'
 
 const cwd = '/srv/work'
 
-function configError (t: Test, raw: unknown, source?: string): string {
-  try {
-    parseConfig(raw, { env: {}, cwd, source })
-  } catch (err: unknown) {
-    t.ok(isDsmError(err) && err.code === 'DSM_CONFIG_INVALID', 'throws DSM_CONFIG_INVALID')
-    return err instanceof Error ? err.message : String(err)
-  }
-  t.fail('expected a ConfigInvalidError')
-  return ''
+function configErrorOf (t: Test, raw: unknown, source?: string): string {
+  return configError(t, () => parseConfig(raw, { env: {}, cwd, source }))
 }
 
 function problemLines (message: string): string[] {
@@ -23,7 +16,7 @@ function problemLines (message: string): string[] {
 }
 
 t.test('every bad field is listed at once, one line each with its path and fix', async (t) => {
-  const message = configError(t, {
+  const message = configErrorOf(t, {
     listen: { http: { port: 70000 } },
     tls: { mode: 'manual' },
     cache: { maxSize: '50XB' },
@@ -41,7 +34,7 @@ t.test('every bad field is listed at once, one line each with its path and fix',
 })
 
 t.test('unknown keys are errors that suggest the nearest known key', async (t) => {
-  const message = configError(t, { cache: { maxsize: '1GiB', dirr: '/x' }, alowHosts: [], upstream: { timeouts: { conect: '1s' } }, zzzzzz: 1 })
+  const message = configErrorOf(t, { cache: { maxsize: '1GiB', dirr: '/x' }, alowHosts: [], upstream: { timeouts: { conect: '1s' } }, zzzzzz: 1 })
   const lines = problemLines(message)
   t.equal(lines.length, 5)
   t.match(message, '  - cache.maxsize: is not a known key. Did you mean cache.maxSize?')
@@ -55,19 +48,19 @@ t.test('listeners: ports 0-65535, false turns one off, mappings are checked key 
   const ok = parseConfig({ listen: { http: { host: '[::1]', port: 0 }, https: false } }, { env: {}, cwd })
   t.same(ok.listen, { http: { host: '::1', port: 0 }, https: false })
 
-  const message = configError(t, {
+  const message = configErrorOf(t, {
     listen: { http: { host: 'not a host', port: 8.5, tls: true }, https: 'yes' }
   })
   t.match(message, "  - listen.http.host: 'not a host' is not an address to listen on.")
   t.match(message, '  - listen.http.port: 8.5 is not a port.')
   t.match(message, '  - listen.http.tls: is not a known key. Remove it; the keys here are host, port.')
   t.match(message, "  - listen.https: 'yes' is not a listener. Write { host: 0.0.0.0, port: 8443 }, or false to turn it off.")
-  t.match(configError(t, { listen: { http: { port: -1 } } }), 'listen.http.port: -1 is not a port')
-  t.match(configError(t, { listen: { http: { port: '8080' } } }), "listen.http.port: '8080' is not a port")
+  t.match(configErrorOf(t, { listen: { http: { port: -1 } } }), 'listen.http.port: -1 is not a port')
+  t.match(configErrorOf(t, { listen: { http: { port: '8080' } } }), "listen.http.port: '8080' is not a port")
 })
 
 t.test('types, ranges and enums are checked with a fix', async (t) => {
-  const message = configError(t, {
+  const message = configErrorOf(t, {
     dataDir: 42,
     tls: { hostnames: 'localhost', leafLifetime: '500d' },
     upstream: { systemStore: 'yes', retries: -1, maxRedirects: 21, retryDelay: '-5s', caFiles: [''], timeouts: 'fast' },
@@ -92,9 +85,9 @@ t.test('types, ranges and enums are checked with a fix', async (t) => {
   t.match(message, "  - log.level: 'verbose' is not a log level. Use fatal, error, warn, info, debug, trace or silent.")
   t.equal(problemLines(message).length, 15)
 
-  t.match(configError(t, { admin: { token: 12345 } }), "admin.token: 12345 was read as a number. Quote the token: '12345'.")
-  t.match(configError(t, { tls: { leafLifetime: 0 } }), 'tls.leafLifetime: 0 is too short')
-  t.match(configError(t, { cache: 'big' }), "  - cache: 'big' is not a section. Write it as nested keys: dir, maxSize, revalidateAfter, immutable, serveStale, negativeTtl.")
+  t.match(configErrorOf(t, { admin: { token: 12345 } }), "admin.token: 12345 was read as a number. Quote the token: '12345'.")
+  t.match(configErrorOf(t, { tls: { leafLifetime: 0 } }), 'tls.leafLifetime: 0 is too short')
+  t.match(configErrorOf(t, { cache: 'big' }), "  - cache: 'big' is not a section. Write it as nested keys: dir, maxSize, revalidateAfter, immutable, serveStale, negativeTtl.")
 })
 
 t.test('upstream.proxy is env, none or an http(s) URL', async (t) => {
@@ -102,7 +95,7 @@ t.test('upstream.proxy is env, none or an http(s) URL', async (t) => {
     t.equal(parseConfig({ upstream: { proxy } }, { env: {}, cwd }).upstream.proxy, proxy)
   }
   for (const proxy of ['ENVIRONMENT', 'egress:3128', 'ftp://egress', '', 3128]) {
-    t.match(configError(t, { upstream: { proxy } }), 'upstream.proxy:')
+    t.match(configErrorOf(t, { upstream: { proxy } }), 'upstream.proxy:')
   }
 })
 
@@ -130,17 +123,17 @@ t.test('allowHosts: exact names, name:port, *.suffix, IPv4 and bracketed IPv6, l
   for (const [entry, why] of bad) {
     t.throws(() => normalizeAllowHost(entry), { message: `'${entry}' ${why}` }, entry)
   }
-  const message = configError(t, { allowHosts: ['ok.example', 42, '::1'] })
+  const message = configErrorOf(t, { allowHosts: ['ok.example', 42, '::1'] })
   t.match(message, '  - allowHosts[1]: 42 is not a host name.')
   t.match(message, "  - allowHosts[2]: '::1' is an IPv6 address without brackets. Write it as [::1].")
-  t.match(configError(t, { allowHosts: 'a.example' }), "  - allowHosts: 'a.example' is not a list of hosts.")
+  t.match(configErrorOf(t, { allowHosts: 'a.example' }), "  - allowHosts: 'a.example' is not a list of hosts.")
 })
 
 t.test('preset tokens expand in place; an unknown token lists the known ones', async (t) => {
   const config = parseConfig({ allowHosts: ['mirror.corp', '@PyTorch', 'download.pytorch.org', '@huggingface'] }, { env: {}, cwd })
   t.same(config.allowHosts, ['mirror.corp', 'download.pytorch.org', ...(PRESET_HOSTS['@huggingface'] ?? [])])
 
-  const message = configError(t, { allowHosts: ['@torchvison', 'a.example'] })
+  const message = configErrorOf(t, { allowHosts: ['@torchvison', 'a.example'] })
   t.same(problemLines(message), ["  - allowHosts[0]: '@torchvison' is not a known preset. Use one of @huggingface, @pytorch, @torchvision, or list the hosts."])
 })
 
@@ -159,7 +152,7 @@ t.test('mirrors: names without dots, absolute http(s) URLs normalised to end wit
   })
   t.same(parseConfig({ mirrors: {} }, { env: {}, cwd }).mirrors, {}, 'an empty set drops the default mirror')
 
-  const message = configError(t, {
+  const message = configErrorOf(t, {
     mirrors: {
       'download.pytorch.org': { url: 'https://download.pytorch.org/' },
       _: { url: 'https://x.example/' },
@@ -196,7 +189,7 @@ t.test('checksums: absolute URL keys, md5/sha256 values with lower-case hex', as
     'https://download.pytorch.org/models/resnet18-f37072fd.pth': `sha256:${sha}`
   })
 
-  const message = configError(t, {
+  const message = configErrorOf(t, {
     checksums: {
       'cifar-10-python.tar.gz': 'md5:c58f30108f718f92721af3b95e74349a',
       'ftp://files.example/a.tgz': 'md5:c58f30108f718f92721af3b95e74349a',
