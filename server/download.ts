@@ -422,6 +422,11 @@ export class Download extends EventEmitter implements GrowingSource {
         }
         if (take < chunk.length) yield chunk.subarray(take)
       }
+      // A restarted body that ends inside the prefix verified nothing: without a Content-Length
+      // its clean end would otherwise pass for the end of the object.
+      if (seen < prefixLength) {
+        throw new UpstreamChangedError(url, `a restarted transfer ended after ${seen} bytes, before the ${prefixLength} already received`)
+      }
     })())
   }
 

@@ -91,3 +91,20 @@ t.test('an upstream that never finishes aborts the client and caches nothing', a
   t.ok(again.complete)
   t.equal(again.sha256, sha256(body))
 })
+
+t.test('a restart without Content-Length that ends inside the received prefix is not taken for the end', async (t) => {
+  const upstream = await startUpstream()
+  const proxy = await startProxy({ allowHosts: [upstream.host] })
+  t.teardown(async () => { await proxy.close({ remove: true }); await upstream.close() })
+  const full = makeBytes(SIZE, 12)
+  const url = proxy.mirrorUrl(upstream.host, '/shrinking.tar')
+  upstream.set('/shrinking.tar', { body: full, cutAt: [SIZE / 2], ignoreRange: true, contentLength: 'omit', etag: false, lastModified: false, throttleBytesPerSec: 16 * 1024 * 1024 })
+  const pending = request(url)
+  while (upstream.count('/shrinking.tar') < 1) await new Promise((resolve) => setTimeout(resolve, 5))
+  // The restart gets a body shorter than what was already received, ending cleanly (chunked).
+  upstream.set('/shrinking.tar', { body: full.subarray(0, SIZE / 4), ignoreRange: true, contentLength: 'omit', etag: false, lastModified: false })
+  const res = await pending
+  t.equal(res.complete, false, 'the client sees an aborted transfer, not a clean end')
+  await proxy.idle()
+  t.equal(proxy.app.dsmirror.store.stats.entries, 0, 'nothing committed')
+})
