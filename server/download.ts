@@ -19,6 +19,7 @@ import {
 } from './errors.js'
 import type { PumpSource } from './file-pump.js'
 import { GrowingFileReader, type GrowingSource } from './growing-file-reader.js'
+import { freshenedByNotModified } from './not-modified.js'
 import { mapUpstreamError, type Upstream, type UpstreamResponse } from './upstream.js'
 import { storedHeaders } from './stored-headers.js'
 
@@ -245,13 +246,9 @@ export class Download extends EventEmitter implements GrowingSource {
     const { revalidate } = this.#opts
     if (res.status === 304 && revalidate !== null && conditional) {
       res.body.resume()
-      const oldPolicy = CachePolicy.fromObject(revalidate.policy as unknown as CachePolicy.CachePolicyObject)
-      const { policy, matches } = oldPolicy.revalidatedPolicy(this.#opts.policyRequest, { status: 304, headers: res.headers })
-      // A 304 whose validator does not select the stored response must not update it
-      // (RFC 9111 §4.3.4): fetch the representation afresh, unconditionally.
-      if (!matches) return await this.#classify(await this.#request({ ...this.#opts.headers }), false)
-      const headers = { ...revalidate.headers, ...storedHeaders(res.headers) }
-      const meta: EntryMeta = { ...revalidate, headers, policy: policy.toObject() as unknown as Record<string, unknown>, fetchedAt: this.#opts.now() }
+      const meta = freshenedByNotModified(revalidate, this.#opts.policyRequest, res.headers, this.#opts.now())
+      // A 304 about another response: fetch the representation afresh, unconditionally.
+      if (meta === null) return await this.#classify(await this.#request({ ...this.#opts.headers }), false)
       await this.#opts.store.updateMeta(meta)
       this.#settle('committed')
       return { kind: 'not-modified', meta }

@@ -13,8 +13,9 @@ import type { DiskStore, EntryMeta } from './disk-store.js'
 import { Download, type ExpectedDigest } from './download.js'
 import type { MirrorTarget } from './mirror-target.js'
 import { fileSource } from './file-pump.js'
+import { freshenedByNotModified } from './not-modified.js'
 import { sendObject } from './serve-object.js'
-import { forwardedHeaders, storedHeaders } from './stored-headers.js'
+import { forwardedHeaders } from './stored-headers.js'
 import { mapUpstreamError, type Upstream, type UpstreamResponse } from './upstream.js'
 
 export const MAX_NEGATIVE_ENTRIES = 10_000
@@ -241,14 +242,9 @@ export class MirrorCache {
     }
     if (response.status === 304) {
       response.body.resume()
-      const old = CachePolicy.fromObject(meta.policy as unknown as CachePolicy.CachePolicyObject)
-      const { policy } = old.revalidatedPolicy(policyRequest(request, target), { status: 304, headers: response.headers })
-      const updated: EntryMeta = {
-        ...meta,
-        headers: { ...meta.headers, ...storedHeaders(response.headers) },
-        policy: policy.toObject() as unknown as Record<string, unknown>,
-        fetchedAt: this.#opts.now()
-      }
+      const updated = freshenedByNotModified(meta, policyRequest(request, target), response.headers, this.#opts.now())
+      // A 304 about another response says nothing of the stored one: ask plainly instead.
+      if (updated === null) return await this.#forwardHead(reply, target, request)
       await this.#opts.store.updateMeta(updated)
       return await this.#serveHit(request, reply, target, updated, `dsmirror; fwd=${fwd}; fwd-status=304`)
     }

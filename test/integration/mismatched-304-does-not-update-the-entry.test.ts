@@ -39,4 +39,11 @@ t.test('a 304 for another ETag leads to a fresh unconditional GET', async (t) =>
   t.equal(second.body.toString(), 'two', 'the stored "one" was not served on the strength of a 304 for "two"')
   t.same(seen.map((s) => s.conditional), [false, true, false], 'conditional 304 for another ETag, then an unconditional GET')
   t.equal(second.headers.etag, '"two"')
+
+  // The same rule for a HEAD, which revalidates with a conditional HEAD and never downloads.
+  version = 'three'
+  const head = await request(url, { method: 'HEAD' })
+  t.equal(head.headers.etag, '"three"', 'a HEAD is not answered with the stored "two" on the strength of a 304 for "three"')
+  t.same(seen.slice(3).map((s) => s.conditional), [true, false], 'conditional HEAD, then a plain HEAD')
+  t.equal((await request(url)).body.toString(), 'three', 'and the next GET fetches the new version')
 })
