@@ -6,7 +6,7 @@ import type { OutgoingHttpHeaders } from 'node:http'
 import { Readable } from 'node:stream'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import parseRange from 'range-parser'
-import { RangeNotSatisfiableError } from './errors.js'
+import { isDsmError, RangeNotSatisfiableError } from './errors.js'
 import { pumpFile, type PumpSource } from './file-pump.js'
 
 export interface ServableObject {
@@ -27,7 +27,7 @@ export interface ServableObject {
 /** Headers a 304 repeats (RFC 9110 §15.4.5). */
 const NOT_MODIFIED_HEADERS = ['cache-control', 'content-location', 'date', 'etag', 'expires', 'vary', 'last-modified']
 
-export function sendObject (request: FastifyRequest, reply: FastifyReply, object: ServableObject, extraHeaders: Record<string, string>): FastifyReply {
+export async function sendObject (request: FastifyRequest, reply: FastifyReply, object: ServableObject, extraHeaders: Record<string, string>): Promise<FastifyReply> {
   const release = once(object.release)
   reply.raw.once('close', release)
   reply.headers(object.headers)
@@ -66,7 +66,7 @@ export function sendObject (request: FastifyRequest, reply: FastifyReply, object
         const range = ranges[0] as parseRange.Range
         reply.header('content-range', `bytes ${range.start}-${range.end}/${size}`)
         reply.header('content-length', String(range.end - range.start + 1))
-        if (object.pump !== undefined && request.method !== 'HEAD') return pump(reply, object.pump, range.start, range.end, release)
+        if (object.pump !== undefined && request.method !== 'HEAD') return await pump(reply, object.pump, range.start, range.end, release)
         return finish(request, reply, () => object.open(range.start, range.end), release)
       }
       return sendMultipart(request, reply, object, ranges, size, release)
@@ -75,12 +75,27 @@ export function sendObject (request: FastifyRequest, reply: FastifyReply, object
 
   reply.code(200)
   if (size !== null) reply.header('content-length', String(size))
-  if (object.pump !== undefined && size !== null && request.method !== 'HEAD') return pump(reply, object.pump, 0, size - 1, release)
+  if (object.pump !== undefined && size !== null && request.method !== 'HEAD') return await pump(reply, object.pump, 0, size - 1, release)
   return finish(request, reply, () => object.open(0, null), release)
 }
 
 /** Headers as Fastify would send them, then the body with pooled buffers (file-pump.ts). */
-function pump (reply: FastifyReply, source: PumpSource, start: number, endInclusive: number, release: () => void): FastifyReply {
+async function pump (reply: FastifyReply, source: PumpSource, start: number, endInclusive: number, release: () => void): Promise<FastifyReply> {
+  // Headers wait for the first byte, as Fastify's stream path does: a download that fails
+  // before it still gets an error response with its DSM code, not an aborted 200.
+  if (endInclusive >= start) {
+    try {
+      await source.ready(start)
+    } catch (err: unknown) {
+      release()
+      // Nothing was stored after all: say so, and why (RFC 9211 `detail`).
+      const cacheStatus = reply.getHeader('cache-status')
+      if (typeof cacheStatus === 'string' && isDsmError(err)) {
+        reply.header('cache-status', `${cacheStatus.replace(/; stored$/, '')}; detail=${err.code}`)
+      }
+      throw err
+    }
+  }
   const headers: OutgoingHttpHeaders = {}
   for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) headers[name] = value
   reply.hijack()

@@ -108,3 +108,15 @@ t.test('a restart without Content-Length that ends inside the received prefix is
   await proxy.idle()
   t.equal(proxy.app.dsmirror.store.stats.entries, 0, 'nothing committed')
 })
+
+t.test('a download that fails before its first byte answers with its DSM code, not an aborted 200', async (t) => {
+  const upstream = await startUpstream()
+  const proxy = await startProxy({ allowHosts: [upstream.host], config: { upstream: { retries: 2 } } })
+  t.teardown(async () => { await proxy.close({ remove: true }); await upstream.close() })
+  upstream.set('/never.tar', { body: makeBytes(SIZE, 13), cutAt: [0, 0, 0, 0] })
+  const res = await request(proxy.mirrorUrl(upstream.host, '/never.tar'))
+  t.equal(res.status, 502)
+  t.ok(res.complete, 'a complete error response')
+  t.equal((JSON.parse(res.body.toString()) as { code: string }).code, 'DSM_UPSTREAM_INCOMPLETE')
+  t.match(res.headers['cache-status'], /detail=DSM_UPSTREAM_INCOMPLETE/)
+})
