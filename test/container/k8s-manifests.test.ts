@@ -1,0 +1,169 @@
+// docker/k8s/ and docker/compose.yaml checked offline: every Kubernetes object against the
+// vendored schemas (ajv), the references between objects (volumes, probe ports, selectors,
+// ConfigMap and Secret names), and every dsmirror config they carry through dsmirror's own
+// config validation, so an example that a user copies starts instead of failing on a bad key.
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Ajv } from 'ajv'
+import t from 'tap'
+import { parseAllDocuments, parse as parseYaml } from 'yaml'
+import { parseConfig } from '../../config/load-config.js'
+import { K8S_SCHEMAS } from './k8s-schemas.js'
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+const K8S_DIR = join(ROOT, 'docker/k8s')
+/** Secrets the README has the user create with kubectl (a TLS key is never committed). */
+const CREATED_BY_USER = new Set(['dsmirror-tls'])
+
+interface Container {
+  name: string
+  env?: Array<{ name: string, value?: string }>
+  ports?: Array<{ name?: string, containerPort: number }>
+  readinessProbe?: { httpGet?: { path?: string, port: number | string } }
+  livenessProbe?: { httpGet?: { path?: string, port: number | string } }
+  volumeMounts?: Array<{ name: string, mountPath: string }>
+  restartPolicy?: string
+}
+interface PodSpec {
+  initContainers?: Container[]
+  containers: Container[]
+  volumes?: Array<{ name: string, configMap?: { name: string }, secret?: { secretName: string } }>
+}
+interface K8sObject {
+  kind: string
+  metadata: { name: string, labels?: Record<string, string> }
+  spec?: { selector?: { matchLabels?: Record<string, string> } & Record<string, string>, template?: { metadata: { labels?: Record<string, string> }, spec: PodSpec } } & Partial<PodSpec>
+  data?: Record<string, string>
+  stringData?: Record<string, string>
+}
+
+const ajv = new Ajv({ allErrors: true, strict: true })
+const validators = new Map(Object.entries(K8S_SCHEMAS).map(([kind, schema]) => [kind, ajv.compile(schema)]))
+
+const objects: Array<{ file: string, obj: K8sObject }> = []
+for (const file of readdirSync(K8S_DIR).filter((name) => name.endsWith('.yaml')).sort()) {
+  for (const doc of parseAllDocuments(readFileSync(join(K8S_DIR, file), 'utf8'))) {
+    if (doc.errors.length > 0) throw new Error(`${file}: ${doc.errors.map(String).join('; ')}`)
+    objects.push({ file, obj: doc.toJS() as K8sObject })
+  }
+}
+
+function podSpecOf (obj: K8sObject): PodSpec | undefined {
+  if (obj.kind === 'Pod') return obj.spec as PodSpec
+  return obj.spec?.template?.spec
+}
+
+function dsmirrorContainers (spec: PodSpec): Container[] {
+  return [...(spec.initContainers ?? []), ...spec.containers].filter((c) => c.name === 'dsmirror')
+}
+
+function envOf (container: Container): Record<string, string> {
+  return Object.fromEntries((container.env ?? []).map((e) => [e.name, e.value ?? '']))
+}
+
+t.test('every object matches its schema', async (t) => {
+  t.ok(objects.length >= 6, `${objects.length} objects`)
+  for (const { file, obj } of objects) {
+    const validate = validators.get(obj.kind)
+    if (validate === undefined) {
+      t.fail(`${file}: no schema for kind ${obj.kind}`)
+      continue
+    }
+    const ok = validate(obj)
+    t.ok(ok, `${file}: ${obj.kind}/${obj.metadata.name}${ok ? '' : ' ' + ajv.errorsText(validate.errors)}`)
+  }
+})
+
+t.test('the schemas reject what they should', async (t) => {
+  const pod = objects.find(({ obj }) => obj.kind === 'Pod')?.obj
+  if (pod === undefined) throw new Error('no Pod in docker/k8s')
+  const validate = validators.get('Pod')
+  const copy = structuredClone(pod) as unknown as { spec: { containers: Array<Record<string, unknown>> } }
+  const trainer = copy.spec.containers[0]
+  if (trainer === undefined) throw new Error('Pod has no container')
+  trainer.restartPolicy = 'Always'
+  t.notOk(validate?.(copy), 'restartPolicy on a regular container is refused')
+})
+
+t.test('dsmirror runs as a native sidecar beside the trainer', async (t) => {
+  const pod = objects.find(({ obj }) => obj.kind === 'Pod')?.obj
+  const spec = pod === undefined ? undefined : podSpecOf(pod)
+  const sidecar = spec?.initContainers?.find((c) => c.name === 'dsmirror')
+  t.equal(sidecar?.restartPolicy, 'Always', 'init container with restartPolicy: Always')
+  t.ok((spec?.containers.length ?? 0) >= 1, 'a trainer container beside it')
+  t.equal(envOf(sidecar ?? { name: '' }).DSMIRROR_LISTEN_HTTP_HOST, '127.0.0.1', 'the sidecar listens on loopback only')
+})
+
+t.test('references resolve: volumes, probe ports, ConfigMaps, Secrets, selectors', async (t) => {
+  const names = (kind: string): Set<string> => new Set(objects.filter(({ obj }) => obj.kind === kind).map(({ obj }) => obj.metadata.name))
+  const configMaps = names('ConfigMap')
+  const secrets = names('Secret')
+  const claims = names('PersistentVolumeClaim')
+  for (const { file, obj } of objects) {
+    const spec = podSpecOf(obj)
+    if (spec === undefined) continue
+    const volumes = new Map((spec.volumes ?? []).map((v) => [v.name, v]))
+    for (const v of volumes.values()) {
+      if (v.configMap !== undefined) t.ok(configMaps.has(v.configMap.name), `${file}: ConfigMap ${v.configMap.name} exists`)
+      if (v.secret !== undefined) t.ok(secrets.has(v.secret.secretName) || CREATED_BY_USER.has(v.secret.secretName), `${file}: Secret ${v.secret.secretName} exists`)
+      const claim = (v as { persistentVolumeClaim?: { claimName: string } }).persistentVolumeClaim
+      if (claim !== undefined) t.ok(claims.has(claim.claimName), `${file}: PVC ${claim.claimName} exists`)
+    }
+    for (const c of [...(spec.initContainers ?? []), ...spec.containers]) {
+      for (const m of c.volumeMounts ?? []) t.ok(volumes.has(m.name), `${file}: ${c.name} mounts declared volume ${m.name}`)
+      for (const probe of [c.readinessProbe, c.livenessProbe]) {
+        if (probe?.httpGet === undefined) continue
+        t.equal(probe.httpGet.path, '/_/healthz', `${file}: ${c.name} probes /_/healthz`)
+        const port = probe.httpGet.port
+        t.ok((c.ports ?? []).some((p) => p.containerPort === port || p.name === port), `${file}: ${c.name} probe port ${port} is declared`)
+      }
+    }
+    for (const c of dsmirrorContainers(spec)) {
+      t.ok((c.volumeMounts ?? []).some((m) => m.mountPath === '/data'), `${file}: dsmirror keeps its cache on a /data volume`)
+    }
+    if (obj.kind === 'Deployment') {
+      const labels = obj.spec?.template?.metadata.labels ?? {}
+      t.same({ ...labels, ...obj.spec?.selector?.matchLabels }, labels, `${file}: Deployment selector matches its template`)
+      for (const { obj: svc } of objects.filter(({ obj }) => obj.kind === 'Service')) {
+        const selector = svc.spec?.selector ?? {}
+        t.same({ ...labels, ...selector }, labels, `${file}: Service ${svc.metadata.name} selects the Deployment's pods`)
+      }
+    }
+  }
+})
+
+t.test('every dsmirror config they carry is valid', async (t) => {
+  const configMap = objects.find(({ obj }) => obj.kind === 'ConfigMap')?.obj
+  const file = parseYaml(configMap?.data?.['config.yaml'] ?? '') as unknown
+  for (const { file: name, obj } of objects) {
+    const spec = podSpecOf(obj)
+    if (spec === undefined) continue
+    for (const c of dsmirrorContainers(spec)) {
+      // The image's own ENV, then the container's.
+      const env = { DSMIRROR_DATADIR: '/data', DSMIRROR_LISTEN_HTTP_HOST: '0.0.0.0', ...envOf(c) }
+      t.doesNotThrow(() => parseConfig(file, { env, cwd: '/app' }), `${name}: ${c.name}'s config + env`)
+    }
+  }
+  const imageConfig = parseYaml(readFileSync(join(ROOT, 'docker/config.yaml'), 'utf8')) as unknown
+  const config = parseConfig(imageConfig, { env: {}, cwd: '/app' })
+  t.equal(config.dataDir, '/data', 'the image config keeps state under /data')
+})
+
+t.test('compose profiles: sidecar shares the network namespace, team serves HTTPS with files', async (t) => {
+  interface Service { profiles?: string[], network_mode?: string, environment?: Record<string, string>, volumes?: string[], ports?: string[], read_only?: boolean }
+  const compose = parseYaml(readFileSync(join(ROOT, 'docker/compose.yaml'), 'utf8'), { merge: true }) as { services: Record<string, Service>, volumes?: Record<string, unknown> }
+  const sidecar = Object.entries(compose.services).filter(([, s]) => s.profiles?.includes('sidecar') === true)
+  const trainer = sidecar.find(([, s]) => s.network_mode !== undefined)
+  t.equal(trainer?.[1].network_mode, 'service:dsmirror', 'the trainer joins dsmirror\'s network namespace')
+  const mirror = compose.services.dsmirror
+  t.ok(mirror?.volumes?.some((v) => /^[a-z-]+:\/data$/.test(v) && compose.volumes?.[v.split(':')[0] ?? ''] !== undefined), 'sidecar cache on a named volume')
+  const team = Object.values(compose.services).find((s) => s.profiles?.includes('team') === true)
+  t.equal(team?.environment?.DSMIRROR_TLS_MODE, 'files')
+  t.ok(team?.ports?.includes('8443:8443'), 'publishes 8443')
+  for (const [name, s] of Object.entries(compose.services).filter(([name]) => name.startsWith('dsmirror'))) {
+    t.equal(s.read_only, true, `${name} runs with a read-only root filesystem`)
+    const env = { DSMIRROR_DATADIR: '/data', DSMIRROR_LISTEN_HTTP_HOST: '0.0.0.0', ...s.environment }
+    t.doesNotThrow(() => parseConfig({ dataDir: '/data' }, { env, cwd: '/app' }), `${name}: environment is a valid config`)
+  }
+})
