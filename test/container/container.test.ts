@@ -67,6 +67,9 @@ async function whyUnavailable (): Promise<string | null> {
     const found = await run('sh', ['-c', `command -v ${tool}`]).catch(() => null)
     if (found?.code !== 0) return `${tool} is not installed (apt-get install podman buildah debootstrap runc uidmap fuse-overlayfs slirp4netns)`
   }
+  writeContainersConf()
+  const info = await run('podman', ['info'])
+  if (info.code !== 0) return `podman cannot run here: ${info.stderr.trim().split('\n').slice(-1)[0] ?? `exit ${String(info.code)}`}`
   return null
 }
 
@@ -159,7 +162,6 @@ if (reason !== null) {
   else t.plan(0, `container test skipped: ${reason}`)
 } else {
   t.setTimeout(15 * 60_000)
-  writeContainersConf()
   const pki = await getTestPki()
   const upstream: Upstream = await startUpstream()
   const names: string[] = []
