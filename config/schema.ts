@@ -11,6 +11,7 @@ import { z } from 'zod'
 
 import { expandPreset, isHostName, normalizeAllowHost } from './allow-hosts.js'
 import { DEFAULT_ALLOW_HOSTS } from './presets.js'
+import { TORCHVISION_CHECKSUMS } from './torchvision-checksums.js'
 import { parseDuration, parseSize, showValue } from './units.js'
 
 const SECOND_MS = 1000
@@ -365,8 +366,9 @@ function checksumRecord () {
       : undefined
   }).superRefine(...checkRecordKeys(checkChecksumUrl))
     // Keys in WHATWG URL form (host lower-cased, default port dropped), as the upstream client sees them.
-    .transform((checksums) => Object.fromEntries(Object.entries(checksums).map(([url, digest]) => [checkChecksumUrl(url), digest])))
-  return z.preprocess((value) => value ?? undefined, record.default(() => ({})))
+    // The torchvision md5s are always known; an entry in the config wins over the preset.
+    .transform((checksums) => ({ ...TORCHVISION_CHECKSUMS, ...Object.fromEntries(Object.entries(checksums).map(([url, digest]) => [checkChecksumUrl(url), digest])) }))
+  return z.preprocess((value) => value ?? undefined, record.default(() => ({ ...TORCHVISION_CHECKSUMS })))
 }
 
 /**

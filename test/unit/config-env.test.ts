@@ -2,6 +2,7 @@ import t from 'tap'
 
 import { loadConfig, parseConfig } from '../../config/load-config.js'
 import { PRESET_HOSTS } from '../../config/presets.js'
+import { TORCHVISION_CHECKSUMS } from '../../config/torchvision-checksums.js'
 import { configError } from '../helpers/config-error.js'
 
 const cwd = '/srv/work'
@@ -119,7 +120,7 @@ t.test('mirrors can be added by name from the environment', async (t) => {
 t.test('maps are set whole from a YAML flow map', async (t) => {
   const digest = 'md5:c58f30108f718f92721af3b95e74349a'
   const config = parseConfig(undefined, { cwd, env: { DSMIRROR_CHECKSUMS: `{ "https://a.example/x.tgz": "${digest}" }` } })
-  t.same(config.checksums, { 'https://a.example/x.tgz': digest })
+  t.same(config.checksums, { ...TORCHVISION_CHECKSUMS, 'https://a.example/x.tgz': digest })
   const message = configError(t, () => parseConfig(undefined, { cwd, env: { DSMIRROR_CHECKSUMS_X: digest } }))
   t.match(message, '  - DSMIRROR_CHECKSUMS_X: is not a dsmirror setting. Did you mean DSMIRROR_CHECKSUMS (checksums)?')
 })

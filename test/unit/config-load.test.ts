@@ -4,6 +4,7 @@ import t from 'tap'
 
 import { defaultConfig, loadConfig, parseConfig } from '../../config/load-config.js'
 import { PRESET_HOSTS } from '../../config/presets.js'
+import { TORCHVISION_CHECKSUMS } from '../../config/torchvision-checksums.js'
 import {
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_HEADERS_TIMEOUT_MS,
@@ -46,7 +47,7 @@ t.test('no file and no env gives every default', async (t) => {
     },
     allowHosts: [...new Set([...(PRESET_HOSTS['@torchvision'] ?? []), ...(PRESET_HOSTS['@huggingface'] ?? [])])],
     mirrors: { pytorch: { url: 'https://download.pytorch.org/' } },
-    checksums: {},
+    checksums: { ...TORCHVISION_CHECKSUMS },
     admin: { token: null },
     log: { level: 'info' }
   }

@@ -3,6 +3,7 @@ import t, { type Test } from 'tap'
 import { normalizeAllowHost } from '../../config/allow-hosts.js'
 import { parseConfig } from '../../config/load-config.js'
 import { PRESET_HOSTS } from '../../config/presets.js'
+import { TORCHVISION_CHECKSUMS } from '../../config/torchvision-checksums.js'
 import { configError } from '../helpers/config-error.js'
 
 const cwd = '/srv/work'
@@ -185,6 +186,7 @@ t.test('checksums: absolute URL keys, md5/sha256 values with lower-case hex', as
     }
   }, { env: {}, cwd })
   t.same(config.checksums, {
+    ...TORCHVISION_CHECKSUMS,
     'https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz': `md5:${md5.toLowerCase()}`,
     'https://download.pytorch.org/models/resnet18-f37072fd.pth': `sha256:${sha}`
   })
