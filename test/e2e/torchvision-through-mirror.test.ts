@@ -75,6 +75,14 @@ datasets.MNIST("data", download=True)
     t.equal(upstream.count(`/${cifarFile}`), 1, 'the archive left the dataset host once')
   })
 
+  await t.test('VOCSegmentation via the module-level DATASET_YEAR_DICT (README e2e:voc)', async (t) => {
+    const code = substitute(await readmeSnippet('voc'), [['http://127.0.0.1:8080', proxy.origin], ['host.robots.ox.ac.uk', upstream.host]])
+    const r = await python(preamble + code)
+    t.equal(r.code, 0, 'python exits 0', { stderr: r.stderr.slice(-3000) })
+    t.match(r.stdout, new RegExp(`^VOC ${manifest.voc.train}$`, 'm'))
+    t.equal(upstream.count('/pascal/VOC/voc2012/VOCtrainval_11-May-2012.tar'), 1, 'the archive left the dataset host once')
+  })
+
   await t.test('torch.hub load_state_dict_from_url and download_url_to_file with check_hash (README e2e:hub)', { skip: manifest.checkpoint === null ? 'torch could not save a checkpoint' : false }, async (t) => {
     const checkpoint = manifest.checkpoint ?? ''
     const prefix = /-([0-9a-f]{8})\.pth$/.exec(checkpoint)?.[1] ?? ''

@@ -21,6 +21,7 @@ export interface DatasetManifest {
   files: Record<string, FileDigest>
   mnist: { train: number, test: number }
   cifar10: { batchMd5: Record<string, string>, train: number, test: number }
+  voc: { train: number }
   /** Path of the checkpoint ('models/tinynet-<sha256[:8]>.pth'), null without torch. */
   checkpoint: string | null
 }
@@ -61,6 +62,8 @@ export function md5Preamble (host: DatasetHost): string {
     `_datasets.CIFAR10.train_list = ${JSON.stringify(train)}`,
     `_datasets.CIFAR10.test_list = ${JSON.stringify([['test_batch', batches.test_batch]])}`,
     `_datasets.CIFAR10.meta = ${JSON.stringify({ filename: 'batches.meta', key: 'label_names', md5: batches['batches.meta'] })}`,
+    'import torchvision.datasets.voc as _voc',
+    `_voc.DATASET_YEAR_DICT["2012"]["md5"] = ${JSON.stringify(md5('pascal/VOC/voc2012/VOCtrainval_11-May-2012.tar'))}`,
     ''
   ].join('\n')
 }
