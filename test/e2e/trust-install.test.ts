@@ -9,49 +9,17 @@
 // Prerequisites: uid 0, update-ca-certificates, curl, /usr/bin/python3 (+ python3-requests for
 // the env part), and a built CLI (npm test builds it). Missing ones skip with the reason, except
 // under CI=true, where a missing prerequisite is a failure. The CA is always uninstalled in teardown.
-import { execFile } from 'node:child_process'
-import { access, constants, writeFile } from 'node:fs/promises'
+import { access, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { readLocalCaCertificate } from '../../certs/local-ca-store.js'
 import { uninstallCa } from '../../certs/trust-store.js'
+import { CI, executable, PYTHON, type Run, run } from '../helpers/e2e-clients.js'
 import { lockTrustStore } from '../helpers/e2e-trust-lock.js'
 import { startProxy, testConfig } from '../helpers/proxy.js'
 
 const BIN = fileURLToPath(new URL('../../bin/dsmirror.js', import.meta.url))
-const PYTHON = '/usr/bin/python3'
-const CI = process.env.CI === 'true'
-const TRUST_VARIABLES = ['SSL_CERT_FILE', 'SSL_CERT_DIR', 'CURL_CA_BUNDLE', 'REQUESTS_CA_BUNDLE', 'NODE_EXTRA_CA_CERTS', 'AWS_CA_BUNDLE', 'NIX_SSL_CERT_FILE']
-
-/** process.env without any variable that names a CA bundle, and without proxies. */
-function cleanEnv (): Record<string, string> {
-  const env: Record<string, string> = {}
-  for (const [key, value] of Object.entries(process.env)) {
-    if (value === undefined || TRUST_VARIABLES.includes(key) || /_proxy$/i.test(key)) continue
-    env[key] = value
-  }
-  return env
-}
-
-interface Run { code: number, stdout: string, stderr: string }
-
-async function run (file: string, args: string[], env: Record<string, string> = cleanEnv()): Promise<Run> {
-  return await new Promise<Run>((resolve) => {
-    execFile(file, args, { env, timeout: 60_000 }, (err, stdout, stderr) => {
-      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr })
-    })
-  })
-}
-
-async function executable (path: string): Promise<boolean> {
-  try {
-    await access(path, constants.X_OK)
-    return true
-  } catch {
-    return false
-  }
-}
 
 async function missingPrerequisites (): Promise<string[]> {
   const missing: string[] = []
