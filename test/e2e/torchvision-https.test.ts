@@ -9,11 +9,10 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { readLocalCaCertificate } from '../../certs/local-ca-store.js'
-import { uninstallCa } from '../../certs/trust-store.js'
 import { cleanEnv, executable, pythonHas, run, runPython, type Run, skipUnless } from '../helpers/e2e-clients.js'
 import { md5Preamble, startDatasetHost } from '../helpers/e2e-dataset-host.js'
 import { readmeSnippet, substitute } from '../helpers/e2e-readme.js'
-import { lockTrustStore } from '../helpers/e2e-trust-lock.js'
+import { holdTrustStore } from '../helpers/e2e-trust-lock.js'
 import { getTestPki } from '../helpers/pki.js'
 import { startProxy, testConfig } from '../helpers/proxy.js'
 
@@ -66,15 +65,7 @@ t.test('torchvision over dsmirror\'s HTTPS listener', { skip }, async (t) => {
   await t.test('after `dsmirror trust install`, with no variables', { skip: skipUnless(t, rootMissing) }, async (t) => {
     const ca = await readLocalCaCertificate(proxy.dataDir)
     if (ca === null) throw new Error('the HTTPS listener made no local CA')
-    const release = await lockTrustStore()
-    // Whatever happens below, the machine's store is left as it was found.
-    t.teardown(async () => {
-      try {
-        await uninstallCa(ca.certPem, ca.paths.certFile)
-      } finally {
-        await release()
-      }
-    })
+    await holdTrustStore(t, { certPem: ca.certPem, certFile: ca.paths.certFile })
     const install = await run(process.execPath, [BIN, 'trust', 'install', '--config', configFile])
     t.equal(install.code, 0, 'trust install exits 0', { stderr: install.stderr })
     const r = await mnist()

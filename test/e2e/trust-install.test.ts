@@ -14,9 +14,8 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { readLocalCaCertificate } from '../../certs/local-ca-store.js'
-import { uninstallCa } from '../../certs/trust-store.js'
 import { CI, executable, PYTHON, type Run, run } from '../helpers/e2e-clients.js'
-import { lockTrustStore } from '../helpers/e2e-trust-lock.js'
+import { holdTrustStore } from '../helpers/e2e-trust-lock.js'
 import { startProxy, testConfig } from '../helpers/proxy.js'
 
 const BIN = fileURLToPath(new URL('../../bin/dsmirror.js', import.meta.url))
@@ -55,15 +54,7 @@ t.test('trust install, then curl and urllib trust the HTTPS listener; uninstall 
   const ca = await readLocalCaCertificate(proxy.dataDir)
   if (ca === null) throw new Error('the HTTPS listener made no local CA')
   // Other e2e files install CAs too; update-ca-certificates must not run twice at once.
-  const release = await lockTrustStore()
-  // Whatever happens below, the machine's store is left as it was found.
-  t.teardown(async () => {
-    try {
-      await uninstallCa(ca.certPem, ca.paths.certFile)
-    } finally {
-      await release()
-    }
-  })
+  await holdTrustStore(t, { certPem: ca.certPem, certFile: ca.paths.certFile })
 
   const curl = async (): Promise<Run> => await run('/usr/bin/curl', ['--silent', '--show-error', '--fail', '--noproxy', '*', url])
   const urllib = async (): Promise<Run> => await run(PYTHON, ['-c', `import urllib.request; print(urllib.request.urlopen(${JSON.stringify(url)}).read().decode())`])

@@ -6,6 +6,8 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import type { Test } from 'tap'
+import { uninstallCa } from '../../certs/trust-store.js'
 
 const LOCK_DIR = join(tmpdir(), 'dsmirror-e2e-trust-store.lock')
 const POLL_MS = 50
@@ -27,6 +29,21 @@ export async function lockTrustStore (): Promise<() => Promise<void>> {
     if (Date.now() > giveUpAt) throw new Error(`the trust-store lock ${LOCK_DIR} is still held after ${WAIT_LIMIT_MS} ms`)
     await sleep(POLL_MS)
   }
+}
+
+/**
+ * Takes the lock for the rest of test `t` and, whatever happens in it, leaves the machine's
+ * store as it was found: the CA is uninstalled at teardown, then the lock released.
+ */
+export async function holdTrustStore (t: Test, ca: { certPem: string; certFile: string }): Promise<void> {
+  const release = await lockTrustStore()
+  t.teardown(async () => {
+    try {
+      await uninstallCa(ca.certPem, ca.certFile)
+    } finally {
+      await release()
+    }
+  })
 }
 
 function alive (pid: number): boolean {
