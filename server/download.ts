@@ -93,7 +93,6 @@ export class Download extends EventEmitter implements GrowingSource {
   #policy: CachePolicy | null = null
   #etag: string | null = null
   #lastModified: string | null = null
-  #readers = 0
   #closing = false
   #durable: Promise<void> = Promise.resolve()
 
@@ -121,8 +120,6 @@ export class Download extends EventEmitter implements GrowingSource {
   get policyRequest (): CachePolicy.Request { return this.#opts.policyRequest }
   get etag (): string | null { return this.#etag }
   get lastModified (): string | null { return this.#lastModified }
-  get readers (): number { return this.#readers }
-  get error (): DsmError | null { return this.#error }
 
   // GrowingSource: what readers see.
   get fd (): number {
@@ -184,10 +181,7 @@ export class Download extends EventEmitter implements GrowingSource {
 
   /** A stream of bytes [start, endInclusive] (or to the end) that follows the download. */
   createReader (start: number, endInclusive: number | null): Readable {
-    const reader = new GrowingFileReader(this, start, endInclusive)
-    this.#readers++
-    reader.once('close', () => { this.#readers-- })
-    return reader
+    return new GrowingFileReader(this, start, endInclusive)
   }
 
   /** Resolves once a committed body is also durable (fsynced, metadata written); never rejects. */
