@@ -49,7 +49,7 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
     env: deps.env ?? {},
     timeouts: config.upstream.timeouts,
     maxRedirects: config.upstream.maxRedirects,
-    isAllowed: (url) => allowlist.allows(url.hostname, Number(url.port !== '' ? url.port : url.protocol === 'http:' ? 80 : 443))
+    isAllowed: (url) => allowlist.allows(url.hostname, effectivePort(url))
   })
   const store = await DiskStore.open({ dir: config.cache.dir, maxSize: config.cache.maxSize, log: log.child({ module: 'cache' }), now })
   const cache = new MirrorCache({
@@ -194,6 +194,10 @@ function passThroughRequest (request: FastifyRequest, reply: FastifyReply, targe
 }
 
 function hostEntry (url: URL): string {
-  const port = url.port !== '' ? url.port : url.protocol === 'http:' ? '80' : '443'
-  return `${url.hostname}:${port}`
+  return `${url.hostname}:${effectivePort(url)}`
+}
+
+/** The port a URL connects to: its own, or its scheme's default. */
+function effectivePort (url: URL): number {
+  return url.port !== '' ? Number(url.port) : url.protocol === 'http:' ? 80 : 443
 }
