@@ -10,8 +10,11 @@ import type { DsmirrorConfig } from '../config/schema.js'
 import { Allowlist } from './allowlist.js'
 import { DiskStore } from './disk-store.js'
 import { BadPathError, isDsmError, NotFoundError } from './errors.js'
+import { Metrics } from './metrics.js'
+import { metricsPlugin } from './metrics-plugin.js'
 import { MirrorCache } from './mirror-cache.js'
 import { parseMirrorTarget, type MirrorTarget } from './mirror-target.js'
+import { RecentErrors } from './recent-errors.js'
 import { mapUpstreamError, Upstream } from './upstream.js'
 
 export const MAX_URL_BYTES = 16 * 1024
@@ -52,7 +55,9 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
     isAllowed: (url) => allowlist.allows(url.hostname, effectivePort(url))
   })
   const store = await DiskStore.open({ dir: config.cache.dir, maxSize: config.cache.maxSize, log: log.child({ module: 'cache' }), now })
-  const cache = new MirrorCache({
+  const recentErrors = new RecentErrors({ now })
+  const metrics: Metrics = new Metrics({ store, downloads: () => cache.downloads, recentErrors, now })
+  const cache: MirrorCache = new MirrorCache({
     store,
     upstream,
     immutable: config.cache.immutable,
@@ -63,7 +68,8 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
     retries: config.upstream.retries,
     retryDelay: config.upstream.retryDelay,
     log,
-    now
+    now,
+    observer: metrics
   })
   const targetOptions = { allowlist, mirrors: config.mirrors }
 
@@ -90,6 +96,8 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
     }
   })
   app.decorate('dsmirror', { config, store, cache, upstream, caBundle, caWatcher })
+  // First, so its hooks see every request, refused ones included.
+  await app.register(metricsPlugin, { metrics, recentErrors })
 
   app.addHook('onRequest', async (request) => {
     // Absolute-form (`GET http://host/ HTTP/1.1`) and authority-form targets are proxy requests

@@ -49,6 +49,16 @@ export interface MirrorCacheOptions {
   retryDelay: number
   log: Logger
   now: () => number
+  /** Told about downloads and their clients (metrics, status page); optional. */
+  observer?: CacheObserver
+}
+
+/** What the cache reports as it works, for metrics and the status page (server/metrics.ts). */
+export interface CacheObserver {
+  /** A new upstream download, before it starts (not a client joining one). */
+  downloadStarted: (download: Download) => void
+  /** A client began (+1) or stopped (-1) reading a download. */
+  clientsChanged: (download: Download, delta: 1 | -1) => void
 }
 
 interface NegativeEntry {
@@ -257,6 +267,7 @@ export class MirrorCache {
 
   #track (key: string, download: Download): void {
     this.#downloads.set(key, download)
+    this.#opts.observer?.downloadStarted(download)
     const forget = (): void => {
       if (download.state !== 'committed' && download.state !== 'failed') return
       download.off('change', forget)
@@ -290,6 +301,7 @@ export class MirrorCache {
     // Without a Content-Length, a Range cannot be placed until the body is complete.
     if (download.size === null && typeof request.headers.range === 'string') await download.settled()
     download.ref()
+    this.#opts.observer?.clientsChanged(download, 1)
     return sendObject(request, reply, {
       size: download.finalSize(),
       headers: download.headers,
@@ -297,7 +309,10 @@ export class MirrorCache {
       lastModified: download.lastModified,
       open: (start, end) => download.createReader(start, end),
       ...(download.size !== null ? { pump: download.pumpSource() } : {}),
-      release: () => download.unref()
+      release: () => {
+        this.#opts.observer?.clientsChanged(download, -1)
+        download.unref()
+      }
     }, { 'cache-status': cacheStatus, age: '0' })
   }
 

@@ -1,0 +1,81 @@
+// Feeds Metrics from every response and serves /_/metrics (Prometheus text). A response is
+// counted when its ServerResponse closes, finished or aborted, so a download that fails mid-body
+// and a client that leaves early are counted too (onResponse runs only for finished ones).
+// Body bytes are counted as they are handed to the socket: Content-Length overstates an aborted
+// response and is absent from chunked ones.
+import type { ServerResponse } from 'node:http'
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import { isDsmError } from './errors.js'
+import { cacheOutcome, type Metrics } from './metrics.js'
+import type { RecentErrors } from './recent-errors.js'
+
+export interface MetricsPluginOptions {
+  metrics: Metrics
+  recentErrors: RecentErrors
+}
+
+interface Failure {
+  code: string
+  message: string
+}
+
+const plugin: FastifyPluginAsync<MetricsPluginOptions> = async (app, { metrics, recentErrors }) => {
+  const instrumented = new WeakSet<FastifyRequest>()
+  const failures = new WeakMap<FastifyRequest, Failure>()
+
+  const instrument = (request: FastifyRequest, reply: FastifyReply): void => {
+    if (instrumented.has(request)) return
+    instrumented.add(request)
+    const res = reply.raw
+    const counter = countBodyBytes(res)
+    res.once('close', () => {
+      const bytes = request.method === 'HEAD' ? 0 : counter.bytes
+      metrics.observeResponse(cacheOutcome(reply.getHeader('cache-status'), reply.statusCode), bytes)
+      const failure = failures.get(request)
+      if (failure === undefined) return
+      metrics.countError(failure.code)
+      recentErrors.record({ code: failure.code, status: reply.statusCode, method: request.method, url: request.raw.url ?? '', message: failure.message, reqId: String(request.id) })
+    })
+  }
+
+  app.addHook('onRequest', async (request, reply) => { instrument(request, reply) })
+  // Requests refused before the onRequest hooks ran (router errors) still pass through onSend.
+  app.addHook('onSend', async (request, reply, payload) => {
+    instrument(request, reply)
+    return payload
+  })
+  // Runs before app.ts's error handler, which then answers with this same code.
+  app.addHook('onError', async (request, _reply, err) => {
+    const code = isDsmError(err) ? err.code : typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : 'DSM_INTERNAL_ERROR'
+    failures.set(request, { code, message: err.message })
+  })
+
+  app.get('/_/metrics', async (_request, reply) => {
+    const text = await metrics.text()
+    return reply.type(metrics.contentType).header('cache-control', 'no-store').send(text)
+  })
+}
+
+// Hooks apply to every route of the app, not only to this plugin's (what fastify-plugin does).
+Object.assign(plugin, { [Symbol.for('skip-override')]: true })
+export const metricsPlugin = plugin
+
+/** Counts body bytes passed to write() and end(). */
+function countBodyBytes (res: ServerResponse): { bytes: number } {
+  const counter = { bytes: 0 }
+  const write = res.write
+  const end = res.end
+  const add = (chunk: unknown, encoding: unknown): void => {
+    if (typeof chunk === 'string') counter.bytes += Buffer.byteLength(chunk, typeof encoding === 'string' ? encoding as BufferEncoding : 'utf8')
+    else if (chunk instanceof Uint8Array) counter.bytes += chunk.byteLength
+  }
+  res.write = function (this: ServerResponse, chunk: unknown, ...rest: unknown[]) {
+    add(chunk, rest[0])
+    return (write as (...args: unknown[]) => boolean).call(this, chunk, ...rest)
+  } as ServerResponse['write']
+  res.end = function (this: ServerResponse, chunk?: unknown, ...rest: unknown[]) {
+    if (typeof chunk !== 'function') add(chunk, rest[0])
+    return (end as (...args: unknown[]) => ServerResponse).call(this, chunk, ...rest)
+  } as ServerResponse['end']
+  return counter
+}
