@@ -7,9 +7,11 @@ import { watchCaBundle, type CaBundleWatcher } from '../certs/bundle-reload.js'
 import { buildCaBundle, SYSTEM_BUNDLE_PATHS, writeCaBundle, type CaBundle } from '../certs/ca-bundle.js'
 import { readServedCaPem } from '../certs/serving-tls.js'
 import type { DsmirrorConfig } from '../config/schema.js'
+import { adminApi } from './admin-api.js'
 import { Allowlist } from './allowlist.js'
 import { DiskStore } from './disk-store.js'
 import { BadPathError, isDsmError, NotFoundError } from './errors.js'
+import { isLoopbackAddress } from './loopback.js'
 import { Metrics } from './metrics.js'
 import { metricsPlugin } from './metrics-plugin.js'
 import { MirrorCache } from './mirror-cache.js'
@@ -26,6 +28,8 @@ export interface AppDeps {
   /** Environment for `upstream.proxy: env` (HTTPS_PROXY, NO_PROXY); the CLI passes process.env. */
   env?: Readonly<Record<string, string | undefined>>
   now?: () => number
+  /** Whether a peer address is loopback (admin API without admin.token); tests inject the other answer. */
+  isLoopback?: (remoteAddress: string | undefined) => boolean
 }
 
 declare module 'fastify' {
@@ -142,6 +146,7 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
   })
 
   app.get('/_/healthz', async () => ({ status: 'ok' }))
+  await app.register(adminApi, { targetOptions, isLoopback: deps.isLoopback ?? isLoopbackAddress })
   // The CA a client installs to trust the HTTPS listener; on every listener, so a client can
   // fetch it over plain HTTP before it trusts anything. A certificate only, never a key.
   app.get('/_/ca.pem', async (_request, reply) => {

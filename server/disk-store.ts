@@ -5,7 +5,8 @@
 // Bodies are committed with fsync + rename after they are verified, metadata the same way after
 // the body (the verdaccio `writeTarball` pattern), so nothing half-written is ever under
 // objects/. The index is an lru-cache sized in bytes whose dispose unlinks evicted bodies; it is
-// rebuilt from the metadata at start, oldest access first.
+// rebuilt from the metadata at start, oldest access first. Pinned entries (admin API) live beside
+// the LRU, never evicted, and their bytes are taken off what the LRU may hold.
 import { constants as fsc } from 'node:fs'
 import { mkdir, open, readdir, readFile, rename, rm, stat, truncate, type FileHandle, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -30,6 +31,8 @@ export interface EntryMeta {
   immutable: boolean
   /** http-cache-semantics `CachePolicy#toObject()`, for RFC 9111 freshness and revalidation. */
   policy: Record<string, unknown>
+  /** Never evicted; counts against maxSize (admin API pin). Absent in entries written before pins. */
+  pinned?: boolean
 }
 
 /** What a restart needs to resume an interrupted download from `durable` bytes. */
@@ -64,6 +67,10 @@ export class DiskStore {
   readonly #now: () => number
   readonly #index: LRUCache<string, EntryMeta>
   readonly #resumable = new Map<string, ResumeState>()
+  readonly #pinned = new Map<string, EntryMeta>()
+  /** Published entries whose metadata is not on disk yet: `persist` writes it, after the body's fsync. */
+  readonly #unpersisted = new WeakSet<EntryMeta>()
+  #pinnedBytes = 0
   #reserved = 0
   #evictions = 0
 
@@ -78,6 +85,8 @@ export class DiskStore {
       // A replaced entry ('set') was renamed over in place; only evicted or deleted entries go.
       dispose: (meta, key, reason) => {
         if (reason !== 'evict' && reason !== 'delete') return
+        // Pinning moves an entry out of the LRU: its files stay.
+        if (this.#pinned.get(key) === meta) return
         if (reason === 'evict') this.#evictions++
         void this.#unlinkEntry(key, meta)
       }
@@ -100,7 +109,7 @@ export class DiskStore {
 
   /** The entry, marked as recently used. */
   get (key: string): EntryMeta | undefined {
-    const meta = this.#index.get(key)
+    const meta = this.#pinned.get(key) ?? this.#index.get(key)
     if (meta !== undefined) {
       const now = this.#now()
       if (now - meta.lastAccess > ACCESS_PERSIST_INTERVAL_MS) {
@@ -113,12 +122,20 @@ export class DiskStore {
     return meta
   }
 
-  peek (key: string): EntryMeta | undefined { return this.#index.peek(key) }
+  peek (key: string): EntryMeta | undefined { return this.#pinned.get(key) ?? this.#index.peek(key) }
 
-  list (): EntryMeta[] { return [...this.#index.values()] }
+  list (): EntryMeta[] { return [...this.#pinned.values(), ...this.#index.values()] }
 
-  get stats (): { bytes: number; entries: number; maxSize: number; reserved: number; evictions: number } {
-    return { bytes: this.#index.calculatedSize, entries: this.#index.size, maxSize: this.maxSize, reserved: this.#reserved, evictions: this.#evictions }
+  get stats (): { bytes: number; entries: number; maxSize: number; reserved: number; evictions: number; pinnedBytes: number; pinnedEntries: number } {
+    return {
+      bytes: this.#index.calculatedSize + this.#pinnedBytes,
+      entries: this.#index.size + this.#pinned.size,
+      maxSize: this.maxSize,
+      reserved: this.#reserved,
+      evictions: this.#evictions,
+      pinnedBytes: this.#pinnedBytes,
+      pinnedEntries: this.#pinned.size
+    }
   }
 
   /** Opens a committed body for reading. The handle keeps the bytes alive if the entry is evicted meanwhile. */
@@ -129,7 +146,7 @@ export class DiskStore {
       return { handle: await open(this.bodyPath(key), 'r'), meta }
     } catch (err: unknown) {
       this.#log.warn({ err, key }, 'cached body vanished; dropping the entry')
-      this.#index.delete(key)
+      this.delete(key)
       return null
     }
   }
@@ -139,17 +156,17 @@ export class DiskStore {
    * in-flight reservations. False when the object can never fit.
    */
   reserve (bytes: number): boolean {
-    if (bytes > this.maxSize) return false
-    while (this.#index.calculatedSize + this.#reserved + bytes > this.maxSize && this.#index.size > 0) {
+    if (bytes > this.maxSize - this.#pinnedBytes) return false
+    while (this.#index.calculatedSize + this.#pinnedBytes + this.#reserved + bytes > this.maxSize && this.#index.size > 0) {
       this.#index.pop()
     }
     this.#reserved += bytes
     return true
   }
 
-  /** Whether a body of `bytes` can be kept at all (lru-cache refuses entries over maxSize). */
+  /** Whether a body of `bytes` can be kept at all, beside the pinned entries. */
   fits (bytes: number): boolean {
-    return Math.max(1, bytes) <= this.maxSize
+    return Math.max(1, bytes) <= this.maxSize - this.#pinnedBytes
   }
 
   release (bytes: number): void {
@@ -200,7 +217,8 @@ export class DiskStore {
     } catch (err: unknown) {
       throw ioError(body, err)
     }
-    this.#index.set(meta.key, meta)
+    this.#unpersisted.add(meta)
+    this.#indexEntry(meta)
   }
 
   /**
@@ -208,12 +226,13 @@ export class DiskStore {
    * (itself temp + fsync + rename). Skipped when the entry was evicted or replaced meanwhile.
    */
   async persist (meta: EntryMeta): Promise<void> {
-    if (this.#index.peek(meta.key) !== meta) return
+    if (this.peek(meta.key) !== meta) return
     try {
       await this.writeMeta(meta)
     } catch (err: unknown) {
       throw ioError(this.metaPath(meta.key), err)
     }
+    this.#unpersisted.delete(meta)
   }
 
   async writeMeta (meta: EntryMeta): Promise<void> {
@@ -223,13 +242,65 @@ export class DiskStore {
   /** Replaces the stored metadata (a 304 revalidation updated headers and policy). */
   async updateMeta (meta: EntryMeta): Promise<void> {
     // Evicted meanwhile: writing would leave metadata without a body under objects/.
-    if (!this.#index.has(meta.key)) return
+    if (this.peek(meta.key) === undefined) return
+    if (this.#pinned.has(meta.key)) meta.pinned = true
     await this.writeMeta(meta)
-    this.#index.set(meta.key, meta)
+    this.#indexEntry(meta)
   }
 
+  /** Removes an entry and its files, pinned or not. */
   delete (key: string): boolean {
-    return this.#index.delete(key)
+    const pinned = this.#pinned.get(key)
+    if (pinned === undefined) return this.#index.delete(key)
+    this.#pinned.delete(key)
+    this.#pinnedBytes -= entryBytes(pinned)
+    void this.#unlinkEntry(key, pinned)
+    return true
+  }
+
+  /**
+   * Pins (never evicted, still counted against maxSize) or unpins an entry, persisted in its
+   * metadata so it survives a restart. Undefined when there is no such entry.
+   */
+  async setPinned (key: string, pinned: boolean): Promise<EntryMeta | undefined> {
+    const meta = this.peek(key)
+    if (meta === undefined) return undefined
+    if ((meta.pinned === true) !== pinned) {
+      if (pinned) {
+        meta.pinned = true
+        this.#pinned.set(key, meta)
+        this.#pinnedBytes += entryBytes(meta)
+        this.#index.delete(key)
+      } else {
+        delete meta.pinned
+        this.#pinned.delete(key)
+        this.#pinnedBytes -= entryBytes(meta)
+        this.#index.set(key, meta)
+        this.#trim()
+      }
+    }
+    // An entry whose body is not fsynced yet gets its metadata from `persist`, never earlier.
+    if (!this.#unpersisted.has(meta)) await this.writeMeta(meta)
+    return meta
+  }
+
+  /** Indexes `meta` where its key lives: beside the LRU when pinned, else in it. */
+  #indexEntry (meta: EntryMeta): void {
+    const pinned = this.#pinned.get(meta.key)
+    if (pinned === undefined) {
+      this.#index.set(meta.key, meta)
+      this.#trim()
+      return
+    }
+    meta.pinned = true
+    this.#pinnedBytes += entryBytes(meta) - entryBytes(pinned)
+    this.#pinned.set(meta.key, meta)
+    this.#trim()
+  }
+
+  /** Evicts least recently used entries until they fit beside the pinned ones. */
+  #trim (): void {
+    while (this.#index.calculatedSize + this.#pinnedBytes > this.maxSize && this.#index.size > 0) this.#index.pop()
   }
 
   /** Moves a temp body that failed verification aside, with a note of why. */
@@ -278,7 +349,12 @@ export class DiskStore {
       }
     }
     metas.sort((a, b) => a.lastAccess - b.lastAccess)
-    for (const meta of metas) this.#index.set(meta.key, meta)
+    for (const meta of metas.filter((m) => m.pinned === true)) {
+      this.#pinned.set(meta.key, meta)
+      this.#pinnedBytes += entryBytes(meta)
+    }
+    for (const meta of metas) if (meta.pinned !== true) this.#index.set(meta.key, meta)
+    this.#trim()
     this.#log.info({ entries: this.#index.size, bytes: this.#index.calculatedSize, dropped, resumable: this.#resumable.size }, 'cache index rebuilt')
   }
 
@@ -308,6 +384,10 @@ export class DiskStore {
       }
     }
   }
+}
+
+function entryBytes (meta: EntryMeta): number {
+  return Math.max(1, meta.size)
 }
 
 function ioError (path: string, err: unknown): Error {

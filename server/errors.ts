@@ -125,6 +125,37 @@ export const DoctorTargetError = createError(
   400
 )
 
+export const AdminUnauthorizedError = createError(
+  'DSM_ADMIN_UNAUTHORIZED',
+  "'%s' changes the cache and needs a bearer token. Send 'Authorization: Bearer <admin.token>' (the dsmirror CLI sends admin.token from its config or DSMIRROR_ADMIN_TOKEN).",
+  401
+)
+export const AdminForbiddenError = createError(
+  'DSM_ADMIN_FORBIDDEN',
+  "'%s' was refused: %s",
+  403
+)
+export const AdminNotFoundError = createError(
+  'DSM_ADMIN_NOT_FOUND',
+  "No cache entry has the key '%s'. List the entries with GET /_/api/entries or 'dsmirror cache ls'.",
+  404
+)
+export const AdminBadRequestError = createError(
+  'DSM_ADMIN_BAD_REQUEST',
+  "The admin API request '%s' is malformed: %s.",
+  400
+)
+export const AdminServerUnreachableError = createError(
+  'DSM_ADMIN_SERVER_UNREACHABLE',
+  "No dsmirror server answered at '%s' (%s). Start one with 'dsmirror serve', or pass --server <url> (default: listen.http of the config).",
+  502
+)
+export const AdminServerRunningError = createError(
+  'DSM_ADMIN_SERVER_RUNNING',
+  "A dsmirror server answers at '%s' and owns the cache directory '%s'. Stop it before 'dsmirror cache %s' (this command rewrites the directory, which the running server would not see).",
+  409
+)
+
 /** Every error constructor, for the README table check and for metrics by code. */
 export const ERRORS: readonly FastifyErrorConstructor[] = [
   ConfigInvalidError,
@@ -151,7 +182,13 @@ export const ERRORS: readonly FastifyErrorConstructor[] = [
   TrustUnsupportedError,
   TrustPermissionError,
   TrustToolError,
-  DoctorTargetError
+  DoctorTargetError,
+  AdminUnauthorizedError,
+  AdminForbiddenError,
+  AdminNotFoundError,
+  AdminBadRequestError,
+  AdminServerUnreachableError,
+  AdminServerRunningError
 ]
 
 export interface DsmError extends Error {

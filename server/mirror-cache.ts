@@ -11,6 +11,7 @@ import type { Logger } from 'pino'
 import { canonicalUrl, cacheKey } from './cache-key.js'
 import type { DiskStore, EntryMeta } from './disk-store.js'
 import { Download, type ExpectedDigest } from './download.js'
+import { isDsmError } from './errors.js'
 import type { MirrorTarget } from './mirror-target.js'
 import { fileSource } from './file-pump.js'
 import { freshenedByNotModified } from './not-modified.js'
@@ -61,6 +62,13 @@ export interface CacheObserver {
   clientsChanged: (download: Download, delta: 1 | -1) => void
 }
 
+/** What `prefetch` did: `done` resolves true once the body is cached and durable, false if it is not (never rejects). */
+export interface PrefetchStart {
+  key: string
+  state: 'cached' | 'started' | 'in-flight'
+  done: Promise<boolean>
+}
+
 interface NegativeEntry {
   status: number
   headers: Record<string, string | string[]>
@@ -109,6 +117,57 @@ export class MirrorCache {
     if (inFlight) return await this.#fetch(request, reply, target, key, null, 'miss')
     if (request.method === 'HEAD') return await this.#forwardHead(reply, target, request)
     return await this.#fetch(request, reply, target, key, null, 'miss')
+  }
+
+  /**
+   * Warms the cache for `target` without a client to answer (admin prefetch): starts the one
+   * download for its key, or follows the one in flight. A cached entry is left as it is, fresh or
+   * not: the next client request revalidates it as usual.
+   */
+  prefetch (target: MirrorTarget): PrefetchStart {
+    const key = cacheKey(target.url)
+    let download = this.#downloads.get(key)
+    if (download === undefined && this.#opts.store.peek(key) !== undefined) return { key, state: 'cached', done: Promise.resolve(true) }
+    const initiator = download === undefined
+    if (download === undefined) {
+      const url = target.url
+      download = new Download({
+        key,
+        url,
+        upstream: this.#opts.upstream,
+        store: this.#opts.store,
+        headers: { 'accept-encoding': 'identity' },
+        // As an anonymous client would ask: the policy and Vary are judged for no request headers.
+        policyRequest: { url: url.pathname + url.search, method: 'GET', headers: { host: url.host } },
+        immutable: this.#isImmutable(basename(url)),
+        digest: this.#checksums.get(canonicalUrl(url)) ?? null,
+        retries: this.#opts.retries,
+        retryDelay: this.#opts.retryDelay,
+        revalidate: null,
+        log: this.#opts.log.child({ module: 'download' }),
+        now: this.#opts.now
+      })
+      this.#track(key, download)
+    }
+    return { key, state: initiator ? 'started' : 'in-flight', done: this.#prefetched(download, initiator) }
+  }
+
+  async #prefetched (download: Download, initiator: boolean): Promise<boolean> {
+    try {
+      const outcome = await download.start()
+      // Nobody reads a prefetch's uncacheable body; a joined one belongs to the client that started it.
+      if (outcome.kind === 'uncacheable' && initiator) outcome.response.body.destroy()
+      if (outcome.kind !== 'body' && outcome.kind !== 'not-modified') {
+        this.#opts.log.warn({ url: download.url.href, outcome: outcome.kind, ...(outcome.kind === 'response' ? { status: outcome.status } : {}) }, 'prefetch cached nothing')
+        return false
+      }
+      await download.settled()
+      await download.durable()
+    } catch (err: unknown) {
+      this.#opts.log.warn({ url: download.url.href, code: isDsmError(err) ? err.code : undefined, err }, 'prefetch failed')
+      return false
+    }
+    return this.#opts.store.peek(download.key) !== undefined
   }
 
   /** Suspends every in-flight download (resumable after restart) and lets committed ones become durable. */

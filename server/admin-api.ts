@@ -1,0 +1,184 @@
+// The admin API under /_/api/ (DESIGN.md "Operations"): list, delete, pin and prefetch cache
+// entries, list in-flight downloads. Reads are open like the status page; every other method
+// needs `Authorization: Bearer <admin.token>`, or, with no token configured, a loopback peer.
+// Mirror URLs are accepted in the form clients use (/<host>/<path>, /<mirror>/<path>) and parsed
+// by parseMirrorTarget, so the allowlist and the path checks apply to them as to any request.
+import { createHash, timingSafeEqual } from 'node:crypto'
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
+import type { EntryMeta } from './disk-store.js'
+import { AdminBadRequestError, AdminForbiddenError, AdminNotFoundError, AdminUnauthorizedError, type DsmError } from './errors.js'
+import { parseMirrorTarget, type MirrorTarget, type MirrorTargetOptions } from './mirror-target.js'
+
+export const DEFAULT_PAGE_ENTRIES = 100
+export const MAX_PAGE_ENTRIES = 1000
+export const MAX_PREFETCH_URLS = 1000
+const KEY = /^[0-9a-f]{64}$/
+const READ_METHODS = new Set(['GET', 'HEAD'])
+
+export interface AdminApiOptions {
+  targetOptions: MirrorTargetOptions
+  /** The loopback decision on the socket's remote address (server/loopback.ts; tests inject another). */
+  isLoopback: (remoteAddress: string | undefined) => boolean
+}
+
+export interface AdminAuthInput {
+  /** admin.token, null when none is configured. */
+  token: string | null
+  /** The request's Authorization header. */
+  authorization: string | undefined
+  loopback: boolean
+  /** 'METHOD /path', for the message. */
+  what: string
+}
+
+/** Null when the mutation may proceed, else the error to answer with (401 no token, 403 wrong or not allowed). */
+export function authorizeAdmin ({ token, authorization, loopback, what }: AdminAuthInput): DsmError | null {
+  const given = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(authorization ?? '')?.[1]
+  if (token === null) {
+    if (loopback) return null
+    return new AdminForbiddenError(what, "admin.token is not set, so changes are accepted from loopback only. Set admin.token (e.g. 'openssl rand -hex 32') and send it as 'Authorization: Bearer <token>'.")
+  }
+  if (given === undefined) return new AdminUnauthorizedError(what)
+  // Hashes first: timingSafeEqual needs equal lengths, and the length must not leak either.
+  const same = timingSafeEqual(createHash('sha256').update(given).digest(), createHash('sha256').update(token).digest())
+  return same ? null : new AdminForbiddenError(what, 'the bearer token is not admin.token. Send the token from the server\'s config (admin.token or DSMIRROR_ADMIN_TOKEN).')
+}
+
+export const adminApi: FastifyPluginAsync<AdminApiOptions> = async (app, opts) => {
+  const { store, cache, config } = app.dsmirror
+
+  app.addHook('onRequest', async (request, reply) => {
+    // Answers about a cache that changes under them: never stored by anyone.
+    reply.header('cache-control', 'no-store')
+    if (READ_METHODS.has(request.method)) return
+    const refused = authorizeAdmin({
+      token: config.admin.token,
+      authorization: request.headers.authorization,
+      loopback: opts.isLoopback(request.raw.socket.remoteAddress),
+      what: `${request.method} ${request.routeOptions.url ?? request.url}`
+    })
+    if (refused === null) return
+    if (refused.statusCode === 401) reply.header('www-authenticate', 'Bearer realm="dsmirror"')
+    throw refused
+  })
+
+  app.get('/_/api/entries', async (request) => {
+    const query = request.query as Record<string, string | undefined>
+    const limit = pageLimit(request, query.limit)
+    const prefix = query.prefix === undefined || query.prefix === '' ? '' : upstreamPrefix(request, query.prefix, opts.targetOptions)
+    const cursor = query.cursor ?? ''
+    const matching = store.list().filter((meta) => meta.url.startsWith(prefix)).sort((a, b) => compare(a.url, b.url))
+    const after = matching.filter((meta) => compare(meta.url, cursor) > 0)
+    const page = after.slice(0, limit)
+    const stats = store.stats
+    return {
+      entries: page.map(entryJson),
+      // Paging by the last URL, not an offset: entries added or evicted meanwhile shift no page.
+      next: after.length > limit ? (page[page.length - 1]?.url ?? null) : null,
+      total: matching.length,
+      cache: { bytes: stats.bytes, entries: stats.entries, maxSize: stats.maxSize, pinnedBytes: stats.pinnedBytes, pinnedEntries: stats.pinnedEntries }
+    }
+  })
+
+  app.delete('/_/api/entries/:key', async (request) => {
+    const meta = entryOf(request)
+    store.delete(meta.key)
+    request.log.info({ key: meta.key, url: meta.url }, 'admin: entry deleted')
+    return { ...entryJson(meta), deleted: true }
+  })
+
+  const pin = (pinned: boolean) => async (request: FastifyRequest) => {
+    const meta = await store.setPinned(entryOf(request).key, pinned)
+    if (meta === undefined) throw new AdminNotFoundError((request.params as { key: string }).key)
+    request.log.info({ key: meta.key, url: meta.url, pinned }, pinned ? 'admin: entry pinned' : 'admin: entry unpinned')
+    return entryJson(meta)
+  }
+  app.put('/_/api/entries/:key/pin', pin(true))
+  app.delete('/_/api/entries/:key/pin', pin(false))
+
+  app.post('/_/api/prefetch', async (request, reply) => {
+    const { urls, pin: pinAfter } = prefetchBody(request)
+    // Every URL is checked before anything starts: one refused URL refuses the request.
+    const targets = urls.map((url) => ({ url, target: mirrorTarget(url, opts.targetOptions) }))
+    const results = targets.map(({ url, target }) => {
+      const started = cache.prefetch(target)
+      if (pinAfter) {
+        void started.done.then(async (cached) => {
+          if (cached) await store.setPinned(started.key, true)
+        }).catch((err: unknown) => { request.log.warn({ err, key: started.key }, 'admin: could not pin a prefetched entry') })
+      }
+      return { url, upstream: target.url.href, key: started.key, state: started.state }
+    })
+    request.log.info({ urls: results.length, pin: pinAfter }, 'admin: prefetch started')
+    return await reply.code(202).send({ results })
+  })
+
+  app.get('/_/api/downloads', async () => ({
+    downloads: [...cache.downloads.values()].map((d) => ({
+      key: d.key,
+      url: d.url.href,
+      state: d.state,
+      written: d.written,
+      size: d.size,
+      startedAt: new Date(d.startedAt).toISOString()
+    }))
+  }))
+
+  function entryOf (request: FastifyRequest): EntryMeta {
+    const { key } = request.params as { key: string }
+    if (!KEY.test(key)) throw new AdminBadRequestError(request.url, `'${key}' is not a cache key (64 lower-case hex digits, as GET /_/api/entries lists them)`)
+    const meta = store.peek(key)
+    if (meta === undefined) throw new AdminNotFoundError(key)
+    return meta
+  }
+}
+
+function entryJson (meta: EntryMeta): Record<string, unknown> {
+  return {
+    key: meta.key,
+    url: meta.url,
+    size: meta.size,
+    sha256: meta.sha256,
+    pinned: meta.pinned === true,
+    immutable: meta.immutable,
+    fetchedAt: new Date(meta.fetchedAt).toISOString(),
+    lastAccess: new Date(meta.lastAccess).toISOString()
+  }
+}
+
+function pageLimit (request: FastifyRequest, text: string | undefined): number {
+  if (text === undefined || text === '') return DEFAULT_PAGE_ENTRIES
+  const limit = /^\d+$/.test(text) ? Number(text) : NaN
+  if (!(limit >= 1 && limit <= MAX_PAGE_ENTRIES)) throw new AdminBadRequestError(request.url, `limit '${text}' is not a whole number from 1 to ${MAX_PAGE_ENTRIES}`)
+  return limit
+}
+
+/** A prefix as entries store URLs: an upstream URL as given, or a mirror-form path resolved like a request. */
+function upstreamPrefix (request: FastifyRequest, prefix: string, targetOptions: MirrorTargetOptions): string {
+  if (/^https?:\/\//i.test(prefix)) return prefix
+  if (!prefix.startsWith('/')) throw new AdminBadRequestError(request.url, `prefix '${prefix}' is neither a mirror path (/<host>/<path>) nor an upstream URL (https://<host>/<path>)`)
+  return parseMirrorTarget(prefix, targetOptions).url.href
+}
+
+/**
+ * A URL to prefetch, as a client would request it: a mirror path, or a whole dsmirror URL whose
+ * path is taken raw (new URL() would resolve dot-segments before parseMirrorTarget could refuse them).
+ */
+function mirrorTarget (url: string, targetOptions: MirrorTargetOptions): MirrorTarget {
+  const path = /^https?:\/\/[^/?#]+(\/.*)$/i.exec(url)?.[1] ?? url
+  return parseMirrorTarget(path, targetOptions)
+}
+
+function prefetchBody (request: FastifyRequest): { urls: string[]; pin: boolean } {
+  const body = request.body as { urls?: unknown; pin?: unknown } | null | undefined
+  const urls = body?.urls
+  if (!Array.isArray(urls) || urls.length === 0 || urls.length > MAX_PREFETCH_URLS || !urls.every((u): u is string => typeof u === 'string' && u !== '')) {
+    throw new AdminBadRequestError(request.url, `the body must be JSON {"urls": ["/<host>/<path>", ...], "pin": false} with 1 to ${MAX_PREFETCH_URLS} mirror URLs`)
+  }
+  if (body?.pin !== undefined && typeof body.pin !== 'boolean') throw new AdminBadRequestError(request.url, "'pin' must be true or false")
+  return { urls, pin: body?.pin === true }
+}
+
+function compare (a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
+}
