@@ -5,7 +5,6 @@ import { randomBytes } from 'node:crypto'
 import type { OutgoingHttpHeaders } from 'node:http'
 import { Readable } from 'node:stream'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import parseRange from 'range-parser'
 import { isDsmError, RangeNotSatisfiableError } from './errors.js'
 import { pumpFile, type PumpSource } from './file-pump.js'
 
@@ -49,8 +48,8 @@ export async function sendObject (request: FastifyRequest, reply: FastifyReply, 
   const size = object.size
   const rangeHeader = request.headers.range
   if (size !== null && typeof rangeHeader === 'string' && rangeApplies(request, object)) {
-    const ranges = parseRange(size, rangeHeader, { combine: true })
-    if (ranges === -1) {
+    const selection = selectRanges(size, rangeHeader)
+    if (selection.kind === 'unsatisfiable') {
       release()
       reply.header('content-range', `bytes */${size}`)
       for (const name of ['content-type', 'etag', 'last-modified']) reply.removeHeader(name)
@@ -59,11 +58,11 @@ export async function sendObject (request: FastifyRequest, reply: FastifyReply, 
       if (typeof cacheStatus === 'string') reply.header('cache-status', `${cacheStatus}; detail=${error.code}`)
       throw error
     }
-    // -2 (malformed) and non-byte units are ignored: RFC 9110 §14.2 says serve the whole body.
-    if (ranges !== -2 && ranges.type === 'bytes') {
+    if (selection.kind === 'partial') {
+      const ranges = selection.ranges
       reply.code(206)
       if (ranges.length === 1) {
-        const range = ranges[0] as parseRange.Range
+        const range = ranges[0] as ByteRange
         reply.header('content-range', `bytes ${range.start}-${range.end}/${size}`)
         reply.header('content-length', String(range.end - range.start + 1))
         if (object.pump !== undefined && request.method !== 'HEAD') return await pump(reply, object.pump, range.start, range.end, release)
@@ -119,7 +118,7 @@ function finish (request: FastifyRequest, reply: FastifyReply, open: () => Reada
   return reply.send(stream)
 }
 
-function sendMultipart (request: FastifyRequest, reply: FastifyReply, object: ServableObject, ranges: parseRange.Ranges, size: number, release: () => void): FastifyReply {
+function sendMultipart (request: FastifyRequest, reply: FastifyReply, object: ServableObject, ranges: ByteRange[], size: number, release: () => void): FastifyReply {
   const boundary = randomBytes(12).toString('hex')
   const type = headerText(object.headers['content-type']) ?? 'application/octet-stream'
   const parts = ranges.map((range) => ({
@@ -138,6 +137,71 @@ function sendMultipart (request: FastifyRequest, reply: FastifyReply, object: Se
     }
     yield tail
   })()), release)
+}
+
+export interface ByteRange {
+  start: number
+  /** Inclusive. */
+  end: number
+}
+
+/** What a Range header asks of a body of `size` bytes: ignore it (200), 416, or these ranges (206). */
+export type RangeSelection = { kind: 'ignore' } | { kind: 'unsatisfiable' } | { kind: 'partial', ranges: ByteRange[] }
+
+const IGNORE: RangeSelection = { kind: 'ignore' }
+const BYTE_RANGE_SPEC = /^(?:(\d+)-(\d*)|-(\d+))$/
+
+/**
+ * RFC 9110 §14.1-14.2, where range-parser (used before) disagreed, as test/unit/range-selection
+ * found: a suffix longer than the body selects all of it instead of nothing (§14.1.3), `last <
+ * first` makes the header invalid (ignored, not 416), the unit is case-insensitive, and list
+ * rules apply (§5.6.1: OWS around commas, empty elements skipped; none inside a range-spec).
+ * Overlapping and adjacent ranges are coalesced, in the order first asked for.
+ */
+export function selectRanges (size: number, header: string): RangeSelection {
+  const eq = header.indexOf('=')
+  if (eq === -1 || header.slice(0, eq).toLowerCase() !== 'bytes') return IGNORE
+  const ranges: ByteRange[] = []
+  let specs = 0
+  let suffixOfEmptyBody = false
+  for (const element of header.slice(eq + 1).split(',')) {
+    const spec = element.replace(/^[ \t]+|[ \t]+$/g, '')
+    if (spec === '') continue
+    const match = BYTE_RANGE_SPEC.exec(spec)
+    if (match === null) return IGNORE
+    specs++
+    const [, first = '', last = '', suffix] = match
+    if (suffix !== undefined) {
+      const length = Number(suffix)
+      if (length === 0) continue
+      // Satisfiable (§14.1.1), but a 206 of nothing has no Content-Range to send: serve the 200.
+      if (size === 0) suffixOfEmptyBody = true
+      else ranges.push({ start: Math.max(0, size - length), end: size - 1 })
+    } else {
+      // BigInt: digits past 2^53 must still compare exactly.
+      if (last !== '' && BigInt(last) < BigInt(first)) return IGNORE
+      const start = Number(first)
+      if (start < size) ranges.push({ start, end: last === '' ? size - 1 : Math.min(Number(last), size - 1) })
+    }
+  }
+  if (specs === 0 || suffixOfEmptyBody) return IGNORE
+  if (ranges.length === 0) return { kind: 'unsatisfiable' }
+  return { kind: 'partial', ranges: coalesce(ranges) }
+}
+
+function coalesce (ranges: ByteRange[]): ByteRange[] {
+  const byStart = ranges.map((range, asked) => ({ ...range, asked })).sort((a, b) => a.start - b.start)
+  const merged: typeof byStart = []
+  for (const range of byStart) {
+    const previous = merged.at(-1)
+    if (previous !== undefined && range.start <= previous.end + 1) {
+      previous.end = Math.max(previous.end, range.end)
+      previous.asked = Math.min(previous.asked, range.asked)
+    } else {
+      merged.push(range)
+    }
+  }
+  return merged.sort((a, b) => a.asked - b.asked).map(({ start, end }) => ({ start, end }))
 }
 
 /** If-None-Match wins over If-Modified-Since (RFC 9110 §13.2.2); weak comparison for both. */
