@@ -17,6 +17,7 @@ import { metricsPlugin } from './metrics-plugin.js'
 import { MirrorCache } from './mirror-cache.js'
 import { parseMirrorTarget, type MirrorTarget } from './mirror-target.js'
 import { RecentErrors } from './recent-errors.js'
+import { statusPage } from './status-page.js'
 import { mapUpstreamError, Upstream } from './upstream.js'
 
 export const MAX_URL_BYTES = 16 * 1024
@@ -146,6 +147,7 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
   })
 
   app.get('/_/healthz', async () => ({ status: 'ok' }))
+  await app.register(statusPage, { config, store, cache, metrics, recentErrors, now })
   await app.register(adminApi, { targetOptions, isLoopback: deps.isLoopback ?? isLoopbackAddress })
   // The CA a client installs to trust the HTTPS listener; on every listener, so a client can
   // fetch it over plain HTTP before it trusts anything. A certificate only, never a key.

@@ -12,6 +12,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { DsmirrorConfig } from '../config/schema.js'
 import { createServingTls, type ServedPair, type ServingTls, type ServingTlsOptions } from '../certs/serving-tls.js'
+import { recordListenerUrl } from './listener-urls.js'
 
 export const TLS_MIN_VERSION = 'TLSv1.2'
 
@@ -105,6 +106,7 @@ export async function startHttpsListener (app: FastifyInstance, config: Dsmirror
   }
   const { address: host, port } = server.address() as AddressInfo
   const url = `https://${host.includes(':') ? `[${host}]` : host}:${port}`
+  recordListenerUrl(app, url)
   log.info({ url, ...tls.describe() }, 'HTTPS listener started')
   return { url, server, tls, close }
 }

@@ -1,0 +1,157 @@
+// The status page a person reads (DESIGN.md "Operations"): GET /_/ (HTML, status-html.ts) and
+// GET /_/api/status (the same snapshot as JSON, for scripts). Read-only; it never changes state.
+import { randomBytes, X509Certificate } from 'node:crypto'
+import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify'
+import { readServedCaPem } from '../certs/serving-tls.js'
+import type { DsmirrorConfig } from '../config/schema.js'
+import type { DiskStore, EntryMeta } from './disk-store.js'
+import { listenerUrls } from './listener-urls.js'
+import { FROM_CACHE, type Metrics, type Outcome } from './metrics.js'
+import type { MirrorCache } from './mirror-cache.js'
+import type { RecentError, RecentErrors } from './recent-errors.js'
+import { renderStatusPage } from './status-html.js'
+
+/** Rows in each of the "largest" and "most recent" entry tables. */
+export const STATUS_ENTRY_ROWS = 8
+/** A Host header used to build the snippets: a name or address and a port, nothing else. */
+const PLAIN_HOST = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/
+
+export interface StatusPageOptions {
+  config: DsmirrorConfig
+  store: DiskStore
+  cache: MirrorCache
+  metrics: Metrics
+  recentErrors: RecentErrors
+  now: () => number
+}
+
+export interface StatusEntry {
+  url: string
+  size: number
+  fetchedAt: number
+}
+
+export interface StatusSnapshot {
+  now: number
+  startedAt: number
+  listeners: string[]
+  ca: { fingerprint256: string | null, subject: string | null, validTo: string | null, problem: string | null }
+  cache: { bytes: number, maxSize: number, entries: number, reserved: number, evictions: number }
+  served: {
+    requests: Record<Outcome, number>
+    bytes: Record<Outcome, number>
+    /** Requests served from cache / (those + misses); null before any. */
+    hitRatio: number | null
+    fromCache: number
+    fromUpstream: number
+    /** Bytes served without fetching them for that response: what a cache-less setup would have downloaded again. */
+    bytesSaved: number
+    bytesFromUpstream: number
+  }
+  downloads: Array<{ key: string, url: string, state: string, written: number, size: number | null, bytesPerSec: number, clients: number, startedAt: number }>
+  largest: StatusEntry[]
+  recent: StatusEntry[]
+  errors: RecentError[]
+  snippets: { origin: string, torchvision: string, huggingface: string, curl: string }
+}
+
+const plugin: FastifyPluginAsync<StatusPageOptions> = async (app, opts) => {
+  const startedAt = opts.now()
+  app.get('/_/', async (request, reply) => {
+    const snapshot = await statusSnapshot(app, request, opts, startedAt)
+    const nonce = randomBytes(16).toString('base64')
+    return reply
+      .type('text/html; charset=utf-8')
+      .header('cache-control', 'no-store')
+      .header('x-content-type-options', 'nosniff')
+      // Only this page's own inline style and script run; it loads nothing from anywhere else.
+      .header('content-security-policy', `default-src 'none'; style-src 'nonce-${nonce}'; script-src 'nonce-${nonce}'; connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`)
+      .send(renderStatusPage(snapshot, nonce))
+  })
+  app.get('/_/api/status', async (request, reply) => {
+    return reply.header('cache-control', 'no-store').send(await statusSnapshot(app, request, opts, startedAt))
+  })
+}
+
+export const statusPage = plugin
+
+export async function statusSnapshot (app: FastifyInstance, request: FastifyRequest, opts: StatusPageOptions, startedAt: number): Promise<StatusSnapshot> {
+  const { store, cache, metrics, recentErrors } = opts
+  const now = opts.now()
+  const listeners = listenerUrls(app)
+  const served = metrics.served()
+  const requests = {} as Record<Outcome, number>
+  const bytes = {} as Record<Outcome, number>
+  let fromCache = 0
+  let bytesSaved = 0
+  for (const [outcome, tally] of served) {
+    requests[outcome] = tally.requests
+    bytes[outcome] = tally.bytes
+    if (FROM_CACHE.has(outcome)) {
+      fromCache += tally.requests
+      bytesSaved += tally.bytes
+    }
+  }
+  const fromUpstream = requests.miss ?? 0
+  const stats = store.stats
+  const entries = store.list()
+  const toEntry = (m: EntryMeta): StatusEntry => ({ url: m.url, size: m.size, fetchedAt: m.fetchedAt })
+  return {
+    now,
+    startedAt,
+    listeners,
+    ca: await describeCa(opts.config),
+    cache: { bytes: stats.bytes, maxSize: stats.maxSize, entries: stats.entries, reserved: stats.reserved, evictions: stats.evictions },
+    served: {
+      requests,
+      bytes,
+      hitRatio: fromCache + fromUpstream === 0 ? null : fromCache / (fromCache + fromUpstream),
+      fromCache,
+      fromUpstream,
+      bytesSaved,
+      bytesFromUpstream: bytes.miss ?? 0
+    },
+    downloads: [...cache.downloads.values()].map((d) => {
+      const progress = metrics.progress(d)
+      return { key: d.key, url: d.url.href, state: d.state, written: d.written, size: d.size, bytesPerSec: progress.bytesPerSec, clients: progress.clients, startedAt: d.startedAt }
+    }),
+    largest: [...entries].sort((a, b) => b.size - a.size).slice(0, STATUS_ENTRY_ROWS).map(toEntry),
+    recent: [...entries].sort((a, b) => b.fetchedAt - a.fetchedAt).slice(0, STATUS_ENTRY_ROWS).map(toEntry),
+    errors: recentErrors.list(),
+    snippets: snippets(requestOrigin(request) ?? listeners[0] ?? 'http://127.0.0.1:8080')
+  }
+}
+
+async function describeCa (config: DsmirrorConfig): Promise<StatusSnapshot['ca']> {
+  try {
+    const cert = new X509Certificate(await readServedCaPem(config))
+    return { fingerprint256: cert.fingerprint256, subject: cert.subject.replace(/\n/g, ', '), validTo: cert.validTo, problem: null }
+  } catch (err: unknown) {
+    return { fingerprint256: null, subject: null, validTo: null, problem: err instanceof Error ? err.message : String(err) }
+  }
+}
+
+/** The origin the client reached this page at: the URL that works from where it stands. */
+function requestOrigin (request: FastifyRequest): string | null {
+  const host = request.headers.host
+  if (typeof host !== 'string' || !PLAIN_HOST.test(host)) return null
+  const encrypted = (request.raw.socket as { encrypted?: boolean }).encrypted === true
+  return `${encrypted ? 'https' : 'http'}://${host}`
+}
+
+function snippets (origin: string): StatusSnapshot['snippets'] {
+  // Over HTTPS a client needs the local CA (or the corporate one) first.
+  const https = origin.startsWith('https:')
+  const fetchCa = `curl -fo dsmirror-ca.pem ${origin}/_/ca.pem`
+  return {
+    origin,
+    torchvision: `${https ? `# in the shell first: ${fetchCa} && export SSL_CERT_FILE=$PWD/dsmirror-ca.pem\n` : ''}from torchvision import datasets
+
+datasets.MNIST.mirrors = ["${origin}/ossci-datasets.s3.amazonaws.com/mnist/"]
+datasets.CIFAR10.url = "${origin}/www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+datasets.MNIST("data", download=True)`,
+    huggingface: `${https ? `${fetchCa}\nexport REQUESTS_CA_BUNDLE=$PWD/dsmirror-ca.pem\n` : ''}export HF_ENDPOINT=${origin}/huggingface.co
+huggingface-cli download bert-base-uncased config.json`,
+    curl: `${https ? `${fetchCa}\n` : ''}curl -fO ${https ? '--cacert dsmirror-ca.pem ' : ''}${origin}/download.pytorch.org/models/resnet18-f37072fd.pth`
+  }
+}
