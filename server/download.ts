@@ -30,6 +30,12 @@ export const CHECKPOINT_BYTES = 64 * 1024 * 1024
 /** Error and other small responses are buffered whole (and 404/410 remembered briefly). */
 export const MAX_BUFFERED_RESPONSE_BYTES = 1024 * 1024
 export const MAX_RETRY_DELAY_MS = 10_000
+/**
+ * A resume asks again for this many bytes before the resume point and compares them with the
+ * bytes on disk: an upstream that changed the file but kept its strong ETag (which If-Range
+ * trusts) would otherwise have two versions spliced into one body (issue #5).
+ */
+export const RESUME_OVERLAP_BYTES = 64 * 1024
 
 export interface ExpectedDigest {
   algorithm: 'md5' | 'sha256'
@@ -359,23 +365,31 @@ export class Download extends EventEmitter implements GrowingSource {
     await this.#complete()
   }
 
-  /** A new body continuing at #written: a 206 to Range + If-Range, or a full 200 whose prefix is re-verified. */
+  /**
+   * A new body continuing at #written: a 206 to Range + If-Range (starting RESUME_OVERLAP_BYTES
+   * early, the overlap compared with the disk), or a full 200 whose prefix is re-verified.
+   */
   async #reopen (): Promise<Readable> {
     const headers = { ...this.#opts.headers }
     const validator = this.#etag !== null && !this.#etag.startsWith('W/') ? this.#etag : this.#lastModified
-    if (validator !== null && this.#written > 0) {
-      headers.range = `bytes=${this.#written}-`
+    const from = Math.max(0, this.#written - RESUME_OVERLAP_BYTES)
+    let overlap: Buffer | null = null
+    if (validator !== null && this.#written > 0 && this.#handle !== null) {
+      overlap = Buffer.alloc(this.#written - from)
+      const { bytesRead } = await this.#handle.read(overlap, 0, overlap.length, from)
+      if (bytesRead !== overlap.length) throw new CacheIoError(this.#opts.store.tempPath(this.key), `read ${bytesRead} of ${overlap.length} bytes at ${from}`)
+      headers.range = `bytes=${from}-`
       headers['if-range'] = validator
     }
     const res = await this.#request(headers)
-    if (res.status === 206 && headers.range !== undefined) {
+    if (res.status === 206 && overlap !== null) {
       const range = parseContentRange(headerValue(res.headers['content-range']))
-      if (range === null || range.start !== this.#written || (this.#size !== null && range.total !== this.#size)) {
+      if (range === null || range.start !== from || (this.#size !== null && range.total !== this.#size)) {
         res.body.resume()
-        throw new UpstreamChangedError(this.url.href, `a resumed range answered '${headerValue(res.headers['content-range']) ?? 'no Content-Range'}' for offset ${this.#written}`)
+        throw new UpstreamChangedError(this.url.href, `a resumed range answered '${headerValue(res.headers['content-range']) ?? 'no Content-Range'}' for offset ${from}`)
       }
       this.#size ??= range.total
-      return res.body
+      return this.#skipOverlap(res.body, overlap, from)
     }
     if (res.status === 200) {
       const length = parseLength(res.headers['content-length'])
@@ -387,6 +401,27 @@ export class Download extends EventEmitter implements GrowingSource {
     }
     res.body.resume()
     throw new UpstreamChangedError(this.url.href, `resuming at byte ${this.#written} answered status ${res.status}`)
+  }
+
+  /** A resumed range: its first bytes must equal the `overlap` already on disk at `from`. */
+  #skipOverlap (body: Readable, overlap: Buffer, from: number): Readable {
+    const url = this.url.href
+    let seen = 0
+    return Readable.from((async function * () {
+      for await (const chunk of body as AsyncIterable<Buffer>) {
+        if (seen >= overlap.length) {
+          yield chunk
+          continue
+        }
+        const take = Math.min(chunk.length, overlap.length - seen)
+        if (!chunk.subarray(0, take).equals(overlap.subarray(seen, seen + take))) {
+          body.destroy()
+          throw new UpstreamChangedError(url, `a resumed range differs from the bytes already received near offset ${from + seen}, under the same validator`)
+        }
+        seen += take
+        if (take < chunk.length) yield chunk.subarray(take)
+      }
+    })())
   }
 
   /**
@@ -586,7 +621,7 @@ export class Download extends EventEmitter implements GrowingSource {
 
 function isFatal (err: unknown): boolean {
   if (!isDsmError(err)) return false
-  return ['DSM_UPSTREAM_CHANGED', 'DSM_UPSTREAM_BAD_RESPONSE', 'DSM_CACHE_IO', 'DSM_UPSTREAM_TLS', 'DSM_UPSTREAM_REDIRECT'].includes(err.code)
+  return ['DSM_UPSTREAM_CHANGED', 'DSM_UPSTREAM_BAD_RESPONSE', 'DSM_CACHE_IO', 'DSM_UPSTREAM_TLS', 'DSM_UPSTREAM_REDIRECT', 'DSM_UPSTREAM_FORBIDDEN_ADDRESS'].includes(err.code)
 }
 
 function toDsm (err: unknown, url: URL): DsmError {

@@ -44,6 +44,8 @@ export interface StartProxyOptions {
   https?: boolean
   /** Test knobs of the HTTPS listener (short leaf lifetimes, reload debounce). */
   httpsDeps?: Omit<HttpsListenerDeps, 'logger'>
+  /** Where the JSON log lines go (default stdout), for tests that assert what was logged. */
+  logStream?: pino.DestinationStream
 }
 
 /** Raw config a test proxy starts from; exported for child-process tests that write it to a file. */
@@ -63,7 +65,7 @@ export async function testConfig (dataDir: string, opts: StartProxyOptions = {})
 export async function startProxy (opts: StartProxyOptions = {}): Promise<TestProxy> {
   const dataDir = opts.dataDir ?? await mkdtemp(join(tmpdir(), 'dsmirror-test-'))
   const config = parseConfig(await testConfig(dataDir, opts), { env: {}, cwd: dataDir })
-  const logger = pino({ level: config.log.level })
+  const logger = opts.logStream === undefined ? pino({ level: config.log.level }) : pino({ level: config.log.level }, opts.logStream)
   const app = await buildApp(config, { logger, env: opts.env ?? {}, ...(opts.now !== undefined ? { now: opts.now } : {}) })
   const http = config.listen.http
   if (http === false) throw new Error('test proxy needs listen.http')

@@ -40,8 +40,10 @@ export interface UpstreamObject {
   stallRanged?: boolean
   /** Lie about Content-Length (the connection is closed after the body), or omit it (chunked). */
   contentLength?: number | 'omit'
-  /** Answer 302 with this Location (absolute or relative). */
+  /** Answer 302 with this Location (absolute or relative); two objects pointing at each other make a loop. */
   redirectTo?: string
+  /** Answer a GET without Range with 206 and a whole-body Content-Range (a broken CDN). */
+  answer206ToGet?: boolean
 }
 
 export interface UpstreamRequest {
@@ -175,6 +177,10 @@ export async function startUpstream (opts: StartUpstreamOptions = {}): Promise<U
         return
       }
       send(res, 206, { ...headers, ...obj.headers }, obj, range.start, range.end, ctx)
+      return
+    }
+    if (obj.answer206ToGet === true) {
+      send(res, 206, { ...headers, 'content-range': `bytes 0-${size - 1}/${size}`, ...obj.headers }, obj, 0, size, ctx)
       return
     }
     send(res, 200, { ...headers, ...obj.headers }, obj, 0, size, ctx)
