@@ -32,6 +32,12 @@ export const DEFAULT_LEAF_LIFETIME_MS = 7 * DAY_MS
 /** Browsers reject TLS server certificates valid for more than 398 days (CA/B Forum BR 6.3.2, Apple, Chrome). */
 export const MAX_LEAF_LIFETIME_MS = 397 * DAY_MS
 export const DEFAULT_UPSTREAM_PROXY = 'env'
+/**
+ * How long a client may take to send its request headers (slowloris defence). Node's own default
+ * is 60 s, but Fastify's requestTimeout 0 leaves headersTimeout as the only limit on a client that
+ * never finishes its headers; nginx's client_header_timeout is 60 s, Apache's mod_reqtimeout 20 s.
+ */
+export const DEFAULT_CLIENT_HEADERS_TIMEOUT_MS = 20 * SECOND_MS
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10 * SECOND_MS
 export const DEFAULT_HEADERS_TIMEOUT_MS = 30 * SECOND_MS
 export const DEFAULT_IDLE_TIMEOUT_MS = 60 * SECOND_MS
@@ -63,7 +69,12 @@ export interface ListenConfig { host: string; port: number }
 export interface DsmirrorConfig {
   /** State: local CA, keys, CA bundle; the cache too unless cache.dir is set. */
   dataDir: string
-  listen: { http: ListenConfig | false; https: ListenConfig | false }
+  listen: {
+    http: ListenConfig | false
+    https: ListenConfig | false
+    /** ms a client may take to send its request line and headers, on both listeners (408 after). */
+    headersTimeout: number
+  }
   tls: {
     mode: TlsMode
     /** SANs of the auto leaf; the local CA is name-constrained to them. */
@@ -83,6 +94,11 @@ export interface DsmirrorConfig {
     retries: number
     retryDelay: number
     maxRedirects: number
+    /**
+     * Canonical CIDR ranges (`10.0.0.0/8`, `fd00::/8`) of non-public addresses that resolved
+     * upstream names may connect to (server/address-policy.ts); public addresses always may.
+     */
+    allowAddresses: string[]
   }
   cache: {
     dir: string
@@ -138,6 +154,18 @@ function checkListenHost (value: unknown): string {
     if (isIP(host) !== 0 || isHostName(host.toLowerCase())) return host
   }
   return fail(`${showValue(value)} is not an address to listen on. Use an IP address (127.0.0.1, 0.0.0.0, ::) or a host name.`)
+}
+
+function checkCidr (value: unknown): string {
+  if (typeof value === 'string') {
+    const [address = '', prefixText, extra] = value.trim().split('/')
+    const family = isIP(address)
+    const max = family === 4 ? 32 : 128
+    const prefix = prefixText === undefined ? max : /^\d{1,3}$/.test(prefixText) ? Number(prefixText) : -1
+    // A zone (fe80::1%eth0) names an interface, not a range.
+    if (family !== 0 && !address.includes('%') && extra === undefined && prefix >= 0 && prefix <= max) return `${address.toLowerCase()}/${prefix}`
+  }
+  return fail(`${showValue(value)} is not an address range. Write a CIDR range like 10.0.0.0/8, 172.16.0.0/12, 127.0.0.0/8 or fd00::/8, or one address like 10.1.2.3.`)
 }
 
 function checkBoolean (value: unknown): boolean {
@@ -400,7 +428,8 @@ export function createConfigSchema (options: ConfigSchemaOptions): z.ZodType<Dsm
     dataDir: leaf(checkPath(options)).default(resolve(options.cwd, DEFAULT_DATA_DIR)),
     listen: section({
       http: listener(DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT),
-      https: listener(DEFAULT_HTTPS_HOST, DEFAULT_HTTPS_PORT)
+      https: listener(DEFAULT_HTTPS_HOST, DEFAULT_HTTPS_PORT),
+      headersTimeout: leaf(checkDuration(1)).default(DEFAULT_CLIENT_HEADERS_TIMEOUT_MS)
     }),
     tls,
     upstream: section({
@@ -414,7 +443,8 @@ export function createConfigSchema (options: ConfigSchemaOptions): z.ZodType<Dsm
       }),
       retries: leaf(checkCount(Number.POSITIVE_INFINITY)).default(DEFAULT_RETRIES),
       retryDelay: leaf(checkDuration(0)).default(DEFAULT_RETRY_DELAY_MS),
-      maxRedirects: leaf(checkCount(MAX_REDIRECTS_LIMIT)).default(DEFAULT_MAX_REDIRECTS)
+      maxRedirects: leaf(checkCount(MAX_REDIRECTS_LIMIT)).default(DEFAULT_MAX_REDIRECTS),
+      allowAddresses: list('address ranges', '[10.0.0.0/8, "fd00::/8"]', leaf(checkCidr)).default(() => [])
     }),
     cache: section({
       dir: leaf(checkOptionalPath(options)).default(null),

@@ -2,6 +2,7 @@
 // resource built here is closed from Fastify's onClose.
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import replyFrom from '@fastify/reply-from'
+import type { LookupFunction } from 'node:net'
 import type { Logger } from 'pino'
 import { watchCaBundle, type CaBundleWatcher } from '../certs/bundle-reload.js'
 import { buildCaBundle, SYSTEM_BUNDLE_PATHS, writeCaBundle, type CaBundle } from '../certs/ca-bundle.js'
@@ -9,6 +10,7 @@ import { readServedCaPem } from '../certs/serving-tls.js'
 import type { DsmirrorConfig } from '../config/schema.js'
 import { adminApi } from './admin-api.js'
 import { Allowlist } from './allowlist.js'
+import { connectionsCheckingInterval, createClientErrorHandler } from './client-errors.js'
 import { DiskStore } from './disk-store.js'
 import { BadPathError, isDsmError, NotFoundError } from './errors.js'
 import { isLoopbackAddress } from './loopback.js'
@@ -29,6 +31,8 @@ export interface AppDeps {
   /** Environment for `upstream.proxy: env` (HTTPS_PROXY, NO_PROXY); the CLI passes process.env. */
   env?: Readonly<Record<string, string | undefined>>
   now?: () => number
+  /** Upstream name resolution (default dns.lookup); tests answer 127.x names without DNS. */
+  lookup?: LookupFunction
   /** Whether a peer address is loopback (admin API without admin.token); tests inject the other answer. */
   isLoopback?: (remoteAddress: string | undefined) => boolean
 }
@@ -57,7 +61,9 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
     env: deps.env ?? {},
     timeouts: config.upstream.timeouts,
     maxRedirects: config.upstream.maxRedirects,
-    isAllowed: (url) => allowlist.allows(url.hostname, effectivePort(url))
+    isAllowed: (url) => allowlist.allows(url.hostname, effectivePort(url)),
+    allowAddresses: config.upstream.allowAddresses,
+    ...(deps.lookup === undefined ? {} : { lookup: deps.lookup })
   })
   const store = await DiskStore.open({ dir: config.cache.dir, maxSize: config.cache.maxSize, log: log.child({ module: 'cache' }), now })
   const recentErrors = new RecentErrors({ now })
@@ -83,6 +89,10 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
     // One line per request, written by the onResponse hook below, instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     routerOptions: { maxParamLength: MAX_URL_BYTES },
+    // Slowloris: a client gets listen.headersTimeout for its request head (Fastify's
+    // requestTimeout 0 leaves this the only limit), swept often enough to be that long, not 30 s more.
+    http: { headersTimeout: config.listen.headersTimeout, connectionsCheckingInterval: connectionsCheckingInterval(config.listen.headersTimeout) },
+    clientErrorHandler: createClientErrorHandler({ headersTimeoutMs: config.listen.headersTimeout, log: log.child({ module: 'listener' }) }),
     // Malformed targets that the router itself rejects still get a DSM code.
     frameworkErrors: (err, request, reply) => {
       void (reply as FastifyReply).send(new BadPathError(request.raw.url ?? '', err.message))

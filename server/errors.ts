@@ -43,6 +43,30 @@ export const UpstreamRedirectError = createError(
   "Upstream '%s' redirected badly: %s. Add the redirect target's host to allowHosts if it is trusted.",
   502
 )
+// 502, not 403: the client asked for an allowed host and can do nothing about where its name
+// points; the refusal is about what the upstream's DNS answered (RFC 9110 §15.6.3: an invalid
+// response from an inbound server). A 403 would also read as "no access" to clients such as
+// huggingface_hub, which turns a 403 into a gated-repository error.
+export const UpstreamForbiddenAddressError = createError(
+  'DSM_UPSTREAM_FORBIDDEN_ADDRESS',
+  "Upstream '%s' resolves to %s, which dsmirror does not connect to (SSRF protection: only public addresses by default). If it is your own server, e.g. a team server or chained cache on a private network, add its range to upstream.allowAddresses (e.g. %s).",
+  502
+)
+export const ClientBadRequestError = createError(
+  'DSM_CLIENT_BAD_REQUEST',
+  'The request could not be parsed as HTTP/1.1 (%s): a bare CR or LF, a folded header, both Content-Length and Transfer-Encoding, or another framing error. Send one well-formed request per message.',
+  400
+)
+export const ClientHeadersTooLargeError = createError(
+  'DSM_CLIENT_HEADERS_TOO_LARGE',
+  'The request line and headers are larger than %s bytes. Send a shorter URL or fewer cookies and headers.',
+  431
+)
+export const ClientTimeoutError = createError(
+  'DSM_CLIENT_TIMEOUT',
+  'The request headers did not arrive within %s ms (listen.headersTimeout). Send the whole request head at once, or raise listen.headersTimeout for very slow links.',
+  408
+)
 export const UpstreamIncompleteError = createError(
   'DSM_UPSTREAM_INCOMPLETE',
   "The download of '%s' could not be completed (%s). Nothing was cached; retry later, or raise upstream.retries.",
@@ -167,6 +191,10 @@ export const ERRORS: readonly FastifyErrorConstructor[] = [
   UpstreamConnectError,
   UpstreamTimeoutError,
   UpstreamRedirectError,
+  UpstreamForbiddenAddressError,
+  ClientBadRequestError,
+  ClientHeadersTooLargeError,
+  ClientTimeoutError,
   UpstreamIncompleteError,
   UpstreamChangedError,
   UpstreamBadResponseError,

@@ -13,6 +13,7 @@ import type { Logger } from 'pino'
 import type { DsmirrorConfig } from '../config/schema.js'
 import { createServingTls, type ServedPair, type ServingTls, type ServingTlsOptions } from '../certs/serving-tls.js'
 import { recordListenerUrl } from './listener-urls.js'
+import { connectionsCheckingInterval, createClientErrorHandler } from './client-errors.js'
 
 export const TLS_MIN_VERSION = 'TLSv1.2'
 
@@ -48,7 +49,8 @@ export async function startHttpsListener (app: FastifyInstance, config: Dsmirror
     // The timeouts Fastify gave its own server, so both listeners behave alike.
     keepAliveTimeout: app.server.keepAliveTimeout,
     requestTimeout: app.server.requestTimeout,
-    headersTimeout: app.server.headersTimeout
+    headersTimeout: config.listen.headersTimeout,
+    connectionsCheckingInterval: connectionsCheckingInterval(config.listen.headersTimeout)
   }, (req, res) => {
     // A keep-alive connection that finishes a response after close() began would otherwise idle
     // until keepAliveTimeout; close it as soon as it is idle.
@@ -58,6 +60,8 @@ export async function startHttpsListener (app: FastifyInstance, config: Dsmirror
     app.routing(req, res)
   })
   server.setTimeout(app.server.timeout)
+  // The same DSM-coded 400/408/431 as the HTTP listener (server/client-errors.ts).
+  server.on('clientError', createClientErrorHandler({ headersTimeoutMs: config.listen.headersTimeout, log }))
   // Handshake failures (an old TLS version, a client that does not trust the CA) are the
   // client's problem; they are worth a debug line, not an error.
   server.on('tlsClientError', (err: Error, socket) => {

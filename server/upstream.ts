@@ -2,10 +2,21 @@
 // dispatcher (managed CA, keep-alive, timeouts, egress proxy), follows redirects itself so every
 // hop is allowlisted and verified with the same CA bundle, and maps every failure once to a
 // DSM_UPSTREAM_* error with the cause kept (the @fastify/reply-from `lib/errors.js` pattern).
+//
+// SSRF: every direct connection resolves its host through a guarded `lookup` (below) that
+// drops the addresses the AddressPolicy refuses, so the check is made on the very addresses the
+// socket then connects to, for the first request and every redirect hop alike; a DNS answer
+// that changes between a check and a connect (DNS rebinding) cannot slip through, because
+// there is no second resolution. IP literals are never looked up: they reach this module only
+// when the operator wrote them in allowHosts or a mirror URL, which is their choice to make.
+// Through an egress proxy the proxy resolves names, so there the guard cannot apply.
+import dns, { type LookupAddress, type LookupOptions } from 'node:dns'
+import type { LookupFunction } from 'node:net'
 import type { Readable } from 'node:stream'
 import { Agent, EnvHttpProxyAgent, ProxyAgent, type Dispatcher } from 'undici'
+import { AddressPolicy } from './address-policy.js'
 import {
-  type DsmError, isDsmError, UpstreamConnectError, UpstreamRedirectError, UpstreamTimeoutError, UpstreamTlsError
+  type DsmError, isDsmError, UpstreamConnectError, UpstreamForbiddenAddressError, UpstreamRedirectError, UpstreamTimeoutError, UpstreamTlsError
 } from './errors.js'
 
 export const KEEP_ALIVE_TIMEOUT_MS = 30_000
@@ -21,6 +32,10 @@ export interface UpstreamOptions {
   maxRedirects: number
   /** Whether a redirect target may be fetched (allowlist + mirror hosts). */
   isAllowed: (url: URL) => boolean
+  /** upstream.allowAddresses: non-public ranges that resolved names may still connect to. */
+  allowAddresses?: readonly string[]
+  /** Name resolution (default dns.lookup); tests inject a resolver that answers 127.x only. */
+  lookup?: LookupFunction
 }
 
 export interface UpstreamRequest {
@@ -41,10 +56,42 @@ function envValue (env: UpstreamOptions['env'], name: string): string {
   return env[name] ?? env[name.toLowerCase()] ?? ''
 }
 
+type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void
+
+/**
+ * A net `lookup` that resolves with `lookup` and hands the socket only the addresses `policy`
+ * allows; none left is DSM_UPSTREAM_FORBIDDEN_ADDRESS, before any connection is attempted.
+ * Works for both calling forms net uses: `all: true` (autoSelectFamily, RFC 8305) and one address.
+ */
+export function guardLookup (lookup: LookupFunction, policy: AddressPolicy): LookupFunction {
+  return (hostname: string, options: LookupOptions, callback: LookupCallback): void => {
+    lookup(hostname, { ...options, all: true }, (err, answer, family) => {
+      if (err !== null) {
+        callback(err, options.all === true ? [] : '')
+        return
+      }
+      const addresses: LookupAddress[] = Array.isArray(answer) ? answer : [{ address: answer, family: family ?? 4 }]
+      const checked = addresses.map((a) => ({ ...a, ...policy.check(a.address) }))
+      const allowed = checked.filter((a) => a.allowed).map(({ address, family }) => ({ address, family }))
+      const first = allowed[0]
+      if (first === undefined) {
+        const refused = checked.map((a) => `${a.address} (${a.class})`).join(', ') || 'no address'
+        const example = checked[0] === undefined ? '10.0.0.0/8' : `${checked[0].address}/${checked[0].family === 6 ? 128 : 32}`
+        callback(new UpstreamForbiddenAddressError(hostname, refused, example), options.all === true ? [] : '')
+        return
+      }
+      if (options.all === true) callback(null, allowed)
+      else callback(null, first.address, first.family)
+    })
+  }
+}
+
 function createDispatcher (opts: UpstreamOptions): Dispatcher {
   const tls = { ca: [...opts.ca] }
+  const lookup = guardLookup(opts.lookup ?? (dns.lookup as LookupFunction), new AddressPolicy(opts.allowAddresses ?? []))
   const common = {
-    connect: { ...tls, timeout: opts.timeouts.connect },
+    // `lookup` is handed through undici's connector to net/tls.connect, which resolves with it.
+    connect: { ...tls, timeout: opts.timeouts.connect, lookup },
     headersTimeout: opts.timeouts.headers,
     bodyTimeout: opts.timeouts.idle,
     keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS
@@ -160,8 +207,10 @@ const WORDY_CODES = new Set(['', 'UNSPECIFIED'])
 
 /** Maps any error from talking to `url` to one DSM_UPSTREAM_* error, keeping it as `cause`. */
 export function mapUpstreamError (err: unknown, url: URL): DsmError {
-  if (isDsmError(err)) return err
   const chain = errorChain(err)
+  // A DSM error raised inside the connection (the address guard) may arrive wrapped.
+  const own = chain.find(isDsmError)
+  if (own !== undefined) return own
   const codes = chain.map((e) => (typeof e.code === 'string' ? e.code : ''))
   // The detail is the first error that carries a code (a wrapper's 'fetch failed' says nothing).
   const details = chain.map((e) => [e.code, e.message].filter((v) => typeof v === 'string' && v !== '').join(': '))

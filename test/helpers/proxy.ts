@@ -4,6 +4,7 @@
 // With `https: true` (or a listen.https in `config`) the HTTPS listener starts too, on
 // 127.0.0.1:0, tls.mode auto unless the config says otherwise.
 import { mkdtemp, rm } from 'node:fs/promises'
+import type { LookupFunction } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
@@ -44,6 +45,8 @@ export interface StartProxyOptions {
   https?: boolean
   /** Test knobs of the HTTPS listener (short leaf lifetimes, reload debounce). */
   httpsDeps?: Omit<HttpsListenerDeps, 'logger'>
+  /** Upstream name resolution: a test resolver that answers 127.x only (test/helpers/test-resolver.ts). */
+  lookup?: LookupFunction
   /** Where the JSON log lines go (default stdout), for tests that assert what was logged. */
   logStream?: pino.DestinationStream
 }
@@ -66,7 +69,7 @@ export async function startProxy (opts: StartProxyOptions = {}): Promise<TestPro
   const dataDir = opts.dataDir ?? await mkdtemp(join(tmpdir(), 'dsmirror-test-'))
   const config = parseConfig(await testConfig(dataDir, opts), { env: {}, cwd: dataDir })
   const logger = opts.logStream === undefined ? pino({ level: config.log.level }) : pino({ level: config.log.level }, opts.logStream)
-  const app = await buildApp(config, { logger, env: opts.env ?? {}, ...(opts.now !== undefined ? { now: opts.now } : {}) })
+  const app = await buildApp(config, { logger, env: opts.env ?? {}, ...(opts.now !== undefined ? { now: opts.now } : {}), ...(opts.lookup !== undefined ? { lookup: opts.lookup } : {}) })
   const http = config.listen.http
   if (http === false) throw new Error('test proxy needs listen.http')
   let https: HttpsListener | null

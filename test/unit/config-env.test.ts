@@ -24,7 +24,7 @@ t.test('DSMIRROR_<PATH> sets keys case-insensitively, with YAML scalar values', 
     }
   })
   t.equal(config.cache.maxSize, 10 * 2 ** 30)
-  t.same(config.listen, { http: { host: '127.0.0.1', port: 9090 }, https: false })
+  t.same(config.listen, { http: { host: '127.0.0.1', port: 9090 }, https: false, headersTimeout: 20_000 })
   t.equal(config.upstream.timeouts.connect, 5000)
   t.equal(config.upstream.timeouts.headers, 30_000, 'siblings keep their defaults')
   t.equal(config.upstream.systemStore, false)

@@ -26,7 +26,7 @@ t.test('no file and no env gives every default', async (t) => {
   const config = await loadConfig({ env: {}, cwd })
   const expected: DsmirrorConfig = {
     dataDir: '/srv/work/dsmirror-data',
-    listen: { http: { host: '127.0.0.1', port: 8080 }, https: { host: '0.0.0.0', port: 8443 } },
+    listen: { http: { host: '127.0.0.1', port: 8080 }, https: { host: '0.0.0.0', port: 8443 }, headersTimeout: 20_000 },
     tls: { mode: 'auto', hostnames: ['localhost', '127.0.0.1', '::1'], certFile: null, keyFile: null, leafLifetime: 7 * 24 * 3600 * 1000 },
     upstream: {
       caFiles: [],
@@ -35,7 +35,8 @@ t.test('no file and no env gives every default', async (t) => {
       timeouts: { connect: 10_000, headers: 30_000, idle: 60_000 },
       retries: 5,
       retryDelay: 250,
-      maxRedirects: 5
+      maxRedirects: 5,
+      allowAddresses: []
     },
     cache: {
       dir: '/srv/work/dsmirror-data/cache',
@@ -106,7 +107,7 @@ t.test('a YAML file is read, merged over the defaults, with sizes and durations 
   const config = await loadConfig({ file: 'dsmirror.yaml', env: {}, cwd: dir })
   t.equal(config.dataDir, join(dir, 'state'))
   t.equal(config.cache.dir, join(dir, 'state', 'cache'), 'cache.dir defaults under the dataDir')
-  t.same(config.listen, { http: false, https: { host: '0.0.0.0', port: 9443 } })
+  t.same(config.listen, { http: false, https: { host: '0.0.0.0', port: 9443 }, headersTimeout: 20_000 })
   t.same(config.upstream.caFiles, [join(dir, 'certs/corp-root.pem'), '/etc/ssl/extra.pem'])
   t.same(config.upstream.timeouts, { connect: 5000, headers: 30_000, idle: 60_000 })
   t.equal(config.upstream.retryDelay, 1000)

@@ -47,7 +47,7 @@ t.test('unknown keys are errors that suggest the nearest known key', async (t) =
 
 t.test('listeners: ports 0-65535, false turns one off, mappings are checked key by key', async (t) => {
   const ok = parseConfig({ listen: { http: { host: '[::1]', port: 0 }, https: false } }, { env: {}, cwd })
-  t.same(ok.listen, { http: { host: '::1', port: 0 }, https: false })
+  t.same(ok.listen, { http: { host: '::1', port: 0 }, https: false, headersTimeout: 20_000 })
 
   const message = configErrorOf(t, {
     listen: { http: { host: 'not a host', port: 8.5, tls: true }, https: 'yes' }
