@@ -7,7 +7,9 @@ import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { DsmirrorConfig } from '../config/schema.js'
 import { buildApp } from './app.js'
+import { registerCacheCommands } from './cli-cache.js'
 import { registerCertsCommands } from './cli-certs.js'
+import { registerPrefetchCommand } from './cli-prefetch.js'
 import { registerTrustCommands } from './cli-trust.js'
 import { CONFIG_FLAGS, CONFIG_FLAGS_HELP, createLogger, loadCliConfig, type ConfigOption } from './cli-common.js'
 import { isDsmError } from './errors.js'
@@ -90,6 +92,8 @@ program.command('serve')
   .action(serve)
 registerCertsCommands(program)
 registerTrustCommands(program)
+registerPrefetchCommand(program)
+registerCacheCommands(program)
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (isDsmError(err)) {

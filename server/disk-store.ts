@@ -7,7 +7,8 @@
 // objects/. The index is an lru-cache sized in bytes whose dispose unlinks evicted bodies; it is
 // rebuilt from the metadata at start, oldest access first. Pinned entries (admin API) live beside
 // the LRU, never evicted, and their bytes are taken off what the LRU may hold.
-import { constants as fsc } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { constants as fsc, createReadStream } from 'node:fs'
 import { mkdir, open, readdir, readFile, rename, rm, stat, truncate, type FileHandle, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { LRUCache } from 'lru-cache'
@@ -56,6 +57,8 @@ export interface DiskStoreOptions {
   log: Logger
   now?: () => number
 }
+
+const VERIFY_READ_CHUNK_BYTES = 1024 * 1024
 
 /** Persist lastAccess at most this often per entry: hits must not turn into metadata writes. */
 export const ACCESS_PERSIST_INTERVAL_MS = 60 * 60 * 1000
@@ -301,6 +304,59 @@ export class DiskStore {
   /** Evicts least recently used entries until they fit beside the pinned ones. */
   #trim (): void {
     while (this.#index.calculatedSize + this.#pinnedBytes > this.maxSize && this.#index.size > 0) this.#index.pop()
+  }
+
+  /**
+   * Re-hashes a committed body against the sha256 in its metadata (`dsmirror cache verify`). A
+   * mismatch (or a missing body) moves it to quarantine/ with a note and drops the entry, so the
+   * next request fetches it again. Null when the body is intact.
+   */
+  async verify (key: string, onBytes?: (bytes: number) => void): Promise<{ expected: string; actual: string; quarantined: string | null } | null> {
+    const meta = this.peek(key)
+    if (meta === undefined) return null
+    let actual: string
+    try {
+      const hash = createHash('sha256')
+      for await (const chunk of createReadStream(this.bodyPath(key), { highWaterMark: VERIFY_READ_CHUNK_BYTES })) {
+        hash.update(chunk as Buffer)
+        onBytes?.((chunk as Buffer).length)
+      }
+      actual = hash.digest('hex')
+    } catch (err: unknown) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError(this.bodyPath(key), err)
+      this.delete(key)
+      return { expected: meta.sha256, actual: 'missing', quarantined: null }
+    }
+    if (actual === meta.sha256) return null
+    const target = join(this.quarantineDir, `${key}-${this.#now()}.bin`)
+    try {
+      await rename(this.bodyPath(key), target)
+      await writeFile(`${target}.json`, JSON.stringify({
+        url: meta.url, expected: { algorithm: 'sha256', hex: meta.sha256 }, actual, size: meta.size, reason: 'cache verify', quarantinedAt: new Date(this.#now()).toISOString()
+      }, null, 2))
+    } catch (err: unknown) {
+      throw ioError(target, err)
+    }
+    // The body is gone from objects/ already; this drops the index entry and the metadata.
+    this.delete(key)
+    return { expected: meta.sha256, actual, quarantined: target }
+  }
+
+  /**
+   * The metadata of every committed entry in `dir`, read without changing anything (unlike
+   * `open`, which cleans temp files a running server may still be writing).
+   */
+  static async readEntries (dir: string): Promise<EntryMeta[]> {
+    const objects = join(dir, 'objects')
+    const metas: EntryMeta[] = []
+    for (const shard of await readdir(objects).catch(() => [])) {
+      for (const name of await readdir(join(objects, shard)).catch(() => [])) {
+        if (!name.endsWith('.json')) continue
+        const meta = await readMeta(join(objects, shard, name))
+        if (meta !== null) metas.push(meta)
+      }
+    }
+    return metas
   }
 
   /** Moves a temp body that failed verification aside, with a note of why. */
