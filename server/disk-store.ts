@@ -34,6 +34,20 @@ export interface EntryMeta {
   policy: Record<string, unknown>
   /** Never evicted; counts against maxSize (admin API pin). Absent in entries written before pins. */
   pinned?: boolean
+  /** The body file as published (see BodyStamp). Absent in entries written before stamps: size only. */
+  file?: BodyStamp
+}
+
+/**
+ * What the body file looked like when it was published. Any write to it changes its mtime, so a
+ * body truncated, appended to or edited in place after publish is noticed on the next open (one
+ * fstat per hit, instead of hashing every hit: the hit path is the bench target). Silent bit rot
+ * that leaves size and mtime alone is not seen here: `dsmirror cache verify` re-hashes bodies.
+ * No inode number: a cache directory restored with `cp -a` or `rsync -a` keeps its entries.
+ */
+export interface BodyStamp {
+  size: number
+  mtimeMs: number
 }
 
 /** What a restart needs to resume an interrupted download from `durable` bytes. */
@@ -145,13 +159,23 @@ export class DiskStore {
   async openBody (key: string): Promise<{ handle: FileHandle; meta: EntryMeta } | null> {
     const meta = this.get(key)
     if (meta === undefined) return null
+    let handle: FileHandle
     try {
-      return { handle: await open(this.bodyPath(key), 'r'), meta }
+      handle = await open(this.bodyPath(key), 'r')
     } catch (err: unknown) {
       this.#log.warn({ err, key }, 'cached body vanished; dropping the entry')
       this.delete(key)
       return null
     }
+    const found = await handle.stat().catch(() => null)
+    if (found !== null && stampMatches(meta, found)) return { handle, meta }
+    await handle.close().catch(() => {})
+    // A body renamed over by a newer download of the key is not a changed body: use the new entry.
+    if (this.peek(key) !== meta) return await this.openBody(key)
+    this.#log.warn({ key, url: meta.url, expected: meta.file ?? { size: meta.size }, found: found === null ? null : { size: found.size, mtimeMs: found.mtimeMs } },
+      'cached body changed on disk since it was published; dropping the entry, it is fetched again')
+    this.delete(key)
+    return null
   }
 
   /**
@@ -217,6 +241,8 @@ export class DiskStore {
       await rm(this.metaPath(meta.key), { force: true })
       await rename(this.tempPath(meta.key), body)
       await rm(`${this.tempPath(meta.key)}.json`, { force: true })
+      const published = await stat(body)
+      meta.file = { size: published.size, mtimeMs: published.mtimeMs }
     } catch (err: unknown) {
       throw ioError(body, err)
     }
@@ -389,8 +415,8 @@ export class DiskStore {
         if (name.endsWith('.json')) {
           const key = name.slice(0, -'.json'.length)
           const meta = await readMeta(join(shardDir, name))
-          const size = await stat(join(shardDir, key)).then((s) => s.size, () => -1)
-          if (meta === null || meta.key !== key || size !== meta.size) {
+          const found = await stat(join(shardDir, key)).catch(() => null)
+          if (meta === null || meta.key !== key || found === null || !stampMatches(meta, found)) {
             dropped++
             await rm(join(shardDir, name), { force: true })
             await rm(join(shardDir, key), { force: true })
@@ -444,6 +470,11 @@ export class DiskStore {
 
 function entryBytes (meta: EntryMeta): number {
   return Math.max(1, meta.size)
+}
+
+/** Whether a body file still is what `meta` says was published: its size, and its mtime when stamped. */
+function stampMatches (meta: EntryMeta, found: { size: number; mtimeMs: number }): boolean {
+  return found.size === meta.size && (meta.file === undefined || (found.size === meta.file.size && found.mtimeMs === meta.file.mtimeMs))
 }
 
 function ioError (path: string, err: unknown): Error {
