@@ -1,7 +1,8 @@
 // The status page (/_/) as HTML, from a StatusSnapshot (status-page.ts). Server-rendered so it
-// works without JavaScript; a few lines of inline script re-fetch the page every second and swap
-// the live part in (DOMParser, no scripts run), so nothing is rendered twice in two languages and
-// nothing needs a build step. Every interpolated string goes through esc(): entry URLs, request
+// works without JavaScript; a few lines of inline script fetch the live part (/_/?part=live)
+// every second and swap it in (DOMParser, no scripts run), so nothing is rendered twice in two
+// languages and nothing needs a build step. The part carries no <style>: a parsed copy of the
+// whole page would bring a style with another response's nonce, which the CSP reports. Every interpolated string goes through esc(): entry URLs, request
 // targets and error messages come from clients.
 import type { StatusSnapshot } from './status-page.js'
 
@@ -18,14 +19,17 @@ meter,progress{width:100%;height:14px}.scroll{overflow-x:auto}table{border-colla
 th,td{text-align:left;padding:4px 6px;border-bottom:1px solid var(--line);vertical-align:top}td.num,th.num{text-align:right;white-space:nowrap}
 .url{word-break:break-all;font-family:ui-monospace,monospace;font-size:.9em}.code{font-family:ui-monospace,monospace;color:var(--bad);white-space:nowrap}
 pre{background:var(--card);border:1px solid var(--line);border-radius:6px;padding:8px;overflow-x:auto;font-size:.85em}a{color:var(--accent)}
+.grid{margin-bottom:10px}
+@media (max-width:640px){thead{display:none}table,tbody,tr,td{display:block;width:100%}tr{border-bottom:1px solid var(--line);padding:4px 0}
+td{border:0;padding:1px 0}td.num{text-align:left}td[data-label]::before{content:attr(data-label) ": ";color:var(--muted)}}
 `
 
-// Replaces #live with the same element of a fresh copy of this page; on failure it says so and tries again.
+// Replaces #live with a fresh copy; on failure it says so and tries again.
 const SCRIPT = `
 const refresh = async () => {
   const note = document.getElementById('updated')
   try {
-    const res = await fetch(location.pathname, { cache: 'no-store' })
+    const res = await fetch(location.pathname + '?part=live', { cache: 'no-store' })
     if (!res.ok) throw new Error('HTTP ' + res.status)
     const next = new DOMParser().parseFromString(await res.text(), 'text/html').getElementById('live')
     const current = document.getElementById('live')
@@ -92,7 +96,7 @@ function renderListeners (s: StatusSnapshot): string {
   return `<div class="grid"><div class="card"><h2>Listening on</h2><ul>${urls}</ul></div><div class="card"><h2>HTTPS trust</h2>${ca}</div></div>`
 }
 
-function renderLive (s: StatusSnapshot): string {
+export function renderLive (s: StatusSnapshot): string {
   const { cache, served } = s
   const used = cache.maxSize > 0 ? Math.min(1, cache.bytes / cache.maxSize) : 0
   const ratio = served.hitRatio === null ? '–' : percent(served.hitRatio)
@@ -119,22 +123,22 @@ function renderDownloads (s: StatusSnapshot): string {
     const total = d.size === null ? 'unknown size' : formatBytes(d.size)
     const bar = d.size === null ? '<progress></progress>' : `<progress value="${esc(d.written)}" max="${esc(d.size)}"></progress>`
     return `<tr class="download" data-key="${esc(d.key)}"><td><div class="url">${esc(d.url)}</div>${bar}</td>
-<td class="num"><span class="progress-text">${esc(formatBytes(d.written))} / ${esc(total)}</span></td>
-<td class="num rate">${esc(formatBytes(Math.round(d.bytesPerSec)))}/s</td><td class="num clients">${esc(d.clients)}</td></tr>`
+<td class="num" data-label="progress"><span class="progress-text">${esc(formatBytes(d.written))} / ${esc(total)}</span></td>
+<td class="num rate" data-label="rate">${esc(formatBytes(Math.round(d.bytesPerSec)))}/s</td><td class="num clients" data-label="clients">${esc(d.clients)}</td></tr>`
   }).join('')
   return `<h2>Downloads in flight</h2><div class="scroll"><table id="downloads"><thead><tr><th>URL</th><th class="num">progress</th><th class="num">rate</th><th class="num">clients</th></tr></thead><tbody>${rows}</tbody></table></div>`
 }
 
 function renderEntries (title: string, id: string, entries: StatusSnapshot['largest'], now: number): string {
   if (entries.length === 0) return `<h2>${esc(title)}</h2><p class="muted" id="${esc(id)}">the cache is empty</p>`
-  const rows = entries.map((e) => `<tr><td class="url">${esc(e.url)}</td><td class="num">${esc(formatBytes(e.size))}</td><td class="num">${esc(formatAge(now - e.fetchedAt))}</td></tr>`).join('')
+  const rows = entries.map((e) => `<tr><td class="url">${esc(e.url)}</td><td class="num" data-label="size">${esc(formatBytes(e.size))}</td><td class="num" data-label="fetched">${esc(formatAge(now - e.fetchedAt))}</td></tr>`).join('')
   return `<h2>${esc(title)}</h2><div class="scroll"><table id="${esc(id)}"><thead><tr><th>URL</th><th class="num">size</th><th class="num">fetched</th></tr></thead><tbody>${rows}</tbody></table></div>`
 }
 
 function renderErrors (s: StatusSnapshot): string {
   if (s.errors.length === 0) return '<h2>Recent errors</h2><p class="muted" id="errors">none</p>'
   const rows = s.errors.map((e) => `<tr class="error"><td class="num">${esc(formatAge(s.now - e.at))}</td><td class="code">${esc(e.code)}</td>
-<td class="num">${esc(e.status ?? 'aborted')}</td><td><div class="url">${esc(e.method ?? '')} ${esc(e.url)}</div><div class="muted">${esc(e.message)}</div></td></tr>`).join('')
+<td class="num" data-label="status">${esc(e.status ?? 'aborted')}</td><td><div class="url">${esc(e.method ?? '')} ${esc(e.url)}</div><div class="muted">${esc(e.message)}</div></td></tr>`).join('')
   return `<h2>Recent errors</h2><div class="scroll"><table id="errors"><thead><tr><th class="num">when</th><th>code</th><th class="num">status</th><th>request</th></tr></thead><tbody>${rows}</tbody></table></div>`
 }
 

@@ -9,7 +9,7 @@ import { listenerUrls } from './listener-urls.js'
 import { FROM_CACHE, type Metrics, type Outcome } from './metrics.js'
 import type { MirrorCache } from './mirror-cache.js'
 import type { RecentError, RecentErrors } from './recent-errors.js'
-import { renderStatusPage } from './status-html.js'
+import { renderLive, renderStatusPage } from './status-html.js'
 
 /** Rows in each of the "largest" and "most recent" entry tables. */
 export const STATUS_ENTRY_ROWS = 8
@@ -57,7 +57,7 @@ export interface StatusSnapshot {
 
 const plugin: FastifyPluginAsync<StatusPageOptions> = async (app, opts) => {
   const startedAt = opts.now()
-  app.get('/_/', async (request, reply) => {
+  app.get<{ Querystring: { part?: string } }>('/_/', async (request, reply) => {
     const snapshot = await statusSnapshot(app, request, opts, startedAt)
     const nonce = randomBytes(16).toString('base64')
     return reply
@@ -66,7 +66,8 @@ const plugin: FastifyPluginAsync<StatusPageOptions> = async (app, opts) => {
       .header('x-content-type-options', 'nosniff')
       // Only this page's own inline style and script run; it loads nothing from anywhere else.
       .header('content-security-policy', `default-src 'none'; style-src 'nonce-${nonce}'; script-src 'nonce-${nonce}'; connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`)
-      .send(renderStatusPage(snapshot, nonce))
+      // ?part=live: the part the page's script refreshes.
+      .send(request.query.part === 'live' ? renderLive(snapshot) : renderStatusPage(snapshot, nonce))
   })
   app.get('/_/api/status', async (request, reply) => {
     return reply.header('cache-control', 'no-store').send(await statusSnapshot(app, request, opts, startedAt))
