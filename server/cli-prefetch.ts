@@ -61,12 +61,15 @@ async function prefetch (urls: string[], opts: PrefetchOptions): Promise<void> {
       const line = outcome.failure === null
         ? `ok    ${outcome.url}  ${formatBytes(outcome.result?.bytes ?? 0)}  ${outcome.result?.cacheStatus ?? ''}`
         : `FAIL  ${outcome.url}  ${outcome.failure}`
+      // With bars on the terminal, the lines come after them (cli-progress drops logs still buffered at stop).
       if (progress === null) process.stdout.write(`${line}\n`)
-      else progress.log(`${line}\n`)
+      else lines.push(line)
     }
   }
+  const lines: string[] = []
   await Promise.all(Array.from({ length: Math.min(concurrency, all.length) }, worker))
   progress?.stop()
+  for (const line of lines) process.stdout.write(`${line}\n`)
 
   const cached = outcomes.filter((o) => o.failure === null)
   let pinFailed = false
@@ -152,6 +155,5 @@ class Bars {
     }
   }
 
-  log (line: string): void { this.#multi.log(line) }
   stop (): void { this.#multi.stop() }
 }
