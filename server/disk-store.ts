@@ -239,10 +239,11 @@ export class DiskStore {
     try {
       await mkdir(join(this.objectsDir, meta.key.slice(0, 2)), { recursive: true })
       await rm(this.metaPath(meta.key), { force: true })
+      // Stamped before the rename, which keeps size and mtime: nothing writes the body after this.
+      const published = await stat(this.tempPath(meta.key))
+      meta.file = { size: published.size, mtimeMs: published.mtimeMs }
       await rename(this.tempPath(meta.key), body)
       await rm(`${this.tempPath(meta.key)}.json`, { force: true })
-      const published = await stat(body)
-      meta.file = { size: published.size, mtimeMs: published.mtimeMs }
     } catch (err: unknown) {
       throw ioError(body, err)
     }
