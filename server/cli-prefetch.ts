@@ -120,7 +120,8 @@ export function mirrorPath (url: string, server: string): string {
 }
 
 export function parseList (text: string): string[] {
-  return text.split('\n').map((line) => line.replace(/#.*$/, '').trim()).filter((line) => line !== '')
+  // A comment starts at a # that begins the line or follows a space (a # inside a URL is kept).
+  return text.split(/\r?\n/).map((line) => line.replace(/(^|\s)#.*$/, '').trim()).filter((line) => line !== '')
 }
 
 export function formatBytes (bytes: number): string {
