@@ -2,9 +2,13 @@
 // the named host or under the named mirror's URL, or a DSM_* error. Traversal, smuggling and
 // userinfo in any spelling are refused, unknown mirror names never reach Object.prototype, and
 // (property) no suffix of a target can move the URL to another host or out of a mirror's prefix.
+// Composed with cache-key.ts, as mirror-cache.ts does (properties): the canonical URL a target's
+// key is made from stays on that host and prefix, and every spelling of one upstream URL as a
+// request target, in host or mirror form, gets one key.
 import fc from 'fast-check'
 import t from 'tap'
 import { Allowlist } from '../../server/allowlist.js'
+import { cacheKey, canonicalUrl } from '../../server/cache-key.js'
 import { isDsmError } from '../../server/errors.js'
 import { parseMirrorTarget, type MirrorTargetOptions } from '../../server/mirror-target.js'
 
@@ -244,6 +248,75 @@ t.test('property: any target either parses or fails with a DSM_* code, never ano
     const { url, mirror } = result.ok
     if (mirror !== null) return url.origin === new URL(opts.mirrors[mirror]?.url ?? 'x:').origin
     return opts.allowlist.allows(url.hostname, Number(url.port !== '' ? url.port : 443))
+  }), { numRuns: RUNS })
+  t.pass(`${RUNS} runs`)
+})
+
+// The key is the sha256 of canonicalUrl(url): canonicalisation runs after this parser (it decodes
+// unreserved %XX and resolves what that exposes), so the guarantee is stated on its output too.
+t.test('property: the cache key of an accepted target is made from a URL on its host and prefix', async (t) => {
+  const cases: Array<[string, string]> = [
+    ['example.org', 'https://example.org/'],
+    ['127.0.0.1:8443', 'https://127.0.0.1:8443/'],
+    ['[::1]:9443', 'https://[::1]:9443/'],
+    ['a.hf.co', 'https://a.hf.co/'],
+    ...Object.entries(opts.mirrors).map(([name, m]): [string, string] => [name, m.url])
+  ]
+  for (const [first, prefix] of cases) {
+    fc.assert(fc.property(tricky, (rest) => {
+      const result = dsmOr(() => parseMirrorTarget(`/${first}/${rest}`, opts))
+      if ('code' in result) return true
+      const canonical = canonicalUrl(result.ok.url)
+      return canonical.startsWith(prefix) && new URL(canonical).origin === new URL(prefix).origin &&
+        canonicalUrl(canonical) === canonical && cacheKey(canonical) === cacheKey(result.ok.url)
+    }), { numRuns: RUNS })
+    t.pass(`/${first}/: ${RUNS} runs`)
+  }
+})
+
+t.test('property: every spelling of one upstream URL as a request target gets one key', async (t) => {
+  const o: MirrorTargetOptions = {
+    allowlist: new Allowlist(['download.pytorch.org', 'mirror.corp:8443']),
+    mirrors: { pt: { url: 'https://download.pytorch.org/whl/' }, corp: { url: 'https://mirror.corp:8443/a/' } }
+  }
+  const unreserved = 'ABCXYZabcxyz0189-._~'
+  const segment = fc.array(fc.oneof(
+    fc.constantFrom(...unreserved.split('')),
+    // No %2F: an encoded slash is refused (DSM_BAD_PATH), whatever else is spelled.
+    fc.constantFrom('%3A', '%40', '%25', '%C3%A9', '!', '$', '&', "'", '(', ')', '*', '+', ',', ';', '=', ':', '@')
+  ), { minLength: 1, maxLength: 8 }).map((c) => c.join('')).filter((s) => s !== '.' && s !== '..' && !/^[.~]*$/.test(s))
+  const spelling = fc.record({
+    mirrorForm: fc.boolean(),
+    upperHost: fc.array(fc.boolean(), { minLength: 1, maxLength: 4 }),
+    explicitPort: fc.boolean(),
+    trailingDot: fc.boolean(),
+    encode: fc.array(fc.boolean(), { minLength: 1, maxLength: 4 }),
+    upperHex: fc.boolean()
+  })
+  const upstream = fc.record({
+    mirror: fc.constantFrom('pt', 'corp'),
+    segments: fc.array(segment, { minLength: 1, maxLength: 4 }),
+    query: fc.constantFrom('', '?a=1', '?X=%7e&b=', '?sig=AbC%2F')
+  })
+  function spell (u: { mirror: string, segments: string[], query: string }, s: typeof spelling extends fc.Arbitrary<infer T> ? T : never): string {
+    let n = 0
+    // Unreserved characters percent-encoded (RFC 3986 §2.3: equivalent), either hex case.
+    const path = u.segments.map((seg) => seg.replace(/%[0-9A-F]{2}|./g, (c) => {
+      if (c.length !== 1 || !unreserved.includes(c) || s.encode[n++ % s.encode.length] !== true) return c
+      const hex = c.charCodeAt(0).toString(16)
+      return `%${s.upperHex ? hex.toUpperCase() : hex}`
+    })).join('/')
+    if (s.mirrorForm) return `/${u.mirror}/${path}${u.query}`
+    const base = new URL(o.mirrors[u.mirror]?.url ?? '')
+    let host = [...base.hostname].map((c, i) => (s.upperHost[i % s.upperHost.length] === true ? c.toUpperCase() : c)).join('')
+    if (s.trailingDot) host += '.'
+    const port = base.port !== '' ? `:${base.port}` : s.explicitPort ? ':443' : ''
+    return `/${host}${port}${base.pathname}${path}${u.query}`
+  }
+  fc.assert(fc.property(upstream, spelling, spelling, (u, a, b) => {
+    const keyA = cacheKey(parseMirrorTarget(spell(u, a), o).url)
+    const keyB = cacheKey(parseMirrorTarget(spell(u, b), o).url)
+    return keyA === keyB
   }), { numRuns: RUNS })
   t.pass(`${RUNS} runs`)
 })
