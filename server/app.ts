@@ -94,8 +94,12 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
     http: { headersTimeout: config.listen.headersTimeout, connectionsCheckingInterval: connectionsCheckingInterval(config.listen.headersTimeout) },
     clientErrorHandler: createClientErrorHandler({ headersTimeoutMs: config.listen.headersTimeout, log: log.child({ module: 'listener' }) }),
     // Malformed targets that the router itself rejects still get a DSM code.
+    // These replies skip the error handler and hooks, so the body and Cache-Status are written here
+    // in the same shape (a %zz or overlong UTF-8 target, the CVE-2000-0884 class, lands here).
     frameworkErrors: (err, request, reply) => {
-      void (reply as FastifyReply).send(new BadPathError(request.raw.url ?? '', err.message))
+      const error = new BadPathError(request.raw.url ?? '', err.message)
+      void (reply as FastifyReply).code(error.statusCode).header('cache-status', `dsmirror; detail=${error.code}`)
+        .type('application/json; charset=utf-8').send({ statusCode: error.statusCode, code: error.code, error: error.message })
     }
   })
   // caFiles changes and SIGHUP (cli.ts) swap the trust store without a restart.
