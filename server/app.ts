@@ -14,7 +14,7 @@ import { connectionsCheckingInterval, createClientErrorHandler } from './client-
 import { DiskStore } from './disk-store.js'
 import { BadPathError, isDsmError, NotFoundError } from './errors.js'
 import { isLoopbackAddress } from './loopback.js'
-import { Metrics } from './metrics.js'
+import { cacheOutcome, Metrics } from './metrics.js'
 import { metricsPlugin } from './metrics-plugin.js'
 import { MirrorCache } from './mirror-cache.js'
 import { parseMirrorTarget, type MirrorTarget } from './mirror-target.js'
@@ -135,6 +135,7 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
       url: request.raw.url,
       status: reply.statusCode,
       cache: reply.getHeader('cache-status'),
+      outcome: cacheOutcome(reply.getHeader('cache-status'), reply.statusCode),
       bytes: Number(reply.getHeader('content-length') ?? 0),
       ms: Math.round(reply.elapsedTime)
     }, 'request')

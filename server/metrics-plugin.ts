@@ -1,6 +1,7 @@
 // Feeds Metrics from every response and serves /_/metrics (Prometheus text). A response is
 // counted when its ServerResponse closes, finished or aborted, so a download that fails mid-body
-// and a client that leaves early are counted too (onResponse runs only for finished ones).
+// and a client that leaves early are counted too (onResponse runs only for finished ones, so an
+// aborted response also gets its one request log line here).
 // Body bytes are counted as they are handed to the socket: Content-Length overstates an aborted
 // response and is absent from chunked ones.
 import type { ServerResponse } from 'node:http'
@@ -28,9 +29,17 @@ const plugin: FastifyPluginAsync<MetricsPluginOptions> = async (app, { metrics, 
     instrumented.add(request)
     const res = reply.raw
     const counter = countBodyBytes(res)
+    let errored = false
+    res.once('error', () => { errored = true })
     res.once('close', () => {
       const bytes = request.method === 'HEAD' ? 0 : counter.bytes
-      metrics.observeResponse(cacheOutcome(reply.getHeader('cache-status'), reply.statusCode), bytes)
+      const cache = reply.getHeader('cache-status')
+      const outcome = cacheOutcome(cache, reply.statusCode)
+      metrics.observeResponse(outcome, bytes)
+      // Fastify's onResponse, which writes app.ts's line, runs on 'finish' or 'error' only.
+      if (!res.writableFinished && !errored) {
+        request.log.info({ method: request.method, url: request.raw.url, status: reply.statusCode, cache, outcome, bytes, ms: Math.round(reply.elapsedTime), aborted: true }, 'request')
+      }
       const failure = failures.get(request)
       if (failure === undefined) return
       metrics.countError(failure.code)
