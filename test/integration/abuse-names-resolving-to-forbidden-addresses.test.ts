@@ -9,6 +9,7 @@
 // the test resolver (127.x only); `localhost` resolves through the real /etc/hosts.
 import t, { type Test } from 'tap'
 import { startCanary, type Canary } from '../helpers/canary.js'
+import { startConnectProxy } from '../helpers/connect-proxy.js'
 import { request, type ClientResponse } from '../helpers/http-client.js'
 import { issueTestLeaf } from '../helpers/pki.js'
 import { startProxy } from '../helpers/proxy.js'
@@ -121,4 +122,32 @@ t.test('DNS rebinding: a second connection to a name now pointing at a forbidden
   t.equal(resolver.calls.filter((c) => c === name).length, 2, 'resolved once per connection')
   t.equal(upstream.connections, 1)
   t.equal(canary.connections, 0, 'the rebound address saw no connection')
+})
+
+t.test('egress proxy: NO_PROXY hosts are dialled directly and checked; proxied names are the proxy\'s to resolve', async (t) => {
+  const { upstream, canary } = await targets(t)
+  const port = upstream.port
+  const egress = await startConnectProxy(t)
+  const direct = testName('canary.test')
+  const proxied = testName('via-proxy.test')
+  const resolver = createTestResolver({ [direct]: ['127.0.0.2'], [proxied]: ['127.0.0.2'] })
+  const proxy = await startProxy({
+    allowHosts: [`*.canary.test:${port}`, `*.via-proxy.test:${port}`],
+    lookup: resolver.lookup,
+    env: { HTTPS_PROXY: egress.url, NO_PROXY: '.canary.test' },
+    config: { upstream: { proxy: 'env', retries: 0 } }
+  })
+  t.teardown(() => proxy.close({ remove: true }))
+
+  assertRefused(t, await request(proxy.mirrorUrl(`${direct}:${port}`, '/ok.bin')), /127\.0\.0\.2 \(loopback\)/, 'a NO_PROXY name')
+  t.same(egress.connects, [], 'the NO_PROXY name did not go through the egress proxy')
+
+  // Through the proxy, dsmirror never resolves the name: the proxy does, with its own policy
+  // (this test proxy tunnels to 127.0.0.1 only and refuses the rest with 403).
+  const res = await request(proxy.mirrorUrl(`${proxied}:${port}`, '/ok.bin'))
+  t.equal(res.status, 502)
+  t.equal(JSON.parse(res.body.toString()).code, 'DSM_UPSTREAM_CONNECT', 'the egress proxy refused the tunnel')
+  t.same(egress.connects, [`${proxied}:${port}`], 'the name went to the proxy unresolved')
+  t.notOk(resolver.calls.includes(proxied), 'dsmirror did not resolve the proxied name')
+  t.equal(canary.connections, 0)
 })
