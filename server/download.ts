@@ -458,6 +458,11 @@ export class Download extends EventEmitter implements GrowingSource {
 
   async #consume (body: Readable): Promise<void> {
     for await (const chunk of body as AsyncIterable<Buffer>) {
+      // A failed write (disk full) ends the transfer now, not after the rest of a 150 GB body.
+      if (this.#writeError !== null) {
+        body.destroy()
+        throw this.#writeError
+      }
       if (this.#size !== null && this.#written + this.#queuedBytes + chunk.length > this.#size) {
         body.destroy()
         throw new UpstreamBadResponseError(this.url.href, `it sent more bytes than its Content-Length of ${this.#size}`)
@@ -480,7 +485,8 @@ export class Download extends EventEmitter implements GrowingSource {
   /** Appends queued chunks with positional writev, reporting progress after each write. */
   async #writeQueued (): Promise<void> {
     try {
-      while (this.#queue.length > 0 && this.#handle !== null) {
+      // Nothing is written after a failed write: the bytes after it would land at the wrong offset.
+      while (this.#queue.length > 0 && this.#handle !== null && this.#writeError === null) {
         let buffers = this.#queue
         this.#queue = []
         let pending = buffers.reduce((n, b) => n + b.length, 0)
