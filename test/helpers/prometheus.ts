@@ -51,10 +51,12 @@ export function parsePrometheus (text: string): Exposition {
   }
 }
 
+/** As Prometheus reads it (Go's ParseFloat): Inf and NaN in any case; prom-client writes 'Nan'. */
 function parseValue (text: string): number | null {
-  if (text === '+Inf') return Infinity
-  if (text === '-Inf') return -Infinity
-  if (text === 'NaN') return NaN
+  const lower = text.toLowerCase()
+  if (lower === '+inf' || lower === 'inf') return Infinity
+  if (lower === '-inf') return -Infinity
+  if (lower === 'nan') return NaN
   return /^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(text) ? Number(text) : null
 }
 

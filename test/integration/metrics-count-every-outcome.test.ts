@@ -123,3 +123,25 @@ t.test('evictions and cache size follow cache.maxSize', async (t) => {
   t.equal(m.value('dsmirror_cache_bytes'), 2 * size)
   t.equal(m.value('dsmirror_cache_max_bytes'), 100 * 1024)
 })
+
+t.test('a download that fails after its response started counts one error, with no status', async (t) => {
+  const body = makeBytes(256 * 1024, 75)
+  const upstream = await startUpstream()
+  upstream.set('/f/bad.bin', { body })
+  // A digest the body cannot match: the failure comes at the end, after the response started.
+  const checksums = { [`${upstream.origin}/f/bad.bin`]: `sha256:${'0'.repeat(64)}` }
+  const proxy = await startProxy({ allowHosts: [upstream.host], config: { checksums } })
+  t.teardown(async () => { await proxy.close({ remove: true }); await upstream.close() })
+  const before = await scrape(proxy)
+
+  const res = await request(proxy.mirrorUrl(upstream.host, '/f/bad.bin'))
+  t.equal(res.status, 200)
+  t.notOk(res.complete, 'the client was aborted, not handed a wrong file')
+  const after = await scrapeWhen(proxy, (m) => remoteRequests(m) - remoteRequests(before) >= 1)
+  const delta = (name: string, labels: Record<string, string> = {}): number => (after.value(name, labels) ?? 0) - (before.value(name, labels) ?? 0)
+  t.equal(delta('dsmirror_errors_total', { code: 'DSM_CHECKSUM_MISMATCH' }), 1)
+  t.equal(delta('dsmirror_requests_total', { outcome: 'miss' }), 1, 'the aborted response is still counted')
+  t.equal(delta('dsmirror_served_bytes_total', { outcome: 'miss' }), res.body.length, 'with the bytes it really sent')
+  const status = JSON.parse((await request(`${proxy.origin}/_/api/status`)).body.toString()) as { errors: Array<{ code: string, status: number | null, url: string }> }
+  t.match(status.errors, [{ code: 'DSM_CHECKSUM_MISMATCH', status: null, url: `${upstream.origin}/f/bad.bin` }], 'a recent error without a status')
+})
