@@ -87,6 +87,10 @@ export class DiskStore {
   readonly #pinned = new Map<string, EntryMeta>()
   /** Published entries whose metadata is not on disk yet: `persist` writes it, after the body's fsync. */
   readonly #unpersisted = new WeakSet<EntryMeta>()
+  /** Per key, the unlink of an evicted or deleted entry that may still be running (#unlinkEntry). */
+  readonly #unlinking = new Map<string, Promise<void>>()
+  /** Keys whose publish is renaming a new body into place. */
+  readonly #publishing = new Set<string>()
   #pinnedBytes = 0
   #reserved = 0
   #evictions = 0
@@ -236,7 +240,11 @@ export class DiskStore {
    */
   async publish (meta: EntryMeta): Promise<void> {
     const body = this.bodyPath(meta.key)
+    this.#publishing.add(meta.key)
     try {
+      // The key's previous entry may be being unlinked (evicted to make room for this very
+      // body, or deleted): after the rename, that unlink would remove the new body.
+      await this.#unlinking.get(meta.key)
       await mkdir(join(this.objectsDir, meta.key.slice(0, 2)), { recursive: true })
       await rm(this.metaPath(meta.key), { force: true })
       // Stamped before the rename, which keeps size and mtime: nothing writes the body after this.
@@ -246,6 +254,8 @@ export class DiskStore {
       await rm(`${this.tempPath(meta.key)}.json`, { force: true })
     } catch (err: unknown) {
       throw ioError(body, err)
+    } finally {
+      this.#publishing.delete(meta.key)
     }
     this.#unpersisted.add(meta)
     this.#indexEntry(meta)
@@ -308,6 +318,12 @@ export class DiskStore {
         this.#index.set(key, meta)
         this.#trim()
       }
+    }
+    // Unpinned, an entry over a maxSize lowered since it was pinned cannot be kept: lru-cache
+    // refuses it without disposing of it, so its files go here, and no metadata is written back.
+    if (this.peek(key) !== meta) {
+      void this.#unlinkEntry(key, meta)
+      return meta
     }
     // An entry whose body is not fsynced yet gets its metadata from `persist`, never earlier.
     if (!this.#unpersisted.has(meta)) await this.writeMeta(meta)
@@ -395,13 +411,22 @@ export class DiskStore {
     return target
   }
 
+  /** Removes an evicted or deleted entry's files, one unlink per key at a time; publish waits for it. */
   async #unlinkEntry (key: string, meta: EntryMeta): Promise<void> {
-    try {
-      await rm(this.metaPath(key), { force: true })
-      await rm(this.bodyPath(key), { force: true })
-    } catch (err: unknown) {
-      this.#log.warn({ err, key, url: meta.url }, 'could not remove an evicted entry')
-    }
+    const done = (this.#unlinking.get(key) ?? Promise.resolve()).then(async () => {
+      // A newer body of the key is being renamed into place or is indexed: the path is its own
+      // now, and its publish removed the old metadata.
+      if (this.#publishing.has(key) || this.peek(key) !== undefined) return
+      try {
+        await rm(this.metaPath(key), { force: true })
+        await rm(this.bodyPath(key), { force: true })
+      } catch (err: unknown) {
+        this.#log.warn({ err, key, url: meta.url }, 'could not remove an evicted entry')
+      }
+    })
+    this.#unlinking.set(key, done)
+    await done
+    if (this.#unlinking.get(key) === done) this.#unlinking.delete(key)
   }
 
   async #load (): Promise<void> {
@@ -436,7 +461,17 @@ export class DiskStore {
       this.#pinned.set(meta.key, meta)
       this.#pinnedBytes += entryBytes(meta)
     }
-    for (const meta of metas) if (meta.pinned !== true) this.#index.set(meta.key, meta)
+    for (const meta of metas) {
+      if (meta.pinned === true) continue
+      // lru-cache refuses an entry over its maxSize without disposing of it (a restart with a
+      // smaller cache.maxSize): its files would stay under objects/, unindexed, for good.
+      if (entryBytes(meta) > this.maxSize) {
+        dropped++
+        await this.#unlinkEntry(meta.key, meta)
+        continue
+      }
+      this.#index.set(meta.key, meta)
+    }
     this.#trim()
     this.#log.info({ entries: this.#index.size, bytes: this.#index.calculatedSize, dropped, resumable: this.#resumable.size }, 'cache index rebuilt')
   }
