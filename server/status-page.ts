@@ -116,11 +116,28 @@ export async function statusSnapshot (app: FastifyInstance, request: FastifyRequ
       const progress = metrics.progress(d)
       return { key: d.key, url: d.url.href, state: d.state, written: d.written, size: d.size, bytesPerSec: progress.bytesPerSec, clients: progress.clients, startedAt: d.startedAt }
     }),
-    largest: [...entries].sort((a, b) => b.size - a.size).slice(0, STATUS_ENTRY_ROWS).map(toEntry),
-    recent: [...entries].sort((a, b) => b.fetchedAt - a.fetchedAt).slice(0, STATUS_ENTRY_ROWS).map(toEntry),
+    largest: top(entries, STATUS_ENTRY_ROWS, (m) => m.size).map(toEntry),
+    recent: top(entries, STATUS_ENTRY_ROWS, (m) => m.fetchedAt).map(toEntry),
     errors: recentErrors.list(),
     snippets: snippets(requestOrigin(request) ?? listeners[0] ?? 'http://127.0.0.1:8080')
   }
+}
+
+/**
+ * The `count` entries with the highest `score`, highest first, in one pass: a cache can hold a
+ * hundred thousand entries, and an open status page asks every second.
+ */
+function top (entries: readonly EntryMeta[], count: number, score: (meta: EntryMeta) => number): EntryMeta[] {
+  const best: Array<{ meta: EntryMeta, score: number }> = []
+  for (const meta of entries) {
+    const value = score(meta)
+    if (best.length === count && value <= (best.at(-1)?.score ?? -Infinity)) continue
+    let at = best.length
+    while (at > 0 && (best[at - 1]?.score ?? Infinity) < value) at--
+    best.splice(at, 0, { meta, score: value })
+    if (best.length > count) best.pop()
+  }
+  return best.map((b) => b.meta)
 }
 
 async function describeCa (config: DsmirrorConfig): Promise<StatusSnapshot['ca']> {
