@@ -91,7 +91,9 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
     routerOptions: { maxParamLength: MAX_URL_BYTES },
     // Slowloris: a client gets listen.headersTimeout for its request head (Fastify's
     // requestTimeout 0 leaves this the only limit), swept often enough to be that long, not 30 s more.
-    http: { headersTimeout: config.listen.headersTimeout, connectionsCheckingInterval: connectionsCheckingInterval(config.listen.headersTimeout) },
+    // requestTimeout 0 is Fastify's own setting, given here too because Node's constructor
+    // refuses a headersTimeout above its default requestTimeout (300 s).
+    http: { requestTimeout: 0, headersTimeout: config.listen.headersTimeout, connectionsCheckingInterval: connectionsCheckingInterval(config.listen.headersTimeout) },
     clientErrorHandler: createClientErrorHandler({ headersTimeoutMs: config.listen.headersTimeout, log: log.child({ module: 'listener' }) }),
     // Malformed targets that the router itself rejects still get a DSM code.
     // These replies skip the error handler and hooks, so the body and Cache-Status are written here

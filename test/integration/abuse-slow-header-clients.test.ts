@@ -94,3 +94,10 @@ t.test('slow request heads are cut off with 408 on both listeners; other clients
   t.equal(upstream.count('/ok.bin'), 1, 'no slow request reached the upstream')
   t.comment(`${results.length + 2} slow clients cut off`)
 })
+
+t.test('a headersTimeout longer than Node\'s default requestTimeout (300 s) still starts both listeners', async (t) => {
+  const proxy = await startProxy({ https: true, config: { listen: { headersTimeout: '10m' } } })
+  t.teardown(() => proxy.close({ remove: true }))
+  t.equal(proxy.app.server.headersTimeout, 600_000)
+  t.equal(proxy.https?.server.headersTimeout, 600_000)
+})
