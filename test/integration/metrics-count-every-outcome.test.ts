@@ -39,7 +39,8 @@ t.test('every outcome moves its counters by exactly what happened', async (t) =>
   const gone = await startUpstream()
   upstream.set('/m/a.bin', { body: a })
   upstream.set('/m/b.bin', { body: b })
-  upstream.set('/m/c.bin', { body: c, throttleBytesPerSec: 2 * 1024 * 1024, chunkSize: 32 * 1024 })
+  // About a second, so the second client surely finds it in flight even on a busy machine.
+  upstream.set('/m/c.bin', { body: c, throttleBytesPerSec: 512 * 1024, chunkSize: 32 * 1024 })
   await gone.close()
   const proxy = await startProxy({ allowHosts: [upstream.host, gone.host] })
   const other = await startProxy({ allowHosts: [upstream.host] })
