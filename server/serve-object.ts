@@ -149,6 +149,13 @@ export interface ByteRange {
 export type RangeSelection = { kind: 'ignore' } | { kind: 'unsatisfiable' } | { kind: 'partial', ranges: ByteRange[] }
 
 const IGNORE: RangeSelection = { kind: 'ignore' }
+/**
+ * More disjoint ranges than this (after coalescing) and the Range header is ignored: RFC 9110
+ * §14.2 lets a server ignore "more than a reasonable number of ranges", which a client can use to
+ * make a multipart answer many times larger than the bytes it asked for. Apache's MaxRanges
+ * default (CVE-2011-3192's fix) is the same 200; a real downloader asks for a handful.
+ */
+export const MAX_RANGES = 200
 const BYTE_RANGE_SPEC = /^(?:(\d+)-(\d*)|-(\d+))$/
 
 /**
@@ -186,7 +193,8 @@ export function selectRanges (size: number, header: string): RangeSelection {
   }
   if (specs === 0 || suffixOfEmptyBody) return IGNORE
   if (ranges.length === 0) return { kind: 'unsatisfiable' }
-  return { kind: 'partial', ranges: coalesce(ranges) }
+  const coalesced = coalesce(ranges)
+  return coalesced.length > MAX_RANGES ? IGNORE : { kind: 'partial', ranges: coalesced }
 }
 
 function coalesce (ranges: ByteRange[]): ByteRange[] {

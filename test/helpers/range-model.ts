@@ -13,7 +13,8 @@
 // its length is non-zero (§14.1.1), and a suffix longer than the representation selects all of
 // it (§14.1.3). Coalescing policy (as dsmirror implements it, which §14.1.1 and §15.3.7.2
 // allow): overlapping or adjacent ranges merge, and the merged parts keep the order in which the
-// client first asked for any of their bytes.
+// client first asked for any of their bytes; more than MAX_MODEL_RANGES parts after merging and
+// the header is ignored (§14.2 "more than a reasonable number of ranges").
 
 export interface ByteRange {
   start: number
@@ -51,6 +52,8 @@ function parseSpec (text: string): Spec | null {
 }
 
 /** What the proxy must do with `header` (as received, before OWS trimming) for a body of `size` bytes. */
+export const MAX_MODEL_RANGES = 200
+
 export function modelRange (size: number, header: string): RangeVerdict {
   const value = stripOws(header)
   const eq = value.indexOf('=')
@@ -84,7 +87,8 @@ export function modelRange (size: number, header: string): RangeVerdict {
   }
   if (suffixOnEmpty) return { kind: 'ignore' }
   if (selected.length === 0) return { kind: 'unsatisfiable' }
-  return { kind: 'partial', ranges: coalesce(size, selected) }
+  const runs = coalesce(size, selected)
+  return runs.length > MAX_MODEL_RANGES ? { kind: 'ignore' } : { kind: 'partial', ranges: runs }
 }
 
 /** Maximal runs of covered bytes, in the order of the first request touching each run. */

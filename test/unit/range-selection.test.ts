@@ -6,8 +6,8 @@
 import { deepStrictEqual } from 'node:assert/strict'
 import fc from 'fast-check'
 import t from 'tap'
-import { selectRanges } from '../../server/serve-object.js'
-import { modelRange } from '../helpers/range-model.js'
+import { MAX_RANGES, selectRanges } from '../../server/serve-object.js'
+import { MAX_MODEL_RANGES, modelRange } from '../helpers/range-model.js'
 import { rangeHeader } from '../helpers/range-headers.js'
 
 const RUNS = 3000
@@ -52,6 +52,21 @@ t.test('regressions: where range-parser disagreed with RFC 9110', async (t) => {
     t.same(modelRange(size, header), expected, `model: ${why}`)
     t.same(selectRanges(size, header), expected, why)
   }
+})
+
+// RFC 9110 §14.2: a server may ignore a header with too many ranges. 201 one-byte parts of a
+// body cost a multipart answer of about 100 bytes of part headers each.
+t.test('more than MAX_RANGES disjoint ranges: the header is ignored', async (t) => {
+  t.equal(MAX_RANGES, MAX_MODEL_RANGES, 'the model applies the same limit')
+  const ranges = (n: number): string => 'bytes=' + Array.from({ length: n }, (_, i) => `${i * 2}-${i * 2}`).join(',')
+  const size = 1000
+  const atLimit = selectRanges(size, ranges(MAX_RANGES))
+  t.equal(atLimit.kind === 'partial' ? atLimit.ranges.length : -1, MAX_RANGES, `${MAX_RANGES} ranges are served`)
+  t.same(selectRanges(size, ranges(MAX_RANGES + 1)), { kind: 'ignore' }, `${MAX_RANGES + 1} are ignored`)
+  t.same(modelRange(size, ranges(MAX_RANGES + 1)), { kind: 'ignore' }, 'model agrees')
+  // Overlapping ranges coalesce first, so many of them over the same bytes are still one part.
+  const overlapping = 'bytes=' + Array.from({ length: 1000 }, () => '0-99').join(',')
+  t.same(selectRanges(size, overlapping), { kind: 'partial', ranges: [{ start: 0, end: 99 }] }, '1000 copies of one range are one part')
 })
 
 t.test('property: selectRanges agrees with the RFC 9110 model', async (t) => {
