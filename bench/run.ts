@@ -1,6 +1,6 @@
 // `npm run bench`: dsmirror against nginx on this machine. Prints a markdown table and writes it,
 // with the machine it ran on, to bench/results.md. What each row means: bench/README.md.
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseBenchArgs, USAGE } from './args.js'
@@ -207,11 +207,20 @@ async function main (): Promise<number> {
     elapsedSeconds: (Date.now() - startedAt) / 1000
   })
   const outFile = options.stubDsmirror ? STUB_RESULTS_FILE : RESULTS_FILE
-  await writeFile(outFile, report)
+  await writeFile(outFile, report + await keptSoakSection(outFile))
   process.stdout.write('\n' + renderTable(rows))
   if (context.notes.length > 0) process.stdout.write('\n' + context.notes.map((note) => `- ${note}`).join('\n') + '\n')
   process.stdout.write(`\nwritten to ${relative(process.cwd(), outFile)} (${((Date.now() - startedAt) / 1000).toFixed(0)} s)\n`)
   return 0
+}
+
+/** The `## Soak` section of the previous results (written by hand after `npm run soak`), kept as it was. */
+async function keptSoakSection (file: string): Promise<string> {
+  const previous = await readFile(file, 'utf8').catch(() => '')
+  const start = previous.search(/^## Soak$/m)
+  if (start === -1) return ''
+  const next = previous.slice(start + 1).search(/^## /m)
+  return '\n' + (next === -1 ? previous.slice(start) : previous.slice(start, start + 1 + next)).trimEnd() + '\n'
 }
 
 main().then((code) => {
