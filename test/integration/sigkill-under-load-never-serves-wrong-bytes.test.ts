@@ -124,7 +124,6 @@ t.test(`SIGKILL at random moments under concurrent load, ${ROUNDS} rounds`, asyn
 
   // After the last kill: a clean start serves every object exactly, and everything on disk is right.
   const final = await startChildProxy(dataDir, { allowHosts: [upstream.host] })
-  t.teardown(async () => { final.child.kill('SIGTERM'); await final.exited })
   for (const [path, body] of bodies) {
     const res = await fetchHashed(`${final.origin}/${upstream.host}${path}`, {}, () => {})
     t.ok(res.complete && res.sha256 === sha256(body), `after all the kills: ${path} is served exactly`)
@@ -141,5 +140,7 @@ t.test(`SIGKILL at random moments under concurrent load, ${ROUNDS} rounds`, asyn
       t.equal(sha256(await readFile(join(objects, shard, meta.key))), meta.sha256, `${meta.key.slice(0, 8)}: the body on disk matches it`)
     }
   }
+  final.child.kill('SIGTERM')
+  t.equal(await final.exited, 0, 'the last proxy exits cleanly')
   t.comment(`faults proved: ${totals.kills} SIGKILLs, ${totals.requests} requests (${totals.completed} completed and exact, ${totals.aborted} aborted, ${totals.refused} refused), ${totals.bytes} client bytes checked, ${committed} entries on disk verified (seed ${seed})`)
 })

@@ -69,7 +69,6 @@ t.test('SIGTERM mid-download, restart: the upstream gets a Range from the saved 
   upstream.set(path, { body, chunkSize: MiB })
   const before = upstream.requests.length
   const second = await startChildProxy(dataDir, { allowHosts: [upstream.host] })
-  t.teardown(async () => { second.child.kill('SIGTERM'); await second.exited })
   const after = await fetchHashed(`${second.origin}/${upstream.host}${path}`)
   t.equal(after.status, 200, 'served after restart')
   t.ok(after.complete, 'complete')
@@ -82,9 +81,11 @@ t.test('SIGTERM mid-download, restart: the upstream gets a Range from the saved 
   t.equal(resumed[0]?.headers['if-range'], defaultEtag(body), 'with If-Range')
   const resumeLine = second.output().split('\n').find((l) => l.includes('resuming interrupted download'))
   t.equal(resumeLine === undefined ? null : (JSON.parse(resumeLine) as { offset: number }).offset, saved, 'the proxy says it resumed at the saved offset')
-  t.comment(`SIGTERM at ${interrupted.bytes} client bytes; saved ${saved}; resumed with ${String(resumed[0]?.headers.range)}`)
+  t.comment(`SIGTERM after ${SIGTERM_AT} client bytes; suspended with ${interrupted.bytes} sent; saved ${saved}; resumed with ${String(resumed[0]?.headers.range)}`)
 
   const hit = await fetchHashed(`${second.origin}/${upstream.host}${path}`)
   t.equal(hit.cacheStatus, 'dsmirror; hit', 'committed')
   t.equal(hit.sha256, sha256(body))
+  second.child.kill('SIGTERM')
+  t.equal(await second.exited, 0, 'the restarted proxy exits cleanly')
 })
