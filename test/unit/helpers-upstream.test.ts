@@ -104,6 +104,18 @@ t.test('ignoreRange answers 200 with the full body', async (t) => {
   t.equal(res.sha256, sha256(body))
 })
 
+t.test('answer206ToGet answers a plain GET with 206 and the whole body; a Range still gets its range', async (t) => {
+  up.set('/partial.bin', { body, answer206ToGet: true })
+  const res = await request(`${up.origin}/partial.bin`, trust())
+  t.equal(res.status, 206)
+  t.equal(res.headers['content-range'], `bytes 0-${body.length - 1}/${body.length}`)
+  t.equal(res.sha256, sha256(body))
+  const ranged = await request(`${up.origin}/partial.bin`, trust({ headers: { range: 'bytes=10-19' } }))
+  t.equal(ranged.status, 206)
+  t.equal(ranged.headers['content-range'], `bytes 10-19/${body.length}`)
+  t.same(ranged.body, body.subarray(10, 20))
+})
+
 t.test('conditional requests get 304', async (t) => {
   up.set('/c.bin', { body, headers: { 'cache-control': 'max-age=60' } })
   let res = await request(`${up.origin}/c.bin`, trust({ headers: { 'if-none-match': etag } }))
