@@ -21,6 +21,9 @@ const CLIENTS = 3
 const RETRIES = 2
 const MAX_REDIRECTS = 5
 const CHECKED_PATH = '/short-length-checked.tar'
+/** Changed under the same ETag at both ends, outside the resume overlap: only its digest can tell. */
+const EARLY_CHANGE_PATH = '/same-etag/early-change.tar'
+const EARLY_CHANGE_BODY = makeBytes(SIZE, 550)
 
 const seed = testSeed()
 const rng = seeded(seed)
@@ -54,7 +57,14 @@ t.test('upstream faults', async (t) => {
   const proxy = await startProxy({
     allowHosts: [upstream.host],
     logStream: log.stream,
-    config: { checksums: { [`${upstream.origin}${CHECKED_PATH}`]: `sha256:${sha256(makeBytes(SIZE, 400))}` }, log: { level: 'warn' }, upstream: { retries: RETRIES, maxRedirects: MAX_REDIRECTS, timeouts: { idle: '200ms' } } }
+    config: {
+      checksums: {
+        [`${upstream.origin}${CHECKED_PATH}`]: `sha256:${sha256(makeBytes(SIZE, 400))}`,
+        [`${upstream.origin}${EARLY_CHANGE_PATH}`]: `sha256:${sha256(EARLY_CHANGE_BODY)}`
+      },
+      log: { level: 'warn' },
+      upstream: { retries: RETRIES, maxRedirects: MAX_REDIRECTS, timeouts: { idle: '200ms' } }
+    }
   })
   t.teardown(async () => { await proxy.close({ remove: true }); await upstream.close() })
   const control = makeBytes(64 * 1024, 999)
@@ -152,6 +162,21 @@ t.test('upstream faults', async (t) => {
       upstream.set(path, { body: second, etag: '"v1"' })
     }
     await fault(`bytes changed under the same ETag (${newSize} bytes), cut at ${cut}`, path, { bodies: [first], codes: ['DSM_UPSTREAM_CHANGED'] }, swap)
+  }
+
+  //    Changes at both ends pass the overlap (the splice would be neither version); the digest
+  //    from `checksums` refuses it.
+  {
+    const changed = Buffer.from(EARLY_CHANGE_BODY)
+    changed[0] = (changed[0] ?? 0) ^ 0xff
+    changed[SIZE - 1] = (changed[SIZE - 1] ?? 0) ^ 0xff
+    const cut = rng.int(SIZE / 4, SIZE / 2)
+    upstream.set(EARLY_CHANGE_PATH, { body: EARLY_CHANGE_BODY, etag: '"v1"', cutAt: [cut], throttleBytesPerSec: 4 * 1024 * 1024 })
+    const swap = async (): Promise<void> => {
+      await waitFor(() => upstream.count(EARLY_CHANGE_PATH) >= 1)
+      upstream.set(EARLY_CHANGE_PATH, { body: changed, etag: '"v1"' })
+    }
+    await fault(`first and last bytes changed under the same ETag, cut at ${cut}, digest known`, EARLY_CHANGE_PATH, { bodies: [EARLY_CHANGE_BODY], codes: ['DSM_CHECKSUM_MISMATCH'] }, swap)
   }
 
   // 8. 206 to a GET without Range: refused before any byte, never retried.
