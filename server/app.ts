@@ -10,7 +10,7 @@ import { readServedCaPem } from '../certs/serving-tls.js'
 import type { DsmirrorConfig } from '../config/schema.js'
 import { adminApi } from './admin-api.js'
 import { Allowlist } from './allowlist.js'
-import { connectionsCheckingInterval, createClientErrorHandler } from './client-errors.js'
+import { connectionsCheckingInterval, createClientErrorHandler, type ClientErrorHandler } from './client-errors.js'
 import { DiskStore } from './disk-store.js'
 import { BadPathError, isDsmError, NotFoundError } from './errors.js'
 import { isLoopbackAddress } from './loopback.js'
@@ -39,7 +39,16 @@ export interface AppDeps {
 
 declare module 'fastify' {
   interface FastifyInstance {
-    dsmirror: { config: DsmirrorConfig; store: DiskStore; cache: MirrorCache; upstream: Upstream; caBundle: CaBundle; caWatcher: CaBundleWatcher }
+    dsmirror: {
+      config: DsmirrorConfig
+      store: DiskStore
+      cache: MirrorCache
+      upstream: Upstream
+      caBundle: CaBundle
+      caWatcher: CaBundleWatcher
+      /** Both listeners' 'clientError' handler (server/client-errors.ts), counted in metrics and /_/. */
+      clientErrorHandler: ClientErrorHandler
+    }
   }
 }
 
@@ -68,6 +77,14 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
   const store = await DiskStore.open({ dir: config.cache.dir, maxSize: config.cache.maxSize, log: log.child({ module: 'cache' }), now })
   const recentErrors = new RecentErrors({ now })
   const metrics: Metrics = new Metrics({ store, downloads: () => cache.downloads, recentErrors, now })
+  const clientErrorHandler = createClientErrorHandler({
+    headersTimeoutMs: config.listen.headersTimeout,
+    log: log.child({ module: 'listener' }),
+    onRefused: (error) => {
+      metrics.countError(error.code)
+      recentErrors.record({ code: error.code, status: error.statusCode, method: null, url: '(request never parsed)', message: error.message, reqId: null })
+    }
+  })
   const cache: MirrorCache = new MirrorCache({
     store,
     upstream,
@@ -94,7 +111,7 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
     // requestTimeout 0 is Fastify's own setting, given here too because Node's constructor
     // refuses a headersTimeout above its default requestTimeout (300 s).
     http: { requestTimeout: 0, headersTimeout: config.listen.headersTimeout, connectionsCheckingInterval: connectionsCheckingInterval(config.listen.headersTimeout) },
-    clientErrorHandler: createClientErrorHandler({ headersTimeoutMs: config.listen.headersTimeout, log: log.child({ module: 'listener' }) }),
+    clientErrorHandler,
     // Malformed targets that the router itself rejects still get a DSM code.
     // These replies skip the error handler and hooks, so the body and Cache-Status are written here
     // in the same shape (a %zz or overlong UTF-8 target, the CVE-2000-0884 class, lands here).
@@ -116,7 +133,7 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
       upstream.setCa(bundle.certificates).catch((err: unknown) => { log.warn({ err }, 'closing the previous upstream dispatcher failed') })
     }
   })
-  app.decorate('dsmirror', { config, store, cache, upstream, caBundle, caWatcher })
+  app.decorate('dsmirror', { config, store, cache, upstream, caBundle, caWatcher, clientErrorHandler })
   // First, so its hooks see every request, refused ones included.
   await app.register(metricsPlugin, { metrics, recentErrors })
 

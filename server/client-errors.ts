@@ -29,12 +29,22 @@ function errorFor (err: NodeJS.ErrnoException, headersTimeoutMs: number): DsmErr
   return new ClientBadRequestError(err.code ?? err.message)
 }
 
+export interface ClientErrorHandlerOptions {
+  headersTimeoutMs: number
+  log: Logger
+  /** Told of every refusal: these never reach Fastify's hooks, so metrics and /_/ learn of them here. */
+  onRefused?: (error: DsmError) => void
+}
+
+export type ClientErrorHandler = (err: NodeJS.ErrnoException, socket: Duplex) => void
+
 /** A 'clientError' listener for either listener. */
-export function createClientErrorHandler (opts: { headersTimeoutMs: number; log: Logger }): (err: NodeJS.ErrnoException, socket: Duplex) => void {
+export function createClientErrorHandler (opts: ClientErrorHandlerOptions): ClientErrorHandler {
   return (err, socket) => {
     if (err.code === 'ECONNRESET' || socket.destroyed) return
     const error = errorFor(err, opts.headersTimeoutMs)
     opts.log.debug({ code: error.code, reason: err.code ?? err.message }, 'client error: connection closed')
+    opts.onRefused?.(error)
     // Never write into a response already on the wire (the check Node's own handler makes).
     const inFlight = (socket as { _httpMessage?: { headersSent?: boolean } | null })._httpMessage
     if (!socket.writable || inFlight?.headersSent === true) {

@@ -13,7 +13,7 @@ import type { Logger } from 'pino'
 import type { DsmirrorConfig } from '../config/schema.js'
 import { createServingTls, type ServedPair, type ServingTls, type ServingTlsOptions } from '../certs/serving-tls.js'
 import { recordListenerUrl } from './listener-urls.js'
-import { connectionsCheckingInterval, createClientErrorHandler } from './client-errors.js'
+import { connectionsCheckingInterval } from './client-errors.js'
 
 export const TLS_MIN_VERSION = 'TLSv1.2'
 
@@ -61,7 +61,7 @@ export async function startHttpsListener (app: FastifyInstance, config: Dsmirror
   })
   server.setTimeout(app.server.timeout)
   // The same DSM-coded 400/408/431 as the HTTP listener (server/client-errors.ts).
-  server.on('clientError', createClientErrorHandler({ headersTimeoutMs: config.listen.headersTimeout, log }))
+  server.on('clientError', app.dsmirror.clientErrorHandler)
   // Handshake failures (an old TLS version, a client that does not trust the CA) are the
   // client's problem; they are worth a debug line, not an error.
   server.on('tlsClientError', (err: Error, socket) => {
