@@ -265,9 +265,9 @@ export class Download extends EventEmitter implements GrowingSource {
       ? 'the response sets a cookie'
       : !policy.storable() ? 'the response is not storable (Cache-Control no-store/private, or Authorization)' : null
     const length = parseLength(headers['content-length'])
-    if (notStorable !== null) return this.#uncacheable(notStorable, res)
+    if (notStorable !== null) return this.#uncacheable(notStorable, res, true)
     if (length !== null && !this.#opts.store.reserve(length)) {
-      return this.#uncacheable(`it is larger than cache.maxSize (${length} bytes)`, res)
+      return this.#uncacheable(`it is larger than cache.maxSize (${length} bytes)`, res, true)
     }
     this.#reserved = length ?? 0
     this.#size = length
@@ -282,7 +282,15 @@ export class Download extends EventEmitter implements GrowingSource {
     return { kind: 'body' }
   }
 
-  #uncacheable (reason: string, response: UpstreamResponse): DownloadOutcome {
+  #uncacheable (reason: string, response: UpstreamResponse, supersedes = false): DownloadOutcome {
+    // A revalidation answered with a new 200 that will not be kept: the stored copy is no longer
+    // the current representation, so it must not be served again, not even stale when the
+    // upstream later fails (serveStale). A pinned copy stays: the operator asked to keep it.
+    const { revalidate, store } = this.#opts
+    if (supersedes && revalidate !== null && store.peek(this.key)?.pinned !== true) {
+      store.delete(this.key)
+      this.#opts.log.info({ url: this.url.href, reason }, 'revalidation got a response that is not stored; the old copy is dropped')
+    }
     this.#settle('failed')
     return { kind: 'uncacheable', reason, response }
   }
