@@ -9,9 +9,9 @@ import pino from 'pino'
 import type { DsmirrorConfig } from '../config/schema.js'
 import { AdminClient, defaultServer } from './admin-client.js'
 import { commandGroup, CONFIG_FLAGS, CONFIG_FLAGS_HELP, loadCliConfig, type ConfigOption } from './cli-common.js'
-import { formatBytes } from './cli-prefetch.js'
 import { DiskStore, type EntryMeta } from './disk-store.js'
 import { AdminServerRunningError } from './errors.js'
+import { formatBytes } from './format-bytes.js'
 
 const EXIT_FAILED = 1
 const API_PAGE_ENTRIES = 1000

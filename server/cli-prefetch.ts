@@ -8,6 +8,7 @@ import type { Command } from 'commander'
 import { AdminClient, defaultServer, describeError, type DrainResult } from './admin-client.js'
 import { CONFIG_FLAGS, CONFIG_FLAGS_HELP, loadCliConfig, type ConfigOption } from './cli-common.js'
 import { AdminServerUnreachableError } from './errors.js'
+import { formatBytes } from './format-bytes.js'
 
 export const DEFAULT_PREFETCH_CONCURRENCY = 4
 const EXIT_FAILED = 1
@@ -122,17 +123,6 @@ export function mirrorPath (url: string, server: string): string {
 export function parseList (text: string): string[] {
   // A comment starts at a # that begins the line or follows a space (a # inside a URL is kept).
   return text.split(/\r?\n/).map((line) => line.replace(/(^|\s)#.*$/, '').trim()).filter((line) => line !== '')
-}
-
-export function formatBytes (bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
-  let value = bytes
-  let unit = 0
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024
-    unit++
-  }
-  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit] ?? 'B'}`
 }
 
 /** One bar per file on the terminal (stderr), removed when the file is done. */

@@ -10,7 +10,7 @@ import picomatch from 'picomatch'
 import type { Logger } from 'pino'
 import { canonicalUrl, cacheKey } from './cache-key.js'
 import type { DiskStore, EntryMeta } from './disk-store.js'
-import { Download, type ExpectedDigest } from './download.js'
+import { Download, type DownloadOptions, type ExpectedDigest } from './download.js'
 import { isDsmError } from './errors.js'
 import type { MirrorTarget } from './mirror-target.js'
 import { fileSource } from './file-pump.js'
@@ -131,25 +131,33 @@ export class MirrorCache {
     const initiator = download === undefined
     if (download === undefined) {
       const url = target.url
-      download = new Download({
-        key,
-        url,
-        upstream: this.#opts.upstream,
-        store: this.#opts.store,
+      download = this.#newDownload(key, url, {
         headers: { 'accept-encoding': 'identity' },
         // As an anonymous client would ask: the policy and Vary are judged for no request headers.
         policyRequest: { url: url.pathname + url.search, method: 'GET', headers: { host: url.host } },
-        immutable: this.#isImmutable(basename(url)),
-        digest: this.#checksums.get(canonicalUrl(url)) ?? null,
-        retries: this.#opts.retries,
-        retryDelay: this.#opts.retryDelay,
-        revalidate: null,
-        log: this.#opts.log.child({ module: 'download' }),
-        now: this.#opts.now
+        revalidate: null
       })
-      this.#track(key, download)
     }
     return { key, state: initiator ? 'started' : 'in-flight', done: this.#prefetched(download, initiator) }
+  }
+
+  /** A new download for `key`, tracked as the one in flight; what differs by caller is how it asks. */
+  #newDownload (key: string, url: URL, ask: Pick<DownloadOptions, 'headers' | 'policyRequest' | 'revalidate'>): Download {
+    const download = new Download({
+      key,
+      url,
+      ...ask,
+      upstream: this.#opts.upstream,
+      store: this.#opts.store,
+      immutable: this.#isImmutable(basename(url)),
+      digest: this.#checksums.get(canonicalUrl(url)) ?? null,
+      retries: this.#opts.retries,
+      retryDelay: this.#opts.retryDelay,
+      log: this.#opts.log.child({ module: 'download' }),
+      now: this.#opts.now
+    })
+    this.#track(key, download)
+    return download
   }
 
   async #prefetched (download: Download, initiator: boolean): Promise<boolean> {
@@ -217,23 +225,11 @@ export class MirrorCache {
     let download = this.#downloads.get(key)
     const initiator = download === undefined
     if (download === undefined) {
-      const url = target.url
-      download = new Download({
-        key,
-        url,
-        upstream: this.#opts.upstream,
-        store: this.#opts.store,
+      download = this.#newDownload(key, target.url, {
         headers: this.#upstreamHeaders(request),
         policyRequest: policyRequest(request, target),
-        immutable: this.#isImmutable(basename(url)),
-        digest: this.#checksums.get(canonicalUrl(url)) ?? null,
-        retries: this.#opts.retries,
-        retryDelay: this.#opts.retryDelay,
-        revalidate: stale,
-        log: this.#opts.log.child({ module: 'download' }),
-        now: this.#opts.now
+        revalidate: stale
       })
-      this.#track(key, download)
     }
 
     let outcome

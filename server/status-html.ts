@@ -4,6 +4,7 @@
 // languages and nothing needs a build step. The part carries no <style>: a parsed copy of the
 // whole page would bring a style with another response's nonce, which the CSP reports. Every interpolated string goes through esc(): entry URLs, request
 // targets and error messages come from clients.
+import { formatBytes } from './format-bytes.js'
 import type { StatusSnapshot } from './status-page.js'
 
 export const REFRESH_MS = 1_000
@@ -45,17 +46,6 @@ setTimeout(refresh, ${REFRESH_MS})
 
 export function esc (value: unknown): string {
   return String(value).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
-}
-
-export function formatBytes (bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
-  let value = bytes
-  let unit = 0
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024
-    unit++
-  }
-  return unit === 0 ? `${value} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit] ?? ''}`
 }
 
 function formatAge (ms: number): string {

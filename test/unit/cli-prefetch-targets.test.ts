@@ -2,7 +2,8 @@
 // whole dsmirror URLs, upstream URLs), the lines of a list file, and which server by default.
 import t from 'tap'
 import { defaultServer, errorOf } from '../../server/admin-client.js'
-import { formatBytes, mirrorPath, parseList } from '../../server/cli-prefetch.js'
+import { mirrorPath, parseList } from '../../server/cli-prefetch.js'
+import { formatBytes } from '../../server/format-bytes.js'
 
 t.test('mirrorPath: every spelling becomes the path to GET on the server', async (t) => {
   const server = 'http://127.0.0.1:8080'
@@ -39,6 +40,7 @@ t.test('errorOf: the DSM code of dsmirror errors, the HTTP status of anything el
 t.test('formatBytes', async (t) => {
   t.equal(formatBytes(0), '0 B')
   t.equal(formatBytes(1023), '1023 B')
-  t.equal(formatBytes(1536), '1.5 KiB')
-  t.equal(formatBytes(3 * 1024 ** 3), '3.0 GiB')
+  t.equal(formatBytes(1536), '1.50 KiB', 'two decimals below 10')
+  t.equal(formatBytes(3 * 1024 ** 3), '3.00 GiB')
+  t.equal(formatBytes(12.5 * 1024 ** 2), '12.5 MiB', 'one decimal from 10 on')
 })
