@@ -4,10 +4,9 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { DSMIRROR_BIN } from './cli.js'
 import { testConfig, type StartProxyOptions } from './proxy.js'
 
-const BIN = fileURLToPath(new URL('../../bin/dsmirror.js', import.meta.url))
 export const CHILD_START_TIMEOUT_MS = 15_000
 
 export interface ChildProxy {
@@ -22,7 +21,7 @@ export async function startChildProxy (dataDir: string, opts: StartProxyOptions 
   const raw = await testConfig(dataDir, { ...opts, config: { ...opts.config, log: { level: 'info' } } })
   const configFile = join(dataDir, 'config.json')
   await writeFile(configFile, JSON.stringify(raw))
-  const child = spawn(process.execPath, [BIN, 'serve', '--config', configFile], {
+  const child = spawn(process.execPath, [DSMIRROR_BIN, 'serve', '--config', configFile], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { PATH: process.env.PATH ?? '' }
   })

@@ -2,27 +2,14 @@
 // against its metadata: a body whose bytes were flipped on disk is moved to quarantine/ with a
 // note, the run exits 1, and the next request fetches the file from upstream again. With a server
 // answering, verify refuses with DSM_ADMIN_SERVER_RUNNING instead of touching its directory.
-import { execFile } from 'node:child_process'
 import { open, readdir, readFile, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { makeBytes, sha256 } from '../helpers/bytes.js'
 import { request } from '../helpers/http-client.js'
 import { startProxy, testConfig } from '../helpers/proxy.js'
 import { startUpstream } from '../helpers/upstream.js'
-
-const BIN = fileURLToPath(new URL('../../bin/dsmirror.js', import.meta.url))
-
-interface Run { code: number | null; stdout: string; stderr: string }
-
-async function dsmirror (args: string[]): Promise<Run> {
-  return await new Promise<Run>((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH ?? '' }, timeout: 60_000 }, (err, stdout, stderr) => {
-      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : null, stdout, stderr })
-    })
-  })
-}
+import { runDsmirror } from '../helpers/cli.js'
 
 t.test('a flipped body is quarantined and fetched again', async (t) => {
   const upstream = await startUpstream()
@@ -53,7 +40,7 @@ t.test('a flipped body is quarantined and fetched again', async (t) => {
   const configFile = join(dataDir, 'cli-config.json')
   await writeFile(configFile, JSON.stringify(await testConfig(dataDir, { allowHosts: [upstream.host] })))
 
-  const run = await dsmirror(['cache', 'verify', '--config', configFile])
+  const run = await runDsmirror(['cache', 'verify', '--config', configFile])
   t.equal(run.code, 1, run.stdout + run.stderr)
   t.match(run.stdout, new RegExp(`^BAD {6}${upstream.origin.replace(/[.:/]/g, '\\$&')}/v/1\\.tar: expected sha256:${victim.sha256}, got sha256:[0-9a-f]{64}; moved to .*quarantine`, 'm'))
   t.match(run.stdout, /Verified 3 entries \(.*\): 1 bad, quarantined/)
@@ -62,7 +49,7 @@ t.test('a flipped body is quarantined and fetched again', async (t) => {
   t.equal(notes.length, 1, 'one body in quarantine, with a note')
   t.match(JSON.parse(await readFile(join(quarantine, notes[0] ?? ''), 'utf8')), { url: `${upstream.origin}/v/1.tar`, expected: { hex: victim.sha256 }, reason: 'cache verify' })
 
-  const again = await dsmirror(['cache', 'verify', '--config', configFile])
+  const again = await runDsmirror(['cache', 'verify', '--config', configFile])
   t.equal(again.code, 0, 'what is left is intact')
   t.match(again.stdout, /Verified 2 entries \(.*\): all intact\./)
 
@@ -77,7 +64,7 @@ t.test('a flipped body is quarantined and fetched again', async (t) => {
   }
 
   // While a server answers, verify leaves its directory alone.
-  const refused = await dsmirror(['cache', 'verify', '--config', configFile, '--server', proxy.origin])
+  const refused = await runDsmirror(['cache', 'verify', '--config', configFile, '--server', proxy.origin])
   t.equal(refused.code, 1)
   t.match(refused.stderr, /DSM_ADMIN_SERVER_RUNNING: A dsmirror server answers at 'http:\/\/127\.0\.0\.1:\d+' and owns the cache directory/)
 })

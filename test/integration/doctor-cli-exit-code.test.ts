@@ -2,29 +2,15 @@
 // upstream passes, 1 when any fails, with the cause and fix printed; without an argument it
 // checks every exact allowHosts entry and mirror; a target it cannot parse is DSM_DOCTOR_TARGET.
 // Also `certs bundle`, which prints what the bundle trusts and why.
-import { execFile } from 'node:child_process'
 import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { once } from 'node:events'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { getTestPki } from '../helpers/pki.js'
 import { startUpstream } from '../helpers/upstream.js'
-
-const BIN = fileURLToPath(new URL('../../bin/dsmirror.js', import.meta.url))
-
-interface Run { code: number | null, stdout: string, stderr: string }
-
-async function dsmirror (args: string[]): Promise<Run> {
-  return await new Promise<Run>((resolve) => {
-    // A clean environment: no HTTPS_PROXY or DSMIRROR_* from the shell running the tests.
-    execFile(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH ?? '' }, timeout: 30_000 }, (err, stdout, stderr) => {
-      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : null, stdout, stderr })
-    })
-  })
-}
+import { runDsmirror } from '../helpers/cli.js'
 
 async function configFile (t: Test, extra: Record<string, unknown>): Promise<string> {
   const pki = await getTestPki()
@@ -53,7 +39,7 @@ async function closedPort (): Promise<number> {
 t.test('a healthy upstream: exit 0', async (t) => {
   const upstream = await startUpstream()
   t.teardown(() => upstream.close())
-  const run = await dsmirror(['doctor', `https://${upstream.host}/some/file.tar`, '--config', await configFile(t, {})])
+  const run = await runDsmirror(['doctor', `https://${upstream.host}/some/file.tar`, '--config', await configFile(t, {})])
   t.equal(run.code, 0, run.stdout + run.stderr)
   t.match(run.stdout, new RegExp(`^PASS ${upstream.host.replace(/\./g, '\\.')} \\(argument\\): TLS verified`, 'm'))
   t.match(run.stdout, /All 1 upstream\(s\) passed\./)
@@ -63,7 +49,7 @@ t.test('an expired certificate: exit 1 with the cause and the fix', async (t) =>
   const pki = await getTestPki()
   const upstream = await startUpstream({ tls: pki.expiredLeaf })
   t.teardown(() => upstream.close())
-  const run = await dsmirror(['doctor', upstream.host, '--config', await configFile(t, {})])
+  const run = await runDsmirror(['doctor', upstream.host, '--config', await configFile(t, {})])
   t.equal(run.code, 1)
   t.match(run.stdout, /^FAIL 127\.0\.0\.1:\d+ \(argument\): the certificate '.*' expired on /m)
   t.match(run.stdout, /Ask the operator of '127\.0\.0\.1' to renew the certificate/)
@@ -80,7 +66,7 @@ t.test('without an argument: every allowHosts name and mirror; one refused port 
     allowHosts: [good.host, `127.0.0.1:${closed}`, '*.example.org'],
     mirrors: { corp: { url: `https://${corporate.host}/files/` } }
   })
-  const run = await dsmirror(['doctor', '--config', config])
+  const run = await runDsmirror(['doctor', '--config', config])
   t.equal(run.code, 1)
   t.match(run.stdout, new RegExp(`^FAIL ${corporate.host.replace(/\./g, '\\.')} \\(mirror corp\\): missing intermediate`, 'm'))
   t.match(run.stdout, new RegExp(`^PASS ${good.host.replace(/\./g, '\\.')} \\(allowHosts\\)`, 'm'))
@@ -89,7 +75,7 @@ t.test('without an argument: every allowHosts name and mirror; one refused port 
   t.match(run.stdout, /2 of 3 upstream\(s\) failed\./)
 
   // Adding the corporate root to caFiles fixes the mirror, as the fix line says.
-  const fixed = await dsmirror(['doctor', 'corp', '--config', await configFile(t, {
+  const fixed = await runDsmirror(['doctor', 'corp', '--config', await configFile(t, {
     upstream: { caFiles: [pki.files.rootCa, pki.files.otherCa], systemStore: false, proxy: 'none' },
     mirrors: { corp: { url: `https://${corporate.host}/files/` } }
   })])
@@ -97,7 +83,7 @@ t.test('without an argument: every allowHosts name and mirror; one refused port 
 })
 
 t.test('a target doctor cannot check: DSM_DOCTOR_TARGET', async (t) => {
-  const run = await dsmirror(['doctor', 'ftp://files.example/x', '--config', await configFile(t, {})])
+  const run = await runDsmirror(['doctor', 'ftp://files.example/x', '--config', await configFile(t, {})])
   t.equal(run.code, 1)
   t.match(run.stderr, /DSM_DOCTOR_TARGET: 'ftp:\/\/files\.example\/x' is not something dsmirror doctor can check/)
 })
@@ -109,7 +95,7 @@ t.test('certs bundle: counts by source, each caFiles certificate, expired and du
   await copyFile(pki.files.otherCa, join(dir, 'a-corporate.pem'))
   await copyFile(pki.files.otherCa, join(dir, 'b-same-again.pem'))
   await copyFile(pki.files.expiredCert, join(dir, 'c-expired.pem'))
-  const run = await dsmirror(['certs', 'bundle', '--config', await configFile(t, { upstream: { caFiles: [dir], systemStore: false } })])
+  const run = await runDsmirror(['certs', 'bundle', '--config', await configFile(t, { upstream: { caFiles: [dir], systemStore: false } })])
   t.equal(run.code, 0, run.stderr)
   t.match(run.stdout, /^Node's built-in public roots: \d{2,} trusted/m)
   t.match(run.stdout, /^OS bundle: not used \(upstream\.systemStore: false\)/m)

@@ -3,30 +3,16 @@
 // DSM_CERT_* code. `certs show` prints the local CA's SHA-256 fingerprint, validity and
 // permitted names and the served leaf's names and expiry (auto), or the files' subjects, issuers
 // and expiry (files), and exits 1 when the files cannot be used.
-import { spawn } from 'node:child_process'
 import { X509Certificate } from 'node:crypto'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { CHILD_START_TIMEOUT_MS, startChildProxy } from '../helpers/child-proxy.js'
+import { startChildProxy } from '../helpers/child-proxy.js'
 import { request } from '../helpers/http-client.js'
 import { getTestPki } from '../helpers/pki.js'
 import { testConfig } from '../helpers/proxy.js'
-
-const BIN = fileURLToPath(new URL('../../bin/dsmirror.js', import.meta.url))
-
-/** Runs `dsmirror <args>` to completion. */
-async function cli (args: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '' }, timeout: CHILD_START_TIMEOUT_MS })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
-  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
-  const code = await new Promise<number | null>((resolve) => { child.once('close', resolve) })
-  return { code, stdout, stderr }
-}
+import { runDsmirror } from '../helpers/cli.js'
 
 async function configFile (dataDir: string, config: Record<string, unknown>): Promise<string> {
   const file = join(dataDir, 'show-config.json')
@@ -42,7 +28,7 @@ async function freshDir (t: { teardown: (fn: () => Promise<void>) => void }): Pr
 
 t.test('serve: HTTP and HTTPS, certs show, SIGTERM', async (t) => {
   const dataDir = await freshDir(t)
-  const before = await cli(['certs', 'show', '--config', await configFile(dataDir, {})])
+  const before = await runDsmirror(['certs', 'show', '--config', await configFile(dataDir, {})])
   t.equal(before.code, 0)
   t.match(before.stdout, /tls\.mode: auto\n/)
   t.match(before.stdout, /local CA: none yet/)
@@ -60,14 +46,14 @@ t.test('serve: HTTP and HTTPS, certs show, SIGTERM', async (t) => {
   t.equal(health.status, 200, 'HTTPS answers with the local CA trusted')
   t.notMatch(proxy.output(), /PRIVATE KEY/, 'no key material in the log')
 
-  const shown = await cli(['certs', 'show', '--config', join(dataDir, 'config.json')])
+  const shown = await runDsmirror(['certs', 'show', '--config', join(dataDir, 'config.json')])
   t.equal(shown.code, 0, shown.stderr)
   const ca = new X509Certificate(caPem)
   t.match(shown.stdout, `SHA-256:    ${ca.fingerprint256}`, 'the CA fingerprint')
   t.match(shown.stdout, /permitted: {2}localhost, 127\.0\.0\.1, ::1/)
   t.match(shown.stdout, /current leaf: .*leaf\.pem\n {2}subject: {4}CN=localhost\n {2}SHA-256: .*\n {2}valid: .* \(expires in (6|7)d\)\n {2}names: {6}localhost, 127\.0\.0\.1, ::1/)
   t.notMatch(shown.stdout, /PRIVATE/)
-  const json = await cli(['certs', 'show', '--json', '--config', join(dataDir, 'config.json')])
+  const json = await runDsmirror(['certs', 'show', '--json', '--config', join(dataDir, 'config.json')])
   const report = JSON.parse(json.stdout) as { ca: { sha256: string, permittedNames: string[] }, leaf: { names: string[], notAfter: string } }
   t.equal(report.ca.sha256, ca.fingerprint256)
   t.same(report.leaf.names, ['localhost', '127.0.0.1', '::1'])
@@ -81,7 +67,7 @@ t.test('serve refuses a mismatched pair at start with DSM_CERT_KEY_MISMATCH', as
   const dataDir = await freshDir(t)
   const file = join(dataDir, 'config.json')
   await writeFile(file, JSON.stringify(await testConfig(dataDir, { https: true, config: { tls: { mode: 'files', certFile: pki.files.leafCert, keyFile: pki.files.otherLeafKey } } })))
-  const r = await cli(['serve', '--config', file])
+  const r = await runDsmirror(['serve', '--config', file])
   t.equal(r.code, 1)
   t.match(r.stderr, /^dsmirror: DSM_CERT_KEY_MISMATCH: tls\.keyFile '.*other-leaf-key\.pem' is not the private key/m)
 })
@@ -89,7 +75,7 @@ t.test('serve refuses a mismatched pair at start with DSM_CERT_KEY_MISMATCH', as
 t.test('certs show in files mode: each certificate, and exit 1 for a bad pair', async (t) => {
   const pki = await getTestPki()
   const dataDir = await freshDir(t)
-  const good = await cli(['certs', 'show', '--config', await configFile(dataDir, { tls: { mode: 'files', certFile: pki.files.chainLeafCert, keyFile: pki.files.chainLeafKey } })])
+  const good = await runDsmirror(['certs', 'show', '--config', await configFile(dataDir, { tls: { mode: 'files', certFile: pki.files.chainLeafCert, keyFile: pki.files.chainLeafKey } })])
   t.equal(good.code, 0, good.stderr)
   t.match(good.stdout, /certificate #1 \(served\)\n {2}subject: {4}CN=localhost\n/)
   t.match(good.stdout, /certificate #2 \(CA\)\n {2}subject: {4}CN=dsmirror test intermediate\n/)
@@ -97,7 +83,7 @@ t.test('certs show in files mode: each certificate, and exit 1 for a bad pair', 
   t.match(good.stdout, /valid: .* \(expires in \d+d\)/)
   t.notMatch(good.stdout, /problem:/)
 
-  const bad = await cli(['certs', 'show', '--config', await configFile(dataDir, { tls: { mode: 'files', certFile: pki.files.leafCert, keyFile: pki.files.otherLeafKey } })])
+  const bad = await runDsmirror(['certs', 'show', '--config', await configFile(dataDir, { tls: { mode: 'files', certFile: pki.files.leafCert, keyFile: pki.files.otherLeafKey } })])
   t.equal(bad.code, 1)
   t.match(bad.stdout, /problem: DSM_CERT_KEY_MISMATCH: /)
 })

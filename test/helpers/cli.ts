@@ -1,0 +1,17 @@
+// Runs the real CLI (bin/dsmirror.js, built by `npm test`) to completion, in a clean environment:
+// no DSMIRROR_*, HTTPS_PROXY or trust variables leak in from the shell running the tests.
+import { execFile } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+
+export const DSMIRROR_BIN = fileURLToPath(new URL('../../bin/dsmirror.js', import.meta.url))
+export const CLI_TIMEOUT_MS = 60_000
+
+export interface CliRun { code: number | null; stdout: string; stderr: string }
+
+export async function runDsmirror (args: string[]): Promise<CliRun> {
+  return await new Promise<CliRun>((resolve) => {
+    execFile(process.execPath, [DSMIRROR_BIN, ...args], { env: { PATH: process.env.PATH ?? '' }, timeout: CLI_TIMEOUT_MS }, (err, stdout, stderr) => {
+      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : null, stdout, stderr })
+    })
+  })
+}
