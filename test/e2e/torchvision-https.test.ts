@@ -3,13 +3,12 @@
 // refuses it; with only the `dsmirror trust env` variables set, and (as root, on Debian) after
 // `dsmirror trust install` with no variables at all, torchvision loads the dataset with no flag in
 // the client. The dataset host behind dsmirror still uses the untrusted "corporate" root.
-import { access, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { access, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { readLocalCaCertificate } from '../../certs/local-ca-store.js'
-import { cleanEnv, executable, pythonHas, run, runPython, type Run, skipUnless } from '../helpers/e2e-clients.js'
+import { executable, pythonHas, run, type Run, skipUnless, freshPythonRuns } from '../helpers/e2e-clients.js'
 import { md5Preamble, startDatasetHost } from '../helpers/e2e-dataset-host.js'
 import { readmeSnippet, substitute } from '../helpers/e2e-readme.js'
 import { holdTrustStore } from '../helpers/e2e-trust-lock.js'
@@ -33,14 +32,9 @@ t.test('torchvision over dsmirror\'s HTTPS listener', { skip }, async (t) => {
   const port = proxy.httpsOrigin === undefined ? '' : new URL(proxy.httpsOrigin).port
   const configFile = join(proxy.dataDir, 'config.json')
   await writeFile(configFile, JSON.stringify(await testConfig(proxy.dataDir, options)))
-  const work = await mkdtemp(join(tmpdir(), 'dsmirror-e2e-https-'))
-  t.teardown(async () => { await rm(work, { recursive: true, force: true }) })
+  const python = await freshPythonRuns(t, 'dsmirror-e2e-https-')
   const code = md5Preamble(host) + substitute(await readmeSnippet('mnist-https'), [['https://localhost:8443', `https://localhost:${port}`], ['ossci-datasets.s3.amazonaws.com', upstream.host]])
-  let runs = 0
-  const mnist = async (extraEnv: Record<string, string> = {}): Promise<Run> => {
-    const cwd = await mkdtemp(join(work, `run-${++runs}-`))
-    return await runPython(code, { cwd, env: cleanEnv(extraEnv) })
-  }
+  const mnist = async (extraEnv: Record<string, string> = {}): Promise<Run> => await python(code, extraEnv)
   const expected = new RegExp(`^MNIST ${manifest.mnist.train}$`, 'm')
 
   await t.test('with no trust setting python refuses the local CA', async (t) => {

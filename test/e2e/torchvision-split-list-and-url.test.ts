@@ -3,12 +3,11 @@
 // over loopback HTTP, from a dataset host whose certificate chains to a root no client trusts.
 // The README snippets run verbatim with the URLs substituted; each file leaves the host once and
 // reaches torchvision byte-identical.
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
 import { sha256 } from '../helpers/bytes.js'
-import { cleanEnv, pythonHas, runPython, type Run, skipUnless } from '../helpers/e2e-clients.js'
+import { pythonHas, skipUnless, freshPythonRuns } from '../helpers/e2e-clients.js'
 import { md5Preamble, startDatasetHost } from '../helpers/e2e-dataset-host.js'
 import { readmeSnippet, substitute } from '../helpers/e2e-readme.js'
 import { getTestPki } from '../helpers/pki.js'
@@ -26,13 +25,7 @@ t.test('torchvision SVHN (split_list) and DTD (_URL) through dsmirror', { skip }
   const proxy: TestProxy = await startProxy({ allowHosts: [upstream.host], config: { upstream: { caFiles: [pki.files.otherCa] } } })
   t.teardown(() => proxy.close({ remove: true }))
   const preamble = md5Preamble(host)
-  const work = await mkdtemp(join(tmpdir(), 'dsmirror-e2e-split-list-url-'))
-  t.teardown(async () => { await rm(work, { recursive: true, force: true }) })
-  let runs = 0
-  const python = async (code: string): Promise<Run & { cwd: string }> => {
-    const cwd = await mkdtemp(join(work, `run-${++runs}-`))
-    return { ...await runPython(code, { cwd, env: cleanEnv({ TORCH_HOME: join(cwd, 'torch') }) }), cwd }
-  }
+  const python = await freshPythonRuns(t, 'dsmirror-e2e-split-list-url-')
 
   await t.test('SVHN via split_list (README e2e:svhn)', async (t) => {
     const name = 'housenumbers/train_32x32.mat'

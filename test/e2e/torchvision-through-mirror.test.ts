@@ -4,12 +4,11 @@
 // loopback HTTP, with that root in upstream.caFiles, the README's snippets (run verbatim, URLs
 // substituted) load MNIST and CIFAR-10, fetch a torch.hub checkpoint with check_hash, and load
 // again from the cache once the dataset host is gone. Each file leaves the host once.
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import t from 'tap'
 import { sha256 } from '../helpers/bytes.js'
-import { cleanEnv, pythonHas, runPython, type Run, skipUnless } from '../helpers/e2e-clients.js'
+import { pythonHas, skipUnless, freshPythonRuns } from '../helpers/e2e-clients.js'
 import { md5Preamble, startDatasetHost } from '../helpers/e2e-dataset-host.js'
 import { readmeSnippet, substitute } from '../helpers/e2e-readme.js'
 import { getTestPki } from '../helpers/pki.js'
@@ -25,14 +24,7 @@ t.test('torchvision through dsmirror, against a host with an untrusted corporate
   const proxy: TestProxy = await startProxy({ allowHosts: [upstream.host], config: { upstream: { caFiles: [pki.files.otherCa] } } })
   t.teardown(() => proxy.close({ remove: true }))
   const preamble = md5Preamble(host)
-  const work = await mkdtemp(join(tmpdir(), 'dsmirror-e2e-torchvision-'))
-  t.teardown(async () => { await rm(work, { recursive: true, force: true }) })
-  let runs = 0
-  /** Runs Python in a fresh directory (its own "data" root and TORCH_HOME). */
-  const python = async (code: string): Promise<Run & { cwd: string }> => {
-    const cwd = await mkdtemp(join(work, `run-${++runs}-`))
-    return { ...await runPython(code, { cwd, env: cleanEnv({ TORCH_HOME: join(cwd, 'torch') }) }), cwd }
-  }
+  const python = await freshPythonRuns(t, 'dsmirror-e2e-torchvision-')
   const mnistFiles = Object.keys(manifest.files).filter((n) => n.startsWith('mnist/'))
   const cifarFile = '~kriz/cifar-10-python.tar.gz'
 

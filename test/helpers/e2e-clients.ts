@@ -4,7 +4,9 @@
 // which would hide what a client trusts on its own. A missing client skips its test with the
 // reason, except under CI=true, where it is a failure (the CI machine installs them all).
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
-import { access, constants } from 'node:fs/promises'
+import { access, constants, mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { Test } from 'tap'
 
 /** Debian's torchvision imports only with the system interpreter, not the first python3 on PATH. */
@@ -38,6 +40,21 @@ export async function run (file: string, args: string[], opts: { env?: Record<st
 /** Runs a Python program with the system interpreter. */
 export async function runPython (code: string, opts: { env?: Record<string, string>, cwd?: string } = {}): Promise<Run> {
   return await run(PYTHON, ['-'], { ...opts, input: code })
+}
+
+/**
+ * A Python runner for one test: each call runs in a fresh directory of its own (its own "data"
+ * root and TORCH_HOME, so nothing is shared between runs but what the mirror serves), all under
+ * one work directory removed at teardown.
+ */
+export async function freshPythonRuns (t: Test, prefix: string): Promise<(code: string, extraEnv?: Record<string, string>) => Promise<Run & { cwd: string }>> {
+  const work = await mkdtemp(join(tmpdir(), prefix))
+  t.teardown(async () => { await rm(work, { recursive: true, force: true }) })
+  let runs = 0
+  return async (code, extraEnv = {}) => {
+    const cwd = await mkdtemp(join(work, `run-${++runs}-`))
+    return { ...await runPython(code, { cwd, env: cleanEnv({ TORCH_HOME: join(cwd, 'torch'), ...extraEnv }) }), cwd }
+  }
 }
 
 /** Starts a client without waiting for it (to kill it mid-download). */
