@@ -7,6 +7,7 @@ import fc from 'fast-check'
 import t from 'tap'
 import { makeBytes } from '../helpers/bytes.js'
 import { request } from '../helpers/http-client.js'
+import { parseMultipart } from '../helpers/multipart.js'
 import { startProxy } from '../helpers/proxy.js'
 import { rangeHeader } from '../helpers/range-headers.js'
 import { modelRange } from '../helpers/range-model.js'
@@ -15,20 +16,6 @@ import { startUpstream } from '../helpers/upstream.js'
 const RUNS = 50
 // A body shorter than most suffixes asked for, and one long enough for every shape of range.
 const SIZES = [7, 3000]
-
-function parseMultipart (body: Buffer, contentType: string): Array<{ range: string, bytes: Buffer }> {
-  const boundary = /boundary=([^;]+)/.exec(contentType)?.[1] ?? ''
-  const parts: Array<{ range: string, bytes: Buffer }> = []
-  let at = body.indexOf(`--${boundary}\r\n`)
-  while (at !== -1) {
-    const headEnd = body.indexOf('\r\n\r\n', at)
-    const head = body.subarray(at, headEnd).toString()
-    const next = body.indexOf(`\r\n--${boundary}`, headEnd)
-    parts.push({ range: /content-range: (.*)/i.exec(head)?.[1]?.trim() ?? '', bytes: body.subarray(headEnd + 4, next) })
-    at = body.indexOf(`--${boundary}\r\n`, next + 2)
-  }
-  return parts
-}
 
 t.test('property: random Range headers on cached objects get the model\'s answer', async (t) => {
   const upstream = await startUpstream()

@@ -3,25 +3,11 @@
 import t, { type Test } from 'tap'
 import { makeBytes } from '../helpers/bytes.js'
 import { request } from '../helpers/http-client.js'
+import { parseMultipart } from '../helpers/multipart.js'
 import { startProxy } from '../helpers/proxy.js'
 import { defaultEtag, startUpstream } from '../helpers/upstream.js'
 
 const SIZE = 2 * 1024 * 1024
-
-/** Splits a multipart/byteranges body into its parts' Content-Range and bytes. */
-function parseMultipart (body: Buffer, contentType: string): Array<{ range: string; bytes: Buffer }> {
-  const boundary = /boundary=([^;]+)/.exec(contentType)?.[1] ?? ''
-  const parts: Array<{ range: string; bytes: Buffer }> = []
-  let at = body.indexOf(`--${boundary}\r\n`)
-  while (at !== -1) {
-    const headEnd = body.indexOf('\r\n\r\n', at)
-    const head = body.subarray(at, headEnd).toString()
-    const next = body.indexOf(`\r\n--${boundary}`, headEnd)
-    parts.push({ range: /content-range: (.*)/i.exec(head)?.[1]?.trim() ?? '', bytes: body.subarray(headEnd + 4, next) })
-    at = body.indexOf(`--${boundary}\r\n`, next + 2)
-  }
-  return parts
-}
 
 async function checkRanges (t: Test, url: string, body: Buffer, etag: string, when: string): Promise<void> {
   const single = await request(url, { headers: { range: 'bytes=100-199' } })
