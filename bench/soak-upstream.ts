@@ -1,8 +1,8 @@
 import { createCipheriv, createHash } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { createServer } from 'node:https'
-import type { AddressInfo } from 'node:net'
 import type { BenchPki } from './pki.js'
+import { closeServer, listenOnLoopback } from './upstream.js'
 
 // The origin of the soak (bench/soak.ts): a node:https server on 127.0.0.1 serving a bounded
 // corpus of objects `/soak/<i>.bin`, each a slice of one in-memory pool of incompressible bytes,
@@ -95,18 +95,10 @@ export async function startSoakUpstream (pki: BenchPki, corpus: SoakCorpus): Pro
     res.end(req.method === 'HEAD' ? undefined : object.bytes)
   }
   const server = createServer({ key: pki.key, cert: pki.cert, keepAliveTimeout: 60_000 }, handle)
-  server.listen(0, '127.0.0.1')
-  await new Promise<void>((resolve, reject) => {
-    server.once('listening', resolve)
-    server.once('error', reject)
-  })
-  const { port } = server.address() as AddressInfo
+  const port = await listenOnLoopback(server)
   return {
     origin: `127.0.0.1:${port}`,
     requests: () => requests,
-    close: async () => {
-      server.closeAllConnections()
-      await new Promise<void>((resolve) => { server.close(() => { resolve() }) })
-    }
+    close: async () => { await closeServer(server) }
   }
 }

@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs'
-import { createServer } from 'node:https'
+import { createServer, type Server } from 'node:https'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { Transform } from 'node:stream'
@@ -139,19 +139,27 @@ export async function startBenchUpstream (options: BenchUpstreamOptions): Promis
     // A client that goes away mid-body rejects the pipeline; that is the client's business.
     handle(req, res).catch(() => { res.destroy() })
   })
+  const port = await listenOnLoopback(server)
+  return {
+    port,
+    origin: `127.0.0.1:${port}`,
+    requestCount: (path) => counts.get(path) ?? 0,
+    close: async () => { await closeServer(server) }
+  }
+}
+
+/** Listens on 127.0.0.1 at a free port (benchmarks stay on loopback) and returns the port. */
+export async function listenOnLoopback (server: Server): Promise<number> {
   server.listen(0, '127.0.0.1')
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve)
     server.once('error', reject)
   })
-  const { port } = server.address() as AddressInfo
-  return {
-    port,
-    origin: `127.0.0.1:${port}`,
-    requestCount: (path) => counts.get(path) ?? 0,
-    close: async () => {
-      server.closeAllConnections()
-      await new Promise<void>((resolve) => { server.close(() => { resolve() }) })
-    }
-  }
+  return (server.address() as AddressInfo).port
+}
+
+/** Closes a server now, keep-alive connections included. */
+export async function closeServer (server: Server): Promise<void> {
+  server.closeAllConnections()
+  await new Promise<void>((resolve) => { server.close(() => { resolve() }) })
 }
