@@ -37,6 +37,11 @@ export interface BuildCaBundleOptions {
   /** Include the first OS bundle found in `systemBundlePaths`. */
   systemStore: boolean
   systemBundlePaths?: readonly string[]
+  /**
+   * The public roots the bundle starts from; Node's own (`tls.rootCertificates`) unless a test
+   * passes generated ones, since real roots expire on dates no test should depend on (issue 8).
+   */
+  builtinRoots?: readonly string[]
   now?: Date
 }
 
@@ -69,7 +74,7 @@ interface Parsed {
 /** Builds the bundle; throws CaFileInvalidError (DSM_CERT_CA_FILE) for an unusable caFiles entry. */
 export async function buildCaBundle (opts: BuildCaBundleOptions): Promise<CaBundle> {
   const parsed: Parsed[] = []
-  for (const pem of rootCertificates) {
+  for (const pem of opts.builtinRoots ?? rootCertificates) {
     parsed.push({ source: 'node', cert: new X509Certificate(pem) })
   }
   if (opts.systemStore) {

@@ -32,8 +32,9 @@ t.test('Node roots + caFiles; the result as `ca` reaches a server signed by the 
   t.equal(added.length, bundle.certificates.length)
   t.equal(bundle.entries.filter((e) => e.source === 'node').length, rootCertificates.length)
   const bundleFps = new Set(bundle.certificates.map(fingerprint))
+  // How many of Node's roots are still valid depends on today's date (issue 8), so only the rule
+  // is checked: every one that is valid at this clock is kept.
   const liveNodeRoots = bundle.entries.filter((e) => e.source === 'node' && e.status !== 'expired')
-  t.ok(liveNodeRoots.length > 100, 'Node ships public roots')
   t.ok(liveNodeRoots.every((e) => bundleFps.has(e.fingerprint256)), 'every unexpired Node root stays in the bundle')
   t.ok(bundleFps.has(rootFp))
   const extra = bundle.entries.find((e) => e.fingerprint256 === rootFp)
@@ -61,11 +62,13 @@ t.test('duplicates are dropped and reported', async (t) => {
   t.same(mine.map((e) => [e.source, e.status]), [[pki.files.rootCa, 'added'], [copy, 'duplicate'], [copy, 'duplicate']])
   t.equal(bundle.certificates.filter((pem) => fingerprint(pem) === rootFp).length, 1)
 
-  // A Node root repeated in a caFiles entry is a duplicate of the 'node' one.
-  const [firstNodeRoot = ''] = rootCertificates
-  const again = file('node-root.pem', firstNodeRoot)
-  const withNode = await buildCaBundle({ caFiles: [again], systemStore: false })
-  t.match(withNode.entries.at(-1), { source: again, status: 'duplicate', fingerprint256: fingerprint(firstNodeRoot) })
+  // A built-in root repeated in a caFiles entry is a duplicate of the 'node' one. The built-in
+  // roots are generated here: a real one may have expired by the time the test runs (Entrust's
+  // root expired on 2026-11-27 and made this test fail, issue 8).
+  const again = file('node-root.pem', pki.otherCa.certPem)
+  const withNode = await buildCaBundle({ caFiles: [again], systemStore: false, builtinRoots: [pki.otherCa.certPem] })
+  t.same(withNode.entries.map((e) => [e.source, e.status]), [['node', 'added'], [again, 'duplicate']])
+  t.equal(withNode.entries.at(-1)?.fingerprint256, otherFp)
 })
 
 t.test('expired certificates are reported, not included', async (t) => {
