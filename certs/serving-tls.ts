@@ -23,6 +23,12 @@ export const MIN_LEAF_LIFETIME_MS = 60 * 60 * 1000
 export const RELOAD_DEBOUNCE_MS = 500
 /** After a failed renewal, try again this soon (or sooner, if the leaf expires sooner). */
 export const RENEW_RETRY_MS = 60_000
+/**
+ * A local CA this close to its end is announced at start and at each renewal, so operators can
+ * plan the moment clients must trust its successor (dsmirror replaces it by itself once fewer
+ * than tls.leafLifetime remain).
+ */
+export const CA_EXPIRY_WARNING_MS = 30 * 24 * 60 * 60 * 1000
 /** setTimeout fires at once beyond 2^31-1 ms (24.8 days), so longer waits are chained. */
 const MAX_TIMER_MS = 2 ** 31 - 1
 
@@ -88,7 +94,7 @@ class AutoLeafTls extends EventEmitter<ServingTlsEvents> implements ServingTls {
   private renewsAt: number | undefined
   private closed = false
 
-  constructor (private readonly ca: LocalCa, private readonly config: DsmirrorConfig, private readonly log: Logger, private readonly now: () => number) {
+  constructor (private ca: LocalCa, private readonly config: DsmirrorConfig, private readonly log: Logger, private readonly now: () => number) {
     super()
   }
 
@@ -112,6 +118,7 @@ class AutoLeafTls extends EventEmitter<ServingTlsEvents> implements ServingTls {
   async renew (): Promise<void> {
     const issuedAt = this.now()
     const lifetime = this.config.tls.leafLifetime
+    await this.replaceCaIfEnding(issuedAt, lifetime)
     const leaf = await issueLeaf({ issuer: this.ca, names: this.config.tls.hostnames, lifetimeMs: lifetime, now: new Date(issuedAt) })
     if (this.closed) return
     const pair = { cert: leaf.certPem + this.ca.certPem, key: leaf.keyPem }
@@ -124,6 +131,28 @@ class AutoLeafTls extends EventEmitter<ServingTlsEvents> implements ServingTls {
     // From the notAfter actually written: X.509 times have whole seconds, so a leaf of seconds
     // (tests) ends up to a second earlier than asked.
     this.scheduleAt(issuedAt + Math.round((Date.parse(this.leaf.validTo) - issuedAt) * RENEW_AT_FRACTION))
+  }
+
+  /**
+   * A server that runs for years outlives its 10-year CA: a leaf issued by a CA that ends before
+   * the leaf does is refused by clients, so the CA is replaced (the old one kept, as at start)
+   * before such a leaf is issued, and its approach is announced a month ahead (issue 8).
+   */
+  private async replaceCaIfEnding (at: number, leafLifetimeMs: number): Promise<void> {
+    const caEnds = Date.parse(this.ca.cert.validTo)
+    if (caEnds < at + leafLifetimeMs) {
+      const { ca } = await loadOrCreateLocalCa({
+        dataDir: this.config.dataDir,
+        hostnames: this.config.tls.hostnames,
+        minValidityMs: leafLifetimeMs,
+        log: this.log,
+        now: () => at
+      })
+      this.ca = ca
+    } else if (caEnds < at + CA_EXPIRY_WARNING_MS) {
+      this.log.warn({ caFingerprint: this.ca.cert.fingerprint256, caExpires: new Date(caEnds).toISOString(), replacedFrom: new Date(caEnds - leafLifetimeMs).toISOString() },
+        'the local CA expires soon; dsmirror makes a new one when less than tls.leafLifetime remains, and clients must then trust the new one (fetch /_/ca.pem, or dsmirror trust install)')
+    }
   }
 
   close (): void {
