@@ -6,6 +6,7 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { DSMIRROR_BIN } from './cli.js'
 import { testConfig, type StartProxyOptions } from './proxy.js'
+import { childEnv } from './child-env.js'
 
 export const CHILD_START_TIMEOUT_MS = 15_000
 
@@ -23,7 +24,7 @@ export async function startChildProxy (dataDir: string, opts: StartProxyOptions 
   await writeFile(configFile, JSON.stringify(raw))
   const child = spawn(process.execPath, [DSMIRROR_BIN, 'serve', '--config', configFile], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { PATH: process.env.PATH ?? '' }
+    env: childEnv()
   })
   let output = ''
   child.stdout?.on('data', (c: Buffer) => { output += c.toString() })

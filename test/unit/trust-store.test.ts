@@ -18,6 +18,7 @@ import {
   detectOsTrustStore, formatTrustEnv, installCa, parseOsRelease, trustFileName, uninstallCa, writeTrustBundle
 } from '../../certs/trust-store.js'
 import { getTestPki } from '../helpers/pki.js'
+import { childEnv } from '../helpers/child-env.js'
 
 const execFileAsync = promisify(execFile)
 const CA_FILE = '/data/ca/ca.pem'
@@ -166,7 +167,7 @@ t.test('without root, install fails with DSM_TRUST_PERMISSION naming sudo', asyn
       uid: 65534,
       gid: 65534,
       cwd: join(here, '../..'),
-      env: { PATH: process.env.PATH ?? '', HOME: '/tmp' },
+      env: childEnv({ HOME: '/tmp' }),
       stdio: ['ignore', 'pipe', 'pipe']
     })
     let text = ''
