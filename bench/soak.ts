@@ -15,6 +15,7 @@ import { resetDsmirrorData, startDsmirror } from './dsmirror.js'
 import { describeMachine } from './machine.js'
 import { createBenchPki } from './pki.js'
 import { pickFreePorts } from './ports.js'
+import { DEFAULT_STAMPEDE_BYTES, DEFAULT_STAMPEDE_READERS, DEFAULT_STAMPEDE_ROUNDS, makeStampedeObject, runStampede } from './soak-stampede.js'
 import { makeCorpus, seededRandom, startSoakUpstream, type SoakObject } from './soak-upstream.js'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
@@ -45,6 +46,11 @@ const USAGE = `usage: npm run soak -- [options]
   --minutes N        how long the load runs (default ${DEFAULT_MINUTES}; fractions allowed)
   --clients N        concurrent clients (default ${DEFAULT_CLIENTS})
   --cache-size SIZE  dsmirror cache.maxSize (default ${DEFAULT_CACHE_SIZE}; small, so eviction runs)
+  --stampede         instead of the mixed load: --readers clients on one cold object at once,
+                     --rounds times (a fresh key each round), RSS against a bound (issue 12 item 10)
+  --readers N        readers per stampede round (default ${DEFAULT_STAMPEDE_READERS})
+  --object-size SIZE the stampede object (default ${DEFAULT_STAMPEDE_BYTES / 2 ** 20}MiB)
+  --rounds N         stampede rounds (default ${DEFAULT_STAMPEDE_ROUNDS})
   -h, --help         this text
 `
 
@@ -117,13 +123,23 @@ async function snapshotHead (say: (line: string) => void): Promise<string> {
   return revision
 }
 
-function parseSoakArgs (argv: string[]): { minutes: number, clients: number, cacheSize: string, cacheBytes: number } | 'help' {
+interface StampedeArgs {
+  readers: number
+  objectBytes: number
+  rounds: number
+}
+
+function parseSoakArgs (argv: string[]): { minutes: number, clients: number, cacheSize: string, cacheBytes: number, stampede: StampedeArgs | null } | 'help' {
   const { values } = parseArgs({
     args: argv,
     options: {
       minutes: { type: 'string' },
       clients: { type: 'string' },
       'cache-size': { type: 'string' },
+      stampede: { type: 'boolean', default: false },
+      readers: { type: 'string' },
+      'object-size': { type: 'string' },
+      rounds: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false }
     },
     strict: true,
@@ -135,7 +151,13 @@ function parseSoakArgs (argv: string[]): { minutes: number, clients: number, cac
   const clients = Number(values.clients ?? DEFAULT_CLIENTS)
   if (!Number.isInteger(clients) || clients < 1) throw new Error(`--clients needs a positive integer, got '${String(values.clients)}'`)
   const cacheSize = values['cache-size'] ?? DEFAULT_CACHE_SIZE
-  return { minutes, clients, cacheSize, cacheBytes: parseSize(cacheSize) }
+  const readers = Number(values.readers ?? DEFAULT_STAMPEDE_READERS)
+  const rounds = Number(values.rounds ?? DEFAULT_STAMPEDE_ROUNDS)
+  if (!Number.isInteger(readers) || readers < 1) throw new Error(`--readers needs a positive integer, got '${String(values.readers)}'`)
+  if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds needs a positive integer, got '${String(values.rounds)}'`)
+  const objectBytes = values['object-size'] === undefined ? DEFAULT_STAMPEDE_BYTES : parseSize(values['object-size'])
+  const stampede = values.stampede === true ? { readers, rounds, objectBytes } : null
+  return { minutes, clients, cacheSize, cacheBytes: parseSize(cacheSize), stampede }
 }
 
 async function main (): Promise<number> {
@@ -144,7 +166,7 @@ async function main (): Promise<number> {
     process.stdout.write(USAGE)
     return 0
   }
-  const { minutes, clients, cacheSize, cacheBytes } = parsed
+  const { minutes, clients, cacheSize, cacheBytes, stampede } = parsed
   installCleanupHooks()
   const say = (line: string): void => { process.stdout.write(`${line}\n`) }
   await mkdir(join(WORK, 'logs'), { recursive: true })
@@ -156,6 +178,8 @@ async function main (): Promise<number> {
   const warmLarge = warm.filter((o) => o.size >= 256 * 1024)
   const cold = corpus.objects.slice(WARM_OBJECTS).filter((o) => o.size <= MAX_MISS_BYTES)
   const coldLarge = cold.filter((o) => o.size >= 256 * 1024)
+  const stampedeObject = stampede === null ? null : makeStampedeObject(corpus.objects.length, stampede.objectBytes)
+  if (stampedeObject !== null) corpus.objects.push(stampedeObject)
   const upstream = await startSoakUpstream(pki, corpus)
   const dataDir = join(WORK, 'dsmirror')
   await resetDsmirrorData(dataDir)
@@ -176,6 +200,24 @@ async function main (): Promise<number> {
     maxCacheSize: cacheSize
   }).catch(async (err: unknown) => { await upstream.close(); throw err })
   const url = proxy.http.url
+  if (stampede !== null && stampedeObject !== null) {
+    const result = await runStampede({ ...stampede, object: stampedeObject, url, readRss: async () => await readRss(proxy.http.pid), say })
+    await proxy.http.stop()
+    await upstream.close()
+    const machine = await describeMachine()
+    const text = [
+      `- date: ${new Date().toISOString()}`,
+      `- command: \`npm run soak -- ${process.argv.slice(2).join(' ')}\``,
+      `- machine: ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB RAM, ${machine.os}, node ${machine.node}; normal priority, shared with other work`,
+      `- dsmirror: git ${revision} (committed HEAD, built apart from the working tree), one child process (HTTP on 127.0.0.1), cache.maxSize ${cacheSize}, log level warn`,
+      ...result.lines,
+      '',
+      `- verdict: ${result.failures.length === 0 ? 'pass' : `FAIL (${result.failures.join('; ')})`}`
+    ].join('\n') + '\n'
+    await writeFile(join(WORK, 'report.md'), text)
+    say('\n' + text)
+    return result.failures.length === 0 ? 0 : 1
+  }
   const agent = new Agent({ connections: clients, keepAliveTimeout: 30_000, headersTimeout: REQUEST_TIMEOUT_MS, bodyTimeout: REQUEST_TIMEOUT_MS })
   const runTag = Date.now().toString(36)
   let missCounter = 0

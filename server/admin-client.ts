@@ -58,7 +58,7 @@ export class AdminClient {
     try {
       const res = await this.#open('GET', '/_/healthz', {}, undefined, timeoutMs)
       res.resume()
-      return res.statusCode === 200
+      return isServerAnswer(res.statusCode)
     } catch {
       return false
     }
@@ -69,7 +69,7 @@ export class AdminClient {
     try {
       const res = await this.#open('GET', '/_/healthz', {}, undefined, PROBE_TIMEOUT_MS)
       res.resume()
-      if (res.statusCode !== 200) throw new Error(`/_/healthz answered ${res.statusCode ?? 0}`)
+      if (!isServerAnswer(res.statusCode)) throw new Error(`/_/healthz answered ${res.statusCode ?? 0}`)
     } catch (err: unknown) {
       throw new AdminServerUnreachableError(this.server, err instanceof Error ? err.message : String(err))
     }
@@ -155,4 +155,9 @@ async function readAll (res: IncomingMessage, limit: number): Promise<Buffer> {
 function headerText (value: string | string[] | undefined): string | null {
   if (value === undefined) return null
   return Array.isArray(value) ? value.join(', ') : value
+}
+
+/** 200, or 503 from a running server whose cache directory cannot be written: it still answers the admin API. */
+function isServerAnswer (status: number | undefined): boolean {
+  return status === 200 || status === 503
 }

@@ -180,7 +180,13 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
     http2: false
   })
 
-  app.get('/_/healthz', async () => ({ status: 'ok' }))
+  // 503 with the reason when the cache directory cannot be written (issue 12 item 4), so an
+  // orchestrator's probe (docker/healthcheck.mjs, the k8s manifests) restarts or alerts.
+  app.get('/_/healthz', async (_request, reply) => {
+    const health = await store.health()
+    if (health.ok) return { status: 'ok' }
+    return await reply.code(503).send({ status: 'unhealthy', reason: health.reason })
+  })
   await app.register(statusPage, { config, store, cache, metrics, recentErrors, now })
   await app.register(adminApi, { targetOptions, isLoopback: deps.isLoopback ?? isLoopbackAddress })
   // The CA a client installs to trust the HTTPS listener; on every listener, so a client can

@@ -76,6 +76,11 @@ const VERIFY_READ_CHUNK_BYTES = 1024 * 1024
 
 /** Persist lastAccess at most this often per entry: hits must not turn into metadata writes. */
 export const ACCESS_PERSIST_INTERVAL_MS = 60 * 60 * 1000
+/** /_/healthz probes the cache directory at most this often; in between it repeats the last answer. */
+export const HEALTH_PROBE_INTERVAL_MS = 5000
+
+/** What /_/healthz says of the cache directory. */
+export type CacheHealth = { ok: true } | { ok: false; reason: string }
 
 export class DiskStore {
   readonly dir: string
@@ -94,6 +99,8 @@ export class DiskStore {
   #pinnedBytes = 0
   #reserved = 0
   #evictions = 0
+  #health: { at: number; result: CacheHealth } | null = null
+  #probing: Promise<CacheHealth> | null = null
 
   private constructor (opts: DiskStoreOptions) {
     this.dir = opts.dir
@@ -208,12 +215,69 @@ export class DiskStore {
   async openTemp (key: string, from = 0): Promise<FileHandle> {
     const path = this.tempPath(key)
     try {
-      const handle = await open(path, fsc.O_RDWR | fsc.O_CREAT, 0o644)
+      const handle = await open(path, fsc.O_RDWR | fsc.O_CREAT, 0o644).catch(async (err: unknown) => {
+        if (!isMissingDir(err)) throw err
+        // Issue 12 item 4: the cache directory was removed under the running server (a tmp
+        // cleaner, a re-mounted volume). Recreate the layout and try once more, instead of
+        // answering 500 to every miss until a restart.
+        await this.#recoverLayout()
+        return await open(path, fsc.O_RDWR | fsc.O_CREAT, 0o644)
+      })
       await handle.truncate(from)
       return handle
     } catch (err: unknown) {
       throw ioError(path, err)
     }
+  }
+
+  /**
+   * Whether the cache directory can be written (for /_/healthz): the layout exists (recreated if
+   * it was removed) and an empty file can be created and removed in tmp/. Probed at most every
+   * HEALTH_PROBE_INTERVAL_MS, one probe at a time; callers in between get the last answer.
+   */
+  async health (): Promise<CacheHealth> {
+    if (this.#health !== null && this.#now() - this.#health.at < HEALTH_PROBE_INTERVAL_MS) return this.#health.result
+    this.#probing ??= this.#probeHealth().then((result) => {
+      this.#health = { at: this.#now(), result }
+      return result
+    }).finally(() => { this.#probing = null })
+    return await this.#probing
+  }
+
+  async #probeHealth (): Promise<CacheHealth> {
+    try {
+      await this.#recoverLayout()
+      // Empty: a full disk with inodes left still passes (the cache then serves what it has).
+      const probe = join(this.tmpDir, `.healthz-${process.pid}`)
+      await (await open(probe, 'w', 0o644)).close()
+      await rm(probe, { force: true })
+      return { ok: true }
+    } catch (err: unknown) {
+      const detail = err instanceof Error ? err.message : String(err)
+      this.#log.error({ err, dir: this.dir }, 'cache directory is not writable')
+      return { ok: false, reason: `cache directory '${this.dir}' is not writable (${detail}). Make it a writable directory again (check the volume mount and its permissions); dsmirror recreates objects/, tmp/ and quarantine/ in it by itself.` }
+    }
+  }
+
+  /**
+   * Recreates objects/, tmp/ and quarantine/. When objects/ itself was gone, every indexed body
+   * went with it: the index is emptied, so former hits are misses (not 500s) and the cache's
+   * size is counted from zero again.
+   */
+  async #recoverLayout (): Promise<void> {
+    const objectsGone = await stat(this.objectsDir).then((s) => !s.isDirectory(), () => true)
+    await this.#makeLayout()
+    if (!objectsGone || this.#index.size + this.#pinned.size === 0) return
+    this.#log.warn({ dir: this.dir, entries: this.#index.size + this.#pinned.size }, 'cache directory was removed at run time; layout recreated, index emptied')
+    for (const [key, meta] of this.#pinned) void this.#unlinkEntry(key, meta)
+    this.#pinned.clear()
+    this.#pinnedBytes = 0
+    this.#index.clear()
+    this.#resumable.clear()
+  }
+
+  async #makeLayout (): Promise<void> {
+    await Promise.all([this.objectsDir, this.tmpDir, this.quarantineDir].map(async (d) => await mkdir(d, { recursive: true })))
   }
 
   /** An interrupted download of `key` found at start, to resume; taken at most once. */
@@ -373,6 +437,7 @@ export class DiskStore {
     if (actual === meta.sha256) return null
     const target = join(this.quarantineDir, `${key}-${this.#now()}.bin`)
     try {
+      await mkdir(this.quarantineDir, { recursive: true })
       await rename(this.bodyPath(key), target)
       await writeFile(`${target}.json`, JSON.stringify({
         url: meta.url, expected: { algorithm: 'sha256', hex: meta.sha256 }, actual, size: meta.size, reason: 'cache verify', quarantinedAt: new Date(this.#now()).toISOString()
@@ -405,6 +470,7 @@ export class DiskStore {
   /** Moves a temp body that failed verification aside, with a note of why. */
   async quarantine (key: string, note: Record<string, unknown>): Promise<string> {
     const target = join(this.quarantineDir, `${key}-${this.#now()}.bin`)
+    await mkdir(this.quarantineDir, { recursive: true })
     await rename(this.tempPath(key), target)
     await writeFile(`${target}.json`, JSON.stringify({ ...note, quarantinedAt: new Date(this.#now()).toISOString() }, null, 2))
     await rm(`${this.tempPath(key)}.json`, { force: true })
@@ -430,7 +496,7 @@ export class DiskStore {
   }
 
   async #load (): Promise<void> {
-    await Promise.all([this.objectsDir, this.tmpDir, this.quarantineDir].map((d) => mkdir(d, { recursive: true })))
+    await this.#makeLayout()
     await this.#loadTemps()
     const metas: EntryMeta[] = []
     let dropped = 0
@@ -502,6 +568,12 @@ export class DiskStore {
       }
     }
   }
+}
+
+/** ENOENT or ENOTDIR: a directory on the path is missing (or is no longer a directory). */
+function isMissingDir (err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | null)?.code
+  return code === 'ENOENT' || code === 'ENOTDIR'
 }
 
 function entryBytes (meta: EntryMeta): number {

@@ -181,7 +181,9 @@ export class Download extends EventEmitter implements GrowingSource {
         // The caller holds a ref (serveDownload), so the handle stays open while it reads.
         if (this.#handle === null) throw new Error('download file closed under a reader')
         return (await this.#handle.read(buffer, 0, length, position)).bytesRead
-      }
+      },
+      // Tailing readers get the bytes just written, a few KiB at a time: small buffers (file-pump.ts).
+      complete: () => this.#state === 'committed'
     }
   }
 

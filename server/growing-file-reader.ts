@@ -5,7 +5,12 @@
 import { read } from 'node:fs'
 import { Readable } from 'node:stream'
 
-export const READ_CHUNK_BYTES = 1024 * 1024
+/**
+ * Reads and the stream's buffer stay small: a tailing reader gets the bytes the writer just wrote,
+ * and one stream per client, hundreds at once on one download, must not each hold a MiB (issue 12
+ * item 10). Committed hits are served by file-pump.ts with large pooled buffers instead.
+ */
+export const READ_CHUNK_BYTES = 64 * 1024
 
 /** The writer's side as a reader sees it. */
 export interface GrowingSource {
