@@ -425,6 +425,12 @@ export class Download extends EventEmitter implements GrowingSource {
       }
     }
     this.#settle('streaming')
+    // Counted once streaming, like every later write: bytes present at the start of streaming
+    // are a resumed prefix to the observers (metrics), not upstream traffic.
+    if (first !== null) {
+      this.#written = first.length
+      this.emit('change')
+    }
     void this.#pump(res.body, 0)
     return { kind: 'body' }
   }
@@ -446,7 +452,6 @@ export class Download extends EventEmitter implements GrowingSource {
     }
     this.#sha256.update(chunk)
     this.#md5?.update(chunk)
-    this.#written = chunk.length
   }
 
   /** The temp file could not take the first bytes: this client gets the upstream response, nothing is kept. */
@@ -610,7 +615,9 @@ export class Download extends EventEmitter implements GrowingSource {
       this.#opts.log.warn({ key: this.key, url: this.url.href, err }, 'could not confirm the end of a body without Content-Length')
       return false
     }
-    res.body.destroy()
+    // Only the status and Content-Range count. undici's dump() reads a little and then closes the
+    // body without the 'Request aborted' error a plain destroy() raises (uncaught, it would crash).
+    await discard(res.body)
     const range = headerValue(res.headers['content-range'])
     if (res.status === 416) {
       const total = range === null ? null : /^bytes \*\/(\d+)$/.exec(range)?.[1]
@@ -978,6 +985,16 @@ async function firstChunk (body: Readable): Promise<Buffer | null> {
       body.on('close', done)
     })
   }
+}
+
+async function discard (body: Readable): Promise<void> {
+  const dumpable = body as Readable & { dump?: (opts?: { limit?: number }) => Promise<void> }
+  if (typeof dumpable.dump === 'function') {
+    await dumpable.dump({ limit: RESUME_OVERLAP_BYTES }).catch(() => {})
+    return
+  }
+  body.on('error', () => {})
+  body.destroy()
 }
 
 function isNoSpace (err: unknown): boolean {
