@@ -26,11 +26,11 @@ async function bytesUnder (dir: string): Promise<number> {
 /** Samples tmp/ + objects/ and the store's accounting until `work` settles; returns the peaks. */
 async function peakWhile (proxy: TestProxy, work: Promise<unknown>): Promise<{ disk: number, accounted: number }> {
   const dir = proxy.config.cache.dir
-  let done = false
-  void work.finally(() => { done = true })
+  const state = { done: false }
+  void work.finally(() => { state.done = true })
   const peak = { disk: 0, accounted: 0 }
   const until = Date.now() + 20_000
-  while (!done && Date.now() < until) {
+  while (!state.done && Date.now() < until) {
     const stats = proxy.app.dsmirror.store.stats
     peak.accounted = Math.max(peak.accounted, stats.bytes + stats.reserved)
     peak.disk = Math.max(peak.disk, await bytesUnder(join(dir, 'tmp')) + await bytesUnder(join(dir, 'objects')))
