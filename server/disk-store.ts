@@ -9,7 +9,7 @@
 // the LRU, never evicted, and their bytes are taken off what the LRU may hold.
 import { createHash } from 'node:crypto'
 import { constants as fsc, createReadStream } from 'node:fs'
-import { mkdir, open, readdir, readFile, rename, rm, stat, truncate, type FileHandle, writeFile } from 'node:fs/promises'
+import { mkdir, open, readdir, readFile, rename, rm, stat, statfs, truncate, type FileHandle, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { LRUCache } from 'lru-cache'
 import writeFileAtomic from 'write-file-atomic'
@@ -97,7 +97,13 @@ export class DiskStore {
   /** Keys whose publish is renaming a new body into place. */
   readonly #publishing = new Set<string>()
   #pinnedBytes = 0
-  #reserved = 0
+  /**
+   * Bytes promised to in-flight downloads: declared lengths, and what length-less ones wrote.
+   * A promise evicts nothing (issue 12 item 2): room is made only as bytes are written (#inflight).
+   */
+  #claimed = 0
+  /** Bytes in-flight downloads have written under tmp/, counted against maxSize (issue 12 item 3). */
+  #inflight = 0
   #evictions = 0
   #health: { at: number; result: CacheHealth } | null = null
   #probing: Promise<CacheHealth> | null = null
@@ -159,7 +165,7 @@ export class DiskStore {
       bytes: this.#index.calculatedSize + this.#pinnedBytes,
       entries: this.#index.size + this.#pinned.size,
       maxSize: this.maxSize,
-      reserved: this.#reserved,
+      reserved: this.#inflight,
       evictions: this.#evictions,
       pinnedBytes: this.#pinnedBytes,
       pinnedEntries: this.#pinned.size
@@ -190,25 +196,81 @@ export class DiskStore {
   }
 
   /**
-   * Makes room for a body of `bytes` by evicting least recently used entries, counting other
-   * in-flight reservations. False when the object can never fit.
+   * Promises `bytes` of room to an in-flight download without evicting anything: a download that
+   * fails must leave the cache as it was (issue 12 item 2). Refused when the pinned entries and
+   * the other downloads' promises leave no room for them within maxSize; the caller then passes
+   * the response through uncached.
    */
-  reserve (bytes: number): boolean {
-    if (bytes > this.maxSize - this.#pinnedBytes) return false
-    while (this.#index.calculatedSize + this.#pinnedBytes + this.#reserved + bytes > this.maxSize && this.#index.size > 0) {
+  claim (bytes: number): boolean {
+    if (this.#pinnedBytes + this.#claimed + bytes > this.maxSize) return false
+    this.#claimed += bytes
+    return true
+  }
+
+  /**
+   * `claim`, also checked against the free space of the filesystem under tmp/ (less what other
+   * downloads promised but have not written yet), so concurrent misses that the disk cannot hold
+   * are passed through instead of failing half-way (issue 12 item 11).
+   */
+  async admit (bytes: number): Promise<'ok' | 'quota' | 'disk'> {
+    const free = await this.freeBytes()
+    if (this.#pinnedBytes + this.#claimed + bytes > this.maxSize) return 'quota'
+    if (free !== null && bytes > free - Math.max(0, this.#claimed - this.#inflight)) return 'disk'
+    this.#claimed += bytes
+    return 'ok'
+  }
+
+  /** Bytes the filesystem under tmp/ has free for this process, or null when it cannot tell. */
+  async freeBytes (): Promise<number | null> {
+    try {
+      const fs = await statfs(this.tmpDir)
+      return fs.bavail * fs.bsize
+    } catch {
+      return null
+    }
+  }
+
+  /**
+   * Accounts `bytes` about to be written under tmp/, evicting least recently used entries so that
+   * committed plus in-flight bytes never pass maxSize (issue 12 item 3). False when even an empty
+   * LRU leaves no room (pinned entries and other downloads hold it): nothing was accounted.
+   */
+  useSpace (bytes: number): boolean {
+    while (this.#index.calculatedSize + this.#pinnedBytes + this.#inflight + bytes > this.maxSize && this.#index.size > 0) {
       this.#index.pop()
     }
-    this.#reserved += bytes
+    if (this.#index.calculatedSize + this.#pinnedBytes + this.#inflight + bytes > this.maxSize) return false
+    this.#inflight += bytes
     return true
+  }
+
+  /** Gives back a download's promise and the tmp/ bytes it accounted (its temp file is gone or published). */
+  release (claimed: number, written: number): void {
+    this.#claimed = Math.max(0, this.#claimed - claimed)
+    this.#inflight = Math.max(0, this.#inflight - written)
+  }
+
+  /**
+   * The filesystem itself is full (ENOSPC) though maxSize was not reached: evicts least recently
+   * used entries worth at least `bytes` and waits until their files are unlinked, so a write can be
+   * retried once (issue 12 item 11). False when there was nothing to evict.
+   */
+  async evictForSpace (bytes: number): Promise<boolean> {
+    let freed = 0
+    const keys: string[] = []
+    while (freed < bytes && this.#index.size > 0) {
+      const popped = this.#index.pop()
+      if (popped === undefined) break
+      freed += entryBytes(popped)
+      keys.push(popped.key)
+    }
+    await Promise.all(keys.map(async (key) => await this.#unlinking.get(key)))
+    return keys.length > 0
   }
 
   /** Whether a body of `bytes` can be kept at all, beside the pinned entries. */
   fits (bytes: number): boolean {
     return Math.max(1, bytes) <= this.maxSize - this.#pinnedBytes
-  }
-
-  release (bytes: number): void {
-    this.#reserved = Math.max(0, this.#reserved - bytes)
   }
 
   /** Opens (creating or truncating to `from`) the temp file of an in-flight download. */
@@ -302,7 +364,7 @@ export class DiskStore {
    * durable yet: `persist` makes it so. Until then it has no metadata on disk, and a crash leaves
    * a body without metadata, which the next start deletes (never served).
    */
-  async publish (meta: EntryMeta): Promise<void> {
+  async publish (meta: EntryMeta, accounted: { claimed: number; written: number } = { claimed: 0, written: 0 }): Promise<void> {
     const body = this.bodyPath(meta.key)
     this.#publishing.add(meta.key)
     try {
@@ -321,6 +383,8 @@ export class DiskStore {
     } finally {
       this.#publishing.delete(meta.key)
     }
+    // The bytes move from tmp/ to objects/ in one step: counted once, never twice, never not at all.
+    this.release(accounted.claimed, accounted.written)
     this.#unpersisted.add(meta)
     this.#indexEntry(meta)
   }
@@ -410,7 +474,7 @@ export class DiskStore {
 
   /** Evicts least recently used entries until they fit beside the pinned ones. */
   #trim (): void {
-    while (this.#index.calculatedSize + this.#pinnedBytes > this.maxSize && this.#index.size > 0) this.#index.pop()
+    while (this.#index.calculatedSize + this.#pinnedBytes + this.#inflight > this.maxSize && this.#index.size > 0) this.#index.pop()
   }
 
   /**

@@ -9,8 +9,11 @@ import { createHash, type Hash } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import type { FileHandle } from 'node:fs/promises'
 import { createReadStream } from 'node:fs'
-import { Readable } from 'node:stream'
+import { open as openFile } from 'node:fs/promises'
+import { Readable, Writable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { createGunzip } from 'node:zlib'
 import CachePolicy from 'http-cache-semantics'
 import type { Logger } from 'pino'
 import type { DiskStore, EntryMeta, ResumeState } from './disk-store.js'
@@ -18,7 +21,7 @@ import {
   CacheIoError, ChecksumMismatchError, type DsmError, isDsmError, UpstreamBadResponseError, UpstreamChangedError, UpstreamIncompleteError
 } from './errors.js'
 import type { PumpSource } from './file-pump.js'
-import { GrowingFileReader, type GrowingSource } from './growing-file-reader.js'
+import { GrowingFileReader, type GrowingSource, READ_CHUNK_BYTES } from './growing-file-reader.js'
 import { freshenedByNotModified } from './not-modified.js'
 import { mapUpstreamError, type Upstream, type UpstreamResponse } from './upstream.js'
 import { storedHeaders } from './stored-headers.js'
@@ -36,6 +39,14 @@ export const MAX_RETRY_DELAY_MS = 10_000
  * trusts) would otherwise have two versions spliced into one body (issue #5).
  */
 export const RESUME_OVERLAP_BYTES = 64 * 1024
+/**
+ * A body passed through uncached after it outgrew the room in cache.maxSize keeps at most this
+ * much in memory ahead of its slowest reader; the upstream waits beyond it (issue 12 item 3).
+ */
+export const PASS_THROUGH_WINDOW_BYTES = 8 * 1024 * 1024
+/** A zip's End Of Central Directory record (22 bytes + a comment of at most 64 KiB) ends the file. */
+const ZIP_EOCD_SEARCH_BYTES = 22 + 0xffff
+const ZIP_EOCD_SIGNATURE = Buffer.from([0x50, 0x4b, 0x05, 0x06])
 
 export interface ExpectedDigest {
   algorithm: 'md5' | 'sha256'
@@ -49,8 +60,12 @@ export type DownloadOutcome =
   | { kind: 'not-modified'; meta: EntryMeta }
   /** A small non-200 answer, buffered so every waiting client gets it. */
   | { kind: 'response'; status: number; headers: Record<string, string | string[]>; body: Buffer }
-  /** Not storable: only the first client gets this response; others must fetch for themselves. */
-  | { kind: 'uncacheable'; reason: string; response: UpstreamResponse }
+  /**
+   * Not storable: only the first client gets this response; others must fetch for themselves.
+   * `detail` is the RFC 9211 token when the reason is the cache's, not the response's
+   * (`no-space`: no room under cache.maxSize or on the disk; `cache-unwritable`: tmp/ refused it).
+   */
+  | { kind: 'uncacheable'; reason: string; response: UpstreamResponse; detail?: 'no-space' | 'cache-unwritable' }
 
 export interface DownloadOptions {
   key: string
@@ -94,7 +109,24 @@ export class Download extends EventEmitter implements GrowingSource {
   #writeError: unknown = null
   #sha256: Hash = createHash('sha256')
   #md5: Hash | null = null
-  #reserved = 0
+  /** Room promised by the store (DiskStore.claim) and tmp/ bytes accounted there (useSpace). */
+  #claimed = 0
+  #accounted = 0
+  /** The first response declared Content-Length: only then may the body be kept as immutable. */
+  #lengthDeclared = false
+  /** The end of a length-less body was confirmed upstream (a 416 `bytes *\/N` to `Range: bytes=N-`). */
+  #endConfirmed = false
+  /** Whether the committed body went into the cache (false: served, not kept). */
+  #cached = false
+  /**
+   * Pass-through (issue 12 item 3): set at the offset where bytes stopped going to disk. From
+   * there on the body lives only in #tail, a window kept until every reader (#cursors) passed it.
+   */
+  #tailFrom: number | null = null
+  #tail: Buffer[] = []
+  #tailStart = 0
+  #tailEnd = 0
+  readonly #cursors = new Set<{ position: number }>()
   #headers: Record<string, string | string[]> = {}
   #policy: CachePolicy | null = null
   #etag: string | null = null
@@ -125,6 +157,10 @@ export class Download extends EventEmitter implements GrowingSource {
   /** The client request this download was started for (what joining clients are compared with). */
   get policyRequest (): CachePolicy.Request { return this.#opts.policyRequest }
   get etag (): string | null { return this.#etag }
+  /** True once the body stopped going to disk: it is served, never cached, and nobody new may join. */
+  get passingThrough (): boolean { return this.#tailFrom !== null }
+  /** Whether a committed download left an entry in the cache. */
+  get cached (): boolean { return this.#cached }
   get lastModified (): string | null { return this.#lastModified }
 
   // GrowingSource: what readers see.
@@ -134,6 +170,7 @@ export class Download extends EventEmitter implements GrowingSource {
   }
 
   available (): number {
+    if (this.#tailFrom !== null) return this.#tailFrom
     if (this.#state === 'committed') return this.#written
     // Hold back the last byte until length and digest are verified and the body is published:
     // a client can never finish a body that later turns out wrong or short. Durability (fsync)
@@ -142,7 +179,8 @@ export class Download extends EventEmitter implements GrowingSource {
   }
 
   finalSize (): number | null {
-    return this.#state === 'committed' ? this.#written : this.#size
+    if (this.#state === 'committed') return this.#tailFrom !== null ? this.#tailEnd : this.#written
+    return this.#size
   }
 
   failure (): Error | null { return this.#error }
@@ -189,7 +227,86 @@ export class Download extends EventEmitter implements GrowingSource {
 
   /** A stream of bytes [start, endInclusive] (or to the end) that follows the download. */
   createReader (start: number, endInclusive: number | null): Readable {
-    return new GrowingFileReader(this, start, endInclusive)
+    // A declared length is admitted whole (DiskStore.admit) and never passes through mid-way.
+    if (this.#size !== null && this.#tailFrom === null) return new GrowingFileReader(this, start, endInclusive)
+    // A length-less body may stop going to disk: the file part ends where it stopped (the view's
+    // final size), the rest comes from the in-memory window. Registered now, not at the first
+    // read, so the window is kept for a reader that has not started yet.
+    const cursor = { position: start }
+    this.#cursors.add(cursor)
+    const view: GrowingSource = {
+      get fd () { return download.fd },
+      available: () => download.available(),
+      finalSize: () => download.#tailFrom ?? download.finalSize(),
+      failure: () => download.failure(),
+      subscribe: (listener) => download.subscribe(listener),
+      ref: () => { download.ref() },
+      unref: () => { download.unref() }
+    }
+    const download = this
+    const end = endInclusive === null ? Number.POSITIVE_INFINITY : endInclusive + 1
+    const stream = Readable.from((async function * () {
+      try {
+        for await (const chunk of new GrowingFileReader(view, start, endInclusive) as AsyncIterable<Buffer>) {
+          cursor.position += chunk.length
+          download.#advanced()
+          yield chunk
+        }
+        for (;;) {
+          const chunk = await download.#tailRead(cursor.position, end)
+          if (chunk === null) return
+          cursor.position += chunk.length
+          download.#advanced()
+          yield chunk
+        }
+      } finally {
+        download.#cursors.delete(cursor)
+        download.#advanced()
+      }
+    })(), { objectMode: false, highWaterMark: READ_CHUNK_BYTES })
+    // A reader destroyed before its first read never runs the generator's finally.
+    stream.once('close', () => {
+      download.#cursors.delete(cursor)
+      download.#advanced()
+    })
+    return stream
+  }
+
+  /** Bytes of the pass-through window at `position` (before `end`); null at the end of the body or range. */
+  async #tailRead (position: number, end: number): Promise<Buffer | null> {
+    for (;;) {
+      const final = this.finalSize()
+      if (position >= end || (final !== null && position >= final)) return null
+      if (this.#error !== null) throw this.#error
+      if (this.#tailFrom !== null && position < this.#tailStart) throw new Error(`pass-through window moved past byte ${position}`)
+      // The last byte waits for the end of the body, as on disk (available()).
+      const readable = this.#state === 'committed' ? this.#tailEnd : this.#tailEnd - 1
+      if (this.#tailFrom !== null && position < readable) {
+        const parts: Buffer[] = []
+        let at = this.#tailStart
+        const stop = Math.min(end, readable)
+        for (const chunk of this.#tail) {
+          const from = Math.max(position, at)
+          const to = Math.min(stop, at + chunk.length)
+          if (to > from) parts.push(chunk.subarray(from - at, to - at))
+          at += chunk.length
+          if (at >= stop) break
+        }
+        return parts.length === 1 ? parts[0] as Buffer : Buffer.concat(parts)
+      }
+      await new Promise<void>((resolve) => { this.once('change', resolve) })
+    }
+  }
+
+  /** A reader moved on: drop window bytes every reader has passed, and wake a waiting upstream. */
+  #advanced (): void {
+    if (this.#tailFrom === null) return
+    let lowest = this.#tailEnd
+    for (const cursor of this.#cursors) lowest = Math.min(lowest, cursor.position)
+    while (this.#tail.length > 0 && this.#tailStart + (this.#tail[0] as Buffer).length <= lowest) {
+      this.#tailStart += (this.#tail.shift() as Buffer).length
+    }
+    this.emit('advanced')
   }
 
   /** Resolves once a committed body is also durable (fsynced, metadata written); never rejects. */
@@ -267,24 +384,116 @@ export class Download extends EventEmitter implements GrowingSource {
       ? 'the response sets a cookie'
       : !policy.storable() ? 'the response is not storable (Cache-Control no-store/private, or Authorization)' : null
     const length = parseLength(headers['content-length'])
+    const { store } = this.#opts
     if (notStorable !== null) return this.#uncacheable(notStorable, res, true)
-    if (length !== null && !this.#opts.store.reserve(length)) {
+    if (length !== null && !store.fits(length)) {
       return this.#uncacheable(`it is larger than cache.maxSize (${length} bytes)`, res, true)
     }
-    this.#reserved = length ?? 0
+    if (length !== null) {
+      // Promised, not evicted for (issue 12 item 2): entries go only as bytes are written.
+      const admitted = await store.admit(length)
+      if (admitted !== 'ok') {
+        const why = admitted === 'quota' ? 'downloads in flight and pinned entries hold the room under cache.maxSize' : 'the cache filesystem has no room for it'
+        return this.#uncacheable(`${why} (${length} bytes)`, res, true, 'no-space')
+      }
+      this.#claimed = length
+    }
     this.#size = length
+    this.#lengthDeclared = length !== null
     this.#policy = policy
     this.#headers = storedHeaders(headers)
     this.#etag = headerValue(headers.etag)
     this.#lastModified = headerValue(headers['last-modified'])
-    this.#handle = await this.#opts.store.openTemp(this.key)
+    try {
+      this.#handle = await store.openTemp(this.key)
+    } catch (err: unknown) {
+      // A read-only or unusable cache dir: the upstream can still serve this client (issue 12 item 11).
+      return this.#passThroughBeforeFirstByte(res, null, err)
+    }
     this.#refs = 1
+    // The first bytes go to disk before any client is answered, so a disk that refuses them
+    // still leaves time to pass the response through uncached (issue 12 item 11).
+    let first: Buffer | null = null
+    try {
+      first = await firstChunk(res.body)
+    } catch {
+      // A body that fails before its first byte is the pump's to retry, as before.
+    }
+    if (first !== null) {
+      try {
+        await this.#writeFirst(first)
+      } catch (err: unknown) {
+        return this.#passThroughBeforeFirstByte(res, first, err)
+      }
+    }
     this.#settle('streaming')
+    // Counted once streaming, like every later write: bytes present at the start of streaming
+    // are a resumed prefix to the observers (metrics), not upstream traffic.
+    if (first !== null) {
+      this.#written = first.length
+      this.emit('change')
+    }
     void this.#pump(res.body, 0)
     return { kind: 'body' }
   }
 
-  #uncacheable (reason: string, response: UpstreamResponse, supersedes = false): DownloadOutcome {
+  /** Writes the first chunk at offset 0, making room for it; on ENOSPC evicts and retries once. */
+  async #writeFirst (chunk: Buffer): Promise<void> {
+    if (!this.#account(chunk.length)) throw new CacheIoError(this.#opts.store.tempPath(this.key), 'no room under cache.maxSize')
+    const handle = this.#handle
+    if (handle === null) throw new Error('temp file closed before the first write')
+    const write = async (): Promise<void> => {
+      let done = 0
+      while (done < chunk.length) done += (await handle.write(chunk, done, chunk.length - done, done)).bytesWritten
+    }
+    try {
+      await write()
+    } catch (err: unknown) {
+      if (!isNoSpace(err) || !await this.#opts.store.evictForSpace(chunk.length)) throw err
+      await write()
+    }
+    this.#sha256.update(chunk)
+    this.#md5?.update(chunk)
+  }
+
+  /** The temp file could not take the first bytes: this client gets the upstream response, nothing is kept. */
+  async #passThroughBeforeFirstByte (res: UpstreamResponse, first: Buffer | null, err: unknown): Promise<DownloadOutcome> {
+    const { store, log } = this.#opts
+    const detail = isNoSpace(err) ? 'no-space' : 'cache-unwritable'
+    log.warn({ key: this.key, url: this.url.href, err, detail }, 'cache could not store the download; passing it through uncached')
+    if (this.#handle !== null) {
+      const handle = this.#handle
+      this.#handle = null
+      this.#refs = 0
+      await handle.close().catch(() => {})
+    }
+    await store.removeTemp(this.key).catch(() => {})
+    store.release(this.#claimed, this.#accounted)
+    this.#claimed = 0
+    this.#accounted = 0
+    const rest = res.body
+    const body = first === null ? rest : Readable.from((async function * () { yield first; yield * rest as AsyncIterable<Buffer> })(), { objectMode: false })
+    return this.#uncacheable(`the cache could not store it (${err instanceof Error ? err.message : String(err)})`, { ...res, body }, true, detail)
+  }
+
+  /**
+   * Accounts `bytes` about to be written under tmp/: within this download's promise, or promised
+   * now for a length-less body, then made room for (DiskStore.useSpace). False: no room.
+   */
+  #account (bytes: number): boolean {
+    const { store } = this.#opts
+    const extra = Math.max(0, this.#accounted + bytes - this.#claimed)
+    if (extra > 0 && !store.claim(extra)) return false
+    if (!store.useSpace(bytes)) {
+      store.release(extra, 0)
+      return false
+    }
+    this.#claimed += extra
+    this.#accounted += bytes
+    return true
+  }
+
+  #uncacheable (reason: string, response: UpstreamResponse, supersedes = false, detail?: 'no-space' | 'cache-unwritable'): DownloadOutcome {
     // A revalidation answered with a new 200 that will not be kept: the stored copy is no longer
     // the current representation, so it must not be served again, not even stale when the
     // upstream later fails (serveStale). A pinned copy stays: the operator asked to keep it.
@@ -294,7 +503,7 @@ export class Download extends EventEmitter implements GrowingSource {
       this.#opts.log.info({ url: this.url.href, reason }, 'revalidation got a response that is not stored; the old copy is dropped')
     }
     this.#settle('failed')
-    return { kind: 'uncacheable', reason, response }
+    return { kind: 'uncacheable', reason, response, ...(detail !== undefined ? { detail } : {}) }
   }
 
   async #bufferResponse (res: UpstreamResponse): Promise<DownloadOutcome> {
@@ -327,15 +536,27 @@ export class Download extends EventEmitter implements GrowingSource {
     this.#written = resume.durable
     this.#checkpointed = resume.durable
     this.#size = resume.size
+    this.#lengthDeclared = resume.size !== null
     this.#headers = resume.headers
     this.#etag = resume.etag
     this.#lastModified = resume.lastModified
     this.#policy = CachePolicy.fromObject(resume.policy as unknown as CachePolicy.CachePolicyObject)
-    if (resume.size !== null && !store.reserve(resume.size)) {
+    const promised = Math.max(resume.size ?? 0, resume.durable)
+    const claimed = store.claim(promised)
+    if (!claimed || !store.useSpace(resume.durable)) {
+      if (claimed) store.release(promised, 0)
+      await this.#handle.close().catch(() => {})
+      this.#handle = null
+      this.#refs = 0
       await store.removeTemp(this.key)
+      this.#written = 0
+      this.#checkpointed = 0
+      this.#sha256 = createHash('sha256')
+      if (this.#md5 !== null) this.#md5 = createHash('md5')
       return null
     }
-    this.#reserved = resume.size ?? 0
+    this.#claimed = promised
+    this.#accounted = resume.durable
     log.info({ key: this.key, url: this.url.href, offset: resume.durable }, 'resuming interrupted download')
     this.#settle('streaming')
     void this.#pump(null, 0)
@@ -355,11 +576,16 @@ export class Download extends EventEmitter implements GrowingSource {
         if (this.#size !== null && this.#written < this.#size) {
           throw new UpstreamIncompleteError(this.url.href, `the body ended after ${this.#written} of ${this.#size} bytes`)
         }
+        // A length-less body that ends cleanly may still be a prefix (issue 12 item 1): without a
+        // digest to check, ask the upstream where the end is.
+        if (this.#size === null && this.#tailFrom === null && this.#opts.digest === null) this.#endConfirmed = await this.#confirmEnd()
         break
       } catch (err: unknown) {
         body = null
         await this.#drainWrites().catch(() => {})
         if (this.#closing) return await this.#suspend()
+        // Past the disk a dropped transfer cannot be resumed: the bytes it would splice onto are gone.
+        if (this.#tailFrom !== null) return this.#fail(toDsm(err, this.url), true)
         if (isFatal(err)) return this.#fail(toDsm(err, this.url), true)
         failures = this.#written > before ? 1 : failures + 1
         if (failures > retries) {
@@ -373,6 +599,40 @@ export class Download extends EventEmitter implements GrowingSource {
       }
     }
     await this.#complete()
+  }
+
+  /**
+   * After a length-less body ended at N bytes: `Range: bytes=N-` with `If-Range` (RFC 9110
+   * §13.1.5, §14.4) must answer 416 `bytes *\/N` for N to be the end. More bytes (a 206, or a
+   * 416 with a larger length) throw, and the pump resumes the body; anything else (no validator,
+   * a 200, a network error) leaves the end unconfirmed: the body is served but not kept.
+   */
+  async #confirmEnd (): Promise<boolean> {
+    const validator = this.#etag !== null && !this.#etag.startsWith('W/') ? this.#etag : this.#lastModified
+    if (validator === null) return false
+    let res: UpstreamResponse
+    try {
+      res = await this.#request({ ...this.#opts.headers, range: `bytes=${this.#written}-`, 'if-range': validator })
+    } catch (err: unknown) {
+      this.#opts.log.warn({ key: this.key, url: this.url.href, err }, 'could not confirm the end of a body without Content-Length')
+      return false
+    }
+    // Only the status and Content-Range count. undici's dump() reads a little and then closes the
+    // body without the 'Request aborted' error a plain destroy() raises (uncaught, it would crash).
+    await discard(res.body)
+    const range = headerValue(res.headers['content-range'])
+    if (res.status === 416) {
+      const total = range === null ? null : /^bytes \*\/(\d+)$/.exec(range)?.[1]
+      if (total !== undefined && total !== null && Number(total) === this.#written) return true
+      if (total !== undefined && total !== null && Number(total) > this.#written) {
+        throw new UpstreamIncompleteError(this.url.href, `the body ended after ${this.#written} of ${total} bytes`)
+      }
+      return false
+    }
+    if (res.status === 206 && parseContentRange(range)?.start === this.#written) {
+      throw new UpstreamIncompleteError(this.url.href, `the body ended after ${this.#written} bytes, but the upstream has more`)
+    }
+    return false
   }
 
   /**
@@ -479,12 +739,44 @@ export class Download extends EventEmitter implements GrowingSource {
       }
       this.#sha256.update(chunk)
       this.#md5?.update(chunk)
+      if (this.#tailFrom === null && !this.#account(chunk.length)) {
+        // A declared length was admitted whole: only a pin taken meanwhile can leave no room.
+        if (this.#size !== null) {
+          body.destroy()
+          throw new CacheIoError(this.#opts.store.tempPath(this.key), 'no room left under cache.maxSize (entries were pinned during the download)')
+        }
+        // Never past the quota (issue 12 item 3): what is on disk is served from there, the
+        // rest from memory, and nothing is kept.
+        await this.#drainWrites()
+        this.#tailFrom = this.#written
+        this.#tailStart = this.#written
+        this.#tailEnd = this.#written
+        this.#opts.log.warn({ key: this.key, url: this.url.href, onDisk: this.#written, maxSize: this.#opts.store.maxSize }, 'download outgrew the room under cache.maxSize; passing the rest through uncached')
+      }
+      if (this.#tailFrom !== null) {
+        await this.#pushTail(chunk, body)
+        continue
+      }
       this.#queue.push(chunk)
       this.#queuedBytes += chunk.length
       this.#writing ??= this.#writeQueued()
       if (this.#queuedBytes > WRITE_HIGH_WATER_BYTES) await this.#drainWrites()
     }
     await this.#drainWrites()
+  }
+
+  /** Appends to the pass-through window; waits while it holds a window's worth ahead of the slowest reader. */
+  async #pushTail (chunk: Buffer, body: Readable): Promise<void> {
+    if (this.#cursors.size === 0) {
+      body.destroy()
+      throw new UpstreamIncompleteError(this.url.href, 'it outgrew the room under cache.maxSize and no client is reading it')
+    }
+    this.#tail.push(chunk)
+    this.#tailEnd += chunk.length
+    this.emit('change')
+    while (this.#cursors.size > 0 && this.#tailEnd - this.#tailStart > PASS_THROUGH_WINDOW_BYTES && !this.#abort.signal.aborted) {
+      await new Promise<void>((resolve) => { this.once('advanced', resolve) })
+    }
   }
 
   async #drainWrites (): Promise<void> {
@@ -500,8 +792,17 @@ export class Download extends EventEmitter implements GrowingSource {
         let buffers = this.#queue
         this.#queue = []
         let pending = buffers.reduce((n, b) => n + b.length, 0)
+        let retried = false
         while (pending > 0) {
-          const { bytesWritten } = await this.#handle.writev(buffers, this.#written)
+          let bytesWritten: number
+          try {
+            bytesWritten = (await this.#handle.writev(buffers, this.#written)).bytesWritten
+          } catch (err: unknown) {
+            // A full filesystem mid-stream (issue 12 item 11): evict, retry the write once.
+            if (retried || !isNoSpace(err) || !await this.#opts.store.evictForSpace(pending)) throw err
+            retried = true
+            continue
+          }
           this.#written += bytesWritten
           this.#queuedBytes -= bytesWritten
           pending -= bytesWritten
@@ -560,6 +861,23 @@ export class Download extends EventEmitter implements GrowingSource {
       this.#fail(err, false)
       return
     }
+    if (this.#tailFrom !== null) {
+      // Passed through: every byte was served, none is kept (the temp file held only a prefix).
+      log.info({ key: this.key, url: this.url.href, bytes: this.#tailEnd }, 'download served uncached; it did not fit under cache.maxSize')
+      this.#releaseSpace()
+      await store.removeTemp(this.key).catch(() => {})
+      this.#settle('committed')
+      this.unref()
+      return
+    }
+    if (this.#size === null) {
+      // A container that ends early is a truncated download, whatever the upstream says (issue 12 item 1).
+      const broken = await checkContainer(store.tempPath(this.key), this.url).catch((err: unknown) => `it could not be read back (${err instanceof Error ? err.message : String(err)})`)
+      if (broken !== null) {
+        this.#fail(new UpstreamIncompleteError(this.url.href, `${broken}; the body without Content-Length ended early`), true)
+        return
+      }
+    }
     try {
       if (this.#handle === null) throw new Error('temp file closed before commit')
       const handle = this.#handle
@@ -575,20 +893,26 @@ export class Download extends EventEmitter implements GrowingSource {
         lastModified: this.#lastModified,
         fetchedAt: now,
         lastAccess: now,
-        immutable: this.#opts.immutable,
+        // An end known only from a 416 or a Content-Range is kept, but revalidated like any
+        // mutable response, never served for good (issue 12 item 1).
+        immutable: this.#opts.immutable && (this.#lengthDeclared || digest !== null),
         policy: (this.#policy?.toObject() ?? {}) as unknown as Record<string, unknown>
       }
-      store.release(this.#reserved)
-      this.#reserved = 0
-      if (!store.fits(meta.size)) {
-        // Only knowable at the end for a body without Content-Length: serve it, keep nothing.
-        log.warn({ key: this.key, url: this.url.href, bytes: meta.size, maxSize: store.maxSize }, 'download larger than cache.maxSize; served but not cached')
+      const verified = this.#size !== null || digest !== null || this.#endConfirmed
+      if (!verified || !store.fits(meta.size)) {
+        // A length-less end the upstream did not confirm (issue 12 item 1): serve it, keep nothing.
+        log.warn({ key: this.key, url: this.url.href, bytes: meta.size, maxSize: store.maxSize, confirmed: verified },
+          verified ? 'download larger than cache.maxSize; served but not cached' : 'the end of a body without Content-Length was not confirmed upstream; served but not cached')
+        this.#releaseSpace()
         await store.removeTemp(this.key)
         this.#settle('committed')
         this.unref()
         return
       }
-      await store.publish(meta)
+      await store.publish(meta, { claimed: this.#claimed, written: this.#accounted })
+      this.#claimed = 0
+      this.#accounted = 0
+      this.#cached = true
       // Durable after the clients are served: fsync runs at disk speed (measured 376 MB/s here
       // against 5 GB/s into the page cache), so waiting for it would cap every cold download.
       this.#durable = (async () => {
@@ -612,8 +936,7 @@ export class Download extends EventEmitter implements GrowingSource {
   async #suspend (): Promise<void> {
     await this.#checkpoint()
     this.#error = new UpstreamIncompleteError(this.url.href, 'dsmirror is shutting down; the download resumes after restart')
-    this.#opts.store.release(this.#reserved)
-    this.#reserved = 0
+    this.#releaseSpace()
     this.#settle('failed')
     this.unref()
   }
@@ -621,18 +944,95 @@ export class Download extends EventEmitter implements GrowingSource {
   #fail (err: DsmError, removeTemp: boolean): void {
     if (this.#state === 'failed' || this.#state === 'committed') return
     this.#error = err
-    this.#opts.store.release(this.#reserved)
-    this.#reserved = 0
+    this.#releaseSpace()
     this.#opts.log.warn({ key: this.key, url: this.url.href, code: err.code, err }, 'download failed; nothing cached')
     if (removeTemp) void this.#opts.store.removeTemp(this.key).catch(() => {})
     this.#settle('failed')
     if (this.#handle !== null) this.unref()
   }
 
+  #releaseSpace (): void {
+    this.#opts.store.release(this.#claimed, this.#accounted)
+    this.#claimed = 0
+    this.#accounted = 0
+  }
+
   #settle (state: State): void {
     this.#state = state
     this.emit('change')
   }
+}
+
+/** The first chunk of a body that has not been read yet; null when it ends without one. */
+async function firstChunk (body: Readable): Promise<Buffer | null> {
+  for (;;) {
+    const chunk = body.read() as Buffer | null
+    if (chunk !== null) return chunk
+    if (body.readableEnded || body.destroyed) {
+      if (body.errored !== null) throw body.errored
+      return null
+    }
+    await new Promise<void>((resolve, reject) => {
+      const done = (err?: Error): void => {
+        body.off('readable', done)
+        body.off('end', done)
+        body.off('error', done)
+        body.off('close', done)
+        if (err !== undefined) reject(err)
+        else resolve()
+      }
+      body.on('readable', done)
+      body.on('end', done)
+      body.on('error', done)
+      body.on('close', done)
+    })
+  }
+}
+
+async function discard (body: Readable): Promise<void> {
+  const dumpable = body as Readable & { dump?: (opts?: { limit?: number }) => Promise<void> }
+  if (typeof dumpable.dump === 'function') {
+    await dumpable.dump({ limit: RESUME_OVERLAP_BYTES }).catch(() => {})
+    return
+  }
+  body.on('error', () => {})
+  body.destroy()
+}
+
+function isNoSpace (err: unknown): boolean {
+  const code = err as { code?: unknown, cause?: { code?: unknown } } | null
+  return code?.code === 'ENOSPC' || code?.code === 'EDQUOT' || code?.cause?.code === 'ENOSPC' || code?.cause?.code === 'EDQUOT'
+}
+
+/**
+ * A cheap check of the container a length-less body claims to be by its name (issue 12 item 1):
+ * a gzip stream must inflate to its trailer (CRC32 and ISIZE, RFC 1952 §2.2), a zip must end with
+ * its End Of Central Directory record. Null when it holds (or the name says no container).
+ */
+async function checkContainer (path: string, url: URL): Promise<string | null> {
+  const name = url.pathname.toLowerCase()
+  if (name.endsWith('.gz') || name.endsWith('.tgz')) {
+    try {
+      // zlib reports a stream that stops before its trailer as 'unexpected end of file'.
+      await pipeline(createReadStream(path, { highWaterMark: 1024 * 1024 }), createGunzip(), new Writable({ write: (_chunk, _encoding, callback) => { callback() } }))
+      return null
+    } catch (err: unknown) {
+      return `its gzip stream is incomplete (${err instanceof Error ? err.message : String(err)})`
+    }
+  }
+  if (name.endsWith('.zip')) {
+    const handle = await openFile(path, 'r')
+    try {
+      const { size } = await handle.stat()
+      const length = Math.min(size, ZIP_EOCD_SEARCH_BYTES)
+      const tail = Buffer.alloc(length)
+      await handle.read(tail, 0, length, size - length)
+      return tail.lastIndexOf(ZIP_EOCD_SIGNATURE) === -1 ? 'its zip End Of Central Directory record is missing' : null
+    } finally {
+      await handle.close()
+    }
+  }
+  return null
 }
 
 function isFatal (err: unknown): boolean {

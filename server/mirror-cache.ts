@@ -251,10 +251,12 @@ export class MirrorCache {
 
     switch (outcome.kind) {
       case 'body': {
+        // A body passing through uncached has dropped bytes it no longer needs: a newcomer asks for its own copy.
+        if (!initiator && download.passingThrough) return await this.#fetchUncached(request, reply, target, 'dsmirror; fwd=miss; detail=no-space')
         const status = initiator
           ? (stale !== null ? `dsmirror; fwd=${fwd}; fwd-status=200; stored` : 'dsmirror; fwd=miss; stored')
           : 'dsmirror; hit; detail=in-flight'
-        return this.#serveDownload(request, reply, download, status)
+        return await this.#serveDownload(request, reply, download, status, target)
       }
       case 'not-modified':
         return await this.#serveHit(request, reply, target, outcome.meta, initiator ? `dsmirror; fwd=${fwd}; fwd-status=304` : 'dsmirror; hit')
@@ -271,9 +273,11 @@ export class MirrorCache {
         if (NEGATIVE_STATUSES.has(outcome.status) && this.#opts.negativeTtl > 0 && shareable) this.#negative.set(key, entry)
         return this.#sendBuffered(reply, entry, `dsmirror; fwd=miss; fwd-status=${outcome.status}`)
       }
-      case 'uncacheable':
-        if (initiator) return this.#sendUpstream(reply, outcome.response, `dsmirror; fwd=miss; detail="${outcome.reason}"`)
-        return await this.#fetchUncached(request, reply, target, 'dsmirror; fwd=miss; detail=uncacheable')
+      case 'uncacheable': {
+        // The cache's own reasons (no room, tmp/ unwritable) are tokens; the response's a quoted reason.
+        if (initiator) return this.#sendUpstream(reply, outcome.response, `dsmirror; fwd=miss; detail=${outcome.detail ?? `"${outcome.reason}"`}`)
+        return await this.#fetchUncached(request, reply, target, `dsmirror; fwd=miss; detail=${outcome.detail ?? 'uncacheable'}`)
+      }
     }
   }
 
@@ -352,9 +356,13 @@ export class MirrorCache {
     }, { 'cache-status': cacheStatus, age: String(this.#age(current)) })
   }
 
-  async #serveDownload (request: FastifyRequest, reply: FastifyReply, download: Download, cacheStatus: string): Promise<FastifyReply> {
+  async #serveDownload (request: FastifyRequest, reply: FastifyReply, download: Download, cacheStatus: string, target: MirrorTarget): Promise<FastifyReply> {
     // Without a Content-Length, a Range cannot be placed until the body is complete.
-    if (download.size === null && typeof request.headers.range === 'string') await download.settled()
+    if (download.size === null && typeof request.headers.range === 'string') {
+      await download.settled()
+      // Served but not kept (passed through, or an end the upstream did not confirm): ask afresh.
+      if (!download.cached) return await this.#fetchUncached(request, reply, target, 'dsmirror; fwd=miss; detail=no-space')
+    }
     download.ref()
     this.#opts.observer?.clientsChanged(download, 1)
     return sendObject(request, reply, {

@@ -32,6 +32,11 @@ export interface UpstreamObject {
    * bytes of the response. GETs beyond the list are not cut.
    */
   cutAt?: number[]
+  /**
+   * For the Nth GET of this path (N = index), end the response cleanly after that many BODY bytes:
+   * with `contentLength: 'omit'` a chunked body whose terminator comes early looks complete.
+   */
+  endAt?: number[]
   /** Answer 200 with the full body even to Range requests (servers without range support). */
   ignoreRange?: boolean
   /** Send this many body bytes, then nothing more; the socket stays open until close(). */
@@ -132,10 +137,10 @@ export async function startUpstream (opts: StartUpstreamOptions = {}): Promise<U
       etag = obj.etag === false ? '' : obj.etag ?? defaultEtag(obj.body)
       etags.set(obj, etag)
     }
-    serve(req, res, obj, { method, etag, cutAfter: getIndex >= 0 ? obj.cutAt?.[getIndex] : undefined })
+    serve(req, res, obj, { method, etag, cutAfter: getIndex >= 0 ? obj.cutAt?.[getIndex] : undefined, endAfter: getIndex >= 0 ? obj.endAt?.[getIndex] : undefined })
   })
 
-  function serve (req: IncomingMessage, res: ServerResponse, obj: UpstreamObject, ctx: { method: string, etag: string, cutAfter: number | undefined }): void {
+  function serve (req: IncomingMessage, res: ServerResponse, obj: UpstreamObject, ctx: { method: string, etag: string, cutAfter: number | undefined, endAfter?: number | undefined }): void {
     const size = obj.body.length
     const lastModified = obj.lastModified === false ? undefined : obj.lastModified ?? DEFAULT_LAST_MODIFIED
     const validators: OutgoingHttpHeaders = {}
@@ -187,7 +192,7 @@ export async function startUpstream (opts: StartUpstreamOptions = {}): Promise<U
   }
 
   /** Writes headers and body[start, end), applying contentLength, HEAD, throttle, cut and stall. */
-  function send (res: ServerResponse, status: number, headers: OutgoingHttpHeaders, obj: UpstreamObject, start: number, end: number, ctx: { method: string, cutAfter: number | undefined }): void {
+  function send (res: ServerResponse, status: number, headers: OutgoingHttpHeaders, obj: UpstreamObject, start: number, end: number, ctx: { method: string, cutAfter: number | undefined, endAfter?: number | undefined }): void {
     const out = { ...headers }
     const length = end - start
     if (obj.contentLength === 'omit') {
@@ -209,13 +214,14 @@ export async function startUpstream (opts: StartUpstreamOptions = {}): Promise<U
       chunkSize: obj.chunkSize ?? DEFAULT_CHUNK_BYTES,
       bytesPerSec: obj.throttleBytesPerSec,
       cutAfter: ctx.cutAfter,
-      stallAfter: obj.stallAfter
+      stallAfter: obj.stallAfter,
+      endAfter: ctx.endAfter
     })
   }
 
-  async function writeBody (res: ServerResponse, body: Buffer, o: { chunkSize: number, bytesPerSec: number | undefined, cutAfter: number | undefined, stallAfter: number | undefined }): Promise<void> {
-    // The first of cut / stall / end of body decides where the writing stops.
-    const stopAt = Math.min(body.length, o.cutAfter ?? Infinity, o.stallAfter ?? Infinity)
+  async function writeBody (res: ServerResponse, body: Buffer, o: { chunkSize: number, bytesPerSec: number | undefined, cutAfter: number | undefined, stallAfter: number | undefined, endAfter?: number | undefined }): Promise<void> {
+    // The first of cut / stall / early end / end of body decides where the writing stops.
+    const stopAt = Math.min(body.length, o.cutAfter ?? Infinity, o.stallAfter ?? Infinity, o.endAfter ?? Infinity)
     const started = Date.now()
     let sent = 0
     try {
@@ -237,7 +243,7 @@ export async function startUpstream (opts: StartUpstreamOptions = {}): Promise<U
         return
       }
       // Stalled: leave the socket open, unanswered, until close().
-      if (stopAt < body.length) return
+      if (stopAt < body.length && stopAt !== o.endAfter) return
       res.end()
     } catch {
       // Aborted by close() or the client went away: nothing left to do for this response.

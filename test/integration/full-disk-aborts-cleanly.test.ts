@@ -1,5 +1,6 @@
 // Issue #5, faults: the cache directory is on a small filesystem (an 8 MiB tmpfs) that fills up
-// mid-download. The download stops at the first failed write (not after the rest of the body),
+// mid-download. A failed write evicts and is retried once (issue 12 item 11); then the download
+// stops (not after the rest of the body),
 // every client gets DSM_CACHE_IO (a JSON error before the first byte, an aborted connection with
 // the code logged after it), the temp file is removed, nothing is committed, and the proxy keeps
 // serving: an entry cached before still hits, and a later object that fits is cached.
@@ -70,10 +71,11 @@ t.test('a cache filesystem that fills up mid-download', { skip: skip ?? false },
   await proxy.idle()
 
   // 12 MiB do not fit in the 6 MiB left. The upstream stalls after 10 MiB and never ends: only a
-  // download that stops at the first failed write answers before the idle timeout.
+  // download that stops at the failed write answers before the idle timeout. Only a length-less
+  // body finds out mid-stream: a declared length the disk cannot hold is passed through from the
+  // start (issue 12 item 11, test/integration/full-or-read-only-disk-passes-misses-through.test.ts).
   const big = makeBytes(12 * MiB, 2)
   const cases = [
-    { path: '/full/with-length.tar', obj: { body: big, stallAfter: 10 * MiB } },
     { path: '/full/chunked.tar', obj: { body: big, stallAfter: 10 * MiB, contentLength: 'omit' as const } }
   ]
   let faults = 0
@@ -106,8 +108,9 @@ t.test('a cache filesystem that fills up mid-download', { skip: skip ?? false },
     t.same(await readdir(proxy.app.dsmirror.store.tmpDir), [], `${path}: the temp file is gone, the space is free again`)
   }
 
+  // The earlier entry was evicted so that the failed write could be retried once (issue 12 item 11).
   const hit = await request(proxy.mirrorUrl(upstream.host, '/before.bin'))
-  t.equal(hit.headers['cache-status'], 'dsmirror; hit', 'the earlier entry still hits')
+  t.ok(hit.complete, 'the earlier entry is still served')
   t.equal(hit.sha256, sha256(small))
   const later = makeBytes(3 * MiB, 3)
   upstream.set('/after.bin', { body: later })

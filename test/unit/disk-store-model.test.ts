@@ -9,7 +9,8 @@
 // durable entries, ordered by the lastAccess their metadata holds, evicting the oldest when a
 // smaller maxSize is given; a body published but never made durable (a crash before its
 // metadata) and a temp file never published are gone.
-// Puts follow download.ts: reserve, write the temp file, release, fits, publish, then persist.
+// Puts follow download.ts: claim (no eviction), useSpace (evicts for the bytes written), write the
+// temp file, fits, publish with the accounting, then persist.
 // What it found in disk-store.ts (fixed there): a restart with a smaller maxSize left the files of
 // entries over it under objects/, unindexed, for good (seed 766375438); an entry evicted by its
 // own key's reserve had its async unlink remove the body published right after (seed 708560677:
@@ -138,15 +139,18 @@ async function step (real: Real, m: Model, o: Op, clock: number): Promise<void> 
   switch (o.op) {
     case 'put': {
       const pinnedBytes = sum(m.pinned)
-      const reserved = real.store.reserve(o.size)
-      equal(reserved, o.size <= m.maxSize - pinnedBytes, 'reserve refuses only what can never fit')
+      // A promise evicts nothing; room is made as the bytes are written (issue 12 item 2).
+      const before = real.store.stats.entries
+      const reserved = real.store.claim(o.size)
+      equal(reserved, o.size <= m.maxSize - pinnedBytes, 'claim refuses only what can never fit')
       if (!reserved) return
+      equal(real.store.stats.entries, before, 'claim evicts nothing')
+      equal(real.store.useSpace(o.size), true, 'room is made for the bytes written')
       evictWhile(m, () => sum(m.lru) + pinnedBytes + o.size > m.maxSize)
       const version = ++m.version
       const handle = await real.store.openTemp(key)
       await handle.write(makeBytes(o.size, version))
       await handle.close()
-      real.store.release(o.size)
       equal(real.store.fits(o.size), true)
       const meta: EntryMeta = {
         key,
@@ -162,7 +166,7 @@ async function step (real: Real, m: Model, o: Op, clock: number): Promise<void> 
         immutable: false,
         policy: {}
       }
-      await real.store.publish(meta)
+      await real.store.publish(meta, { claimed: o.size, written: o.size })
       const pinned = m.pinned.find((e) => e.key === key)
       const entry: ModelEntry = { key, size: o.size, version, lastAccess: clock, disk: null }
       if (pinned !== undefined) {
