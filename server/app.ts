@@ -2,7 +2,7 @@
 // resource built here is closed from Fastify's onClose.
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import replyFrom from '@fastify/reply-from'
-import type { LookupFunction } from 'node:net'
+import { isIP, type LookupFunction } from 'node:net'
 import type { Logger } from 'pino'
 import { watchCaBundle, type CaBundleWatcher } from '../certs/bundle-reload.js'
 import { buildCaBundle, SYSTEM_BUNDLE_PATHS, writeCaBundle, type CaBundle } from '../certs/ca-bundle.js'
@@ -63,6 +63,7 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
   for (const entry of expiredExtra) log.warn({ subject: entry.subject, notAfter: entry.notAfter, source: entry.source }, 'expired CA certificate in upstream.caFiles left out of the bundle')
   log.info({ trusted: caBundle.certificates.length, expired: expired.length }, 'upstream CA bundle built')
 
+  warnOpenListenersWithoutToken(config, log)
   const allowlist = new Allowlist([...config.allowHosts, ...Object.values(config.mirrors).map((m) => hostEntry(new URL(m.url)))])
   const upstream = new Upstream({
     ca: caBundle.certificates,
@@ -225,6 +226,23 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
     await upstream.close()
   })
   return app
+}
+
+/**
+ * Issue 12 item 14: a listener other machines can reach, with no admin.token, serves them the
+ * status page and the admin API's reads, and refuses them every change; say so at start, once.
+ */
+function warnOpenListenersWithoutToken (config: DsmirrorConfig, log: Logger): void {
+  if (config.admin.token !== null) return
+  const open: string[] = []
+  for (const [scheme, listen] of [['http', config.listen.http], ['https', config.tls.mode === 'off' ? false : config.listen.https]] as const) {
+    if (listen === false) continue
+    const host = listen.host.toLowerCase()
+    const loopback = isIP(host) !== 0 ? isLoopbackAddress(host) : host === 'localhost'
+    if (!loopback) open.push(`${scheme}://${host.includes(':') ? `[${host}]` : host}:${listen.port}`)
+  }
+  if (open.length === 0) return
+  log.warn({ listeners: open }, 'a listener is reachable from other machines and admin.token is not set: they can read the status page and /_/api/, and every change (delete, pin, prefetch) is refused to them. Set admin.token (e.g. openssl rand -hex 32) to manage the cache from other machines, or bind the listener to 127.0.0.1.')
 }
 
 /** Non-GET/HEAD requests (the Hugging Face API POSTs) go upstream uncached, same CA, proxy and allowlist. */
