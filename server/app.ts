@@ -9,6 +9,7 @@ import { buildCaBundle, SYSTEM_BUNDLE_PATHS, writeCaBundle, type CaBundle } from
 import { readServedCaPem } from '../certs/serving-tls.js'
 import type { DsmirrorConfig } from '../config/schema.js'
 import { adminApi } from './admin-api.js'
+import { checkAdminRequest, configuredNames } from './admin-guard.js'
 import { Allowlist } from './allowlist.js'
 import { connectionsCheckingInterval, createClientErrorHandler, type ClientErrorHandler } from './client-errors.js'
 import { DiskStore } from './disk-store.js'
@@ -142,6 +143,12 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
     // Absolute-form (`GET http://host/ HTTP/1.1`) and authority-form targets are proxy requests
     // for someone else: dsmirror is a mirror, not an open forward proxy.
     if (!(request.raw.url ?? '').startsWith('/')) throw new BadPathError(request.raw.url ?? '', 'absolute-form and authority-form targets are not accepted')
+  })
+  // DNS rebinding and cross-site requests against /_/ (server/admin-guard.ts), before any route runs.
+  const serverNames = configuredNames(config)
+  app.addHook('onRequest', async (request) => {
+    const refused = checkAdminRequest(request, config, serverNames)
+    if (refused !== null) throw refused
   })
   // RFC 9211 on every response: the cached path and the error handler say what happened; the
   // proxy's own pages were never a cache matter.

@@ -169,6 +169,18 @@ export const AdminBadRequestError = createError(
   "The admin API request '%s' is malformed: %s.",
   400
 )
+// 403 for both: the client reached the server but named it, or came from a page, that the admin
+// pages do not serve (issue 12 item 5, DNS rebinding and cross-site requests).
+export const AdminHostNotAllowedError = createError(
+  'DSM_ADMIN_HOST_NOT_ALLOWED',
+  "Host '%s' does not name this server, so '%s %s' was refused (DNS rebinding protection). Open dsmirror at an IP address, localhost or a name in tls.hostnames; add the name to admin.allowedHosts; or send 'Authorization: Bearer <admin.token>'.",
+  403
+)
+export const AdminOriginError = createError(
+  'DSM_ADMIN_ORIGIN',
+  "Origin '%s' is not this server's own, so '%s %s' was refused (cross-site request). Change the cache from this server's own pages, the dsmirror CLI or curl.",
+  403
+)
 export const AdminServerUnreachableError = createError(
   'DSM_ADMIN_SERVER_UNREACHABLE',
   "No dsmirror server answered at '%s' (%s). Start one with 'dsmirror serve', or pass --server <url> (default: listen.http of the config).",
@@ -215,6 +227,8 @@ export const ERRORS: readonly FastifyErrorConstructor[] = [
   AdminForbiddenError,
   AdminNotFoundError,
   AdminBadRequestError,
+  AdminHostNotAllowedError,
+  AdminOriginError,
   AdminServerUnreachableError,
   AdminServerRunningError
 ]
