@@ -13,13 +13,14 @@ import { checkAdminRequest, configuredNames } from './admin-guard.js'
 import { Allowlist } from './allowlist.js'
 import { connectionsCheckingInterval, createClientErrorHandler, type ClientErrorHandler } from './client-errors.js'
 import { DiskStore } from './disk-store.js'
-import { BadPathError, isDsmError, NotFoundError } from './errors.js'
+import { BadPathError, isDsmError, NotFoundError, publicMessage } from './errors.js'
 import { isLoopbackAddress } from './loopback.js'
 import { cacheOutcome, Metrics } from './metrics.js'
 import { metricsPlugin } from './metrics-plugin.js'
 import { MirrorCache } from './mirror-cache.js'
 import { parseMirrorTarget, type MirrorTarget } from './mirror-target.js'
 import { RecentErrors } from './recent-errors.js'
+import { REDACTING_SERIALIZERS } from './redact-url.js'
 import { statusPage } from './status-page.js'
 import { mapUpstreamError, Upstream } from './upstream.js'
 
@@ -55,7 +56,8 @@ declare module 'fastify' {
 
 export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<FastifyInstance> {
   const now = deps.now ?? Date.now
-  const log = deps.logger
+  // Every `url`, `message` and `err` field this app logs is redacted (issue 12 item 12).
+  const log = deps.logger.child({}, { serializers: REDACTING_SERIALIZERS })
   const caBundle = await buildCaBundle({ caFiles: config.upstream.caFiles, systemStore: config.upstream.systemStore })
   await writeCaBundle(caBundle, config.dataDir)
   const expired = caBundle.entries.filter((e) => e.status === 'expired')
@@ -172,7 +174,7 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
     const error = isDsmError(err) ? err : null
     const status = error?.statusCode ?? (typeof (err as { statusCode?: unknown }).statusCode === 'number' ? (err as { statusCode: number }).statusCode : 500)
     const code = error?.code ?? (typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : 'DSM_INTERNAL_ERROR')
-    const message = err instanceof Error ? err.message : String(err)
+    const message = publicMessage(err, status, code, String(request.id))
     if (status >= 500) request.log.error({ err, code }, 'request failed')
     else request.log.info({ code, message }, 'request refused')
     if (!reply.hasHeader('cache-status')) reply.header('cache-status', `dsmirror; detail=${code}`)
