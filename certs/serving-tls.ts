@@ -251,7 +251,8 @@ export async function readServedCaPem (config: DsmirrorConfig): Promise<string> 
   if (config.tls.mode === 'off') throw new NoCaCertificateError('tls.mode is off, so dsmirror serves no HTTPS and has no CA. Set tls.mode to auto for a local CA.')
   if (config.tls.mode === 'auto') {
     const ca = await readLocalCaCertificate(config.dataDir)
-    if (ca === null) throw new NoCaCertificateError(`no local CA has been made in '${config.dataDir}' yet. It is made when dsmirror serves HTTPS (listen.https on, tls.mode auto).`)
+    // No dataDir in the message: it is served to clients (issue 12 item 12).
+    if (ca === null) throw new NoCaCertificateError('no local CA has been made yet. It is made when dsmirror serves HTTPS (listen.https on, tls.mode auto).')
     return ca.certPem
   }
   const chain = config.tls.certFile === null ? [] : await readCertificateChain(config.tls.certFile)

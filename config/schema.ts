@@ -115,7 +115,11 @@ export interface DsmirrorConfig {
   mirrors: Record<string, { url: string }>
   /** Expected digests by absolute URL: 'md5:<hex>' or 'sha256:<hex>', hex lower-case. */
   checksums: Record<string, string>
-  admin: { token: string | null }
+  admin: {
+    token: string | null
+    /** Extra names (lower case, `*.suffix` allowed) clients use for /_/ pages (server/admin-guard.ts). */
+    allowedHosts: string[]
+  }
   log: { level: LogLevel }
 }
 
@@ -457,7 +461,10 @@ export function createConfigSchema (options: ConfigSchemaOptions): z.ZodType<Dsm
     allowHosts: allowHostList().default(defaultAllowHosts),
     mirrors: mirrorRecord(),
     checksums: checksumRecord(),
-    admin: section({ token: leaf(checkToken).default(null) }),
+    admin: section({
+      token: leaf(checkToken).default(null),
+      allowedHosts: list('host names', '[mirror.corp, "*.corp.example"]', leaf(checkTlsHostname)).default(() => [])
+    }),
     log: section({ level: leaf(checkEnum('log level', LOG_LEVELS)).default(DEFAULT_LOG_LEVEL) })
   })
 

@@ -8,6 +8,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import type { EntryMeta } from './disk-store.js'
 import { AdminBadRequestError, AdminForbiddenError, AdminNotFoundError, AdminUnauthorizedError, type DsmError } from './errors.js'
 import { parseMirrorTarget, type MirrorTarget, type MirrorTargetOptions } from './mirror-target.js'
+import { redactUrl } from './redact-url.js'
 
 export const DEFAULT_PAGE_ENTRIES = 100
 export const MAX_PAGE_ENTRIES = 1000
@@ -65,16 +66,21 @@ export const adminApi: FastifyPluginAsync<AdminApiOptions> = async (app, opts) =
   app.get('/_/api/entries', async (request) => {
     const query = request.query as Record<string, string | undefined>
     const limit = pageLimit(request, query.limit)
-    const prefix = query.prefix === undefined || query.prefix === '' ? '' : upstreamPrefix(request, query.prefix, opts.targetOptions)
-    const cursor = query.cursor ?? ''
-    const matching = store.list().filter((meta) => meta.url.startsWith(prefix)).sort((a, b) => compare(a.url, b.url))
-    const after = matching.filter((meta) => compare(meta.url, cursor) > 0)
+    const prefix = query.prefix === undefined || query.prefix === '' ? '' : redactUrl(upstreamPrefix(request, query.prefix, opts.targetOptions))
+    // Listed, filtered, sorted and paged by the redacted URL (issue 12 item 12): a prefix or a
+    // cursor compared with the full URL would let a reader guess a signature byte by byte.
+    const cursor = parseCursor(query.cursor ?? '')
+    const matching = store.list().map((meta) => ({ meta, shown: redactUrl(meta.url) }))
+      .filter(({ shown }) => shown.startsWith(prefix)).sort((a, b) => compare(a.shown, b.shown) || compare(a.meta.key, b.meta.key))
+    const after = matching.filter(({ meta, shown }) => (compare(shown, cursor.url) || compare(meta.key, cursor.key)) > 0)
     const page = after.slice(0, limit)
+    const last = page[page.length - 1]
     const stats = store.stats
     return {
-      entries: page.map(entryJson),
-      // Paging by the last URL, not an offset: entries added or evicted meanwhile shift no page.
-      next: after.length > limit ? (page[page.length - 1]?.url ?? null) : null,
+      entries: page.map(({ meta }) => entryJson(meta)),
+      // Paging by the last URL (and key: redacted URLs can be equal), not an offset: entries
+      // added or evicted meanwhile shift no page.
+      next: after.length > limit && last !== undefined ? `${last.shown} ${last.meta.key}` : null,
       total: matching.length,
       cache: { bytes: stats.bytes, entries: stats.entries, maxSize: stats.maxSize, pinnedBytes: stats.pinnedBytes, pinnedEntries: stats.pinnedEntries }
     }
@@ -107,7 +113,7 @@ export const adminApi: FastifyPluginAsync<AdminApiOptions> = async (app, opts) =
           if (cached) await store.setPinned(started.key, true)
         }).catch((err: unknown) => { request.log.warn({ err, key: started.key }, 'admin: could not pin a prefetched entry') })
       }
-      return { url, upstream: target.url.href, key: started.key, state: started.state }
+      return { url: redactUrl(url), upstream: redactUrl(target.url.href), key: started.key, state: started.state }
     })
     request.log.info({ urls: results.length, pin: pinAfter }, 'admin: prefetch started')
     return await reply.code(202).send({ results })
@@ -116,7 +122,7 @@ export const adminApi: FastifyPluginAsync<AdminApiOptions> = async (app, opts) =
   app.get('/_/api/downloads', async () => ({
     downloads: [...cache.downloads.values()].map((d) => ({
       key: d.key,
-      url: d.url.href,
+      url: redactUrl(d.url.href),
       state: d.state,
       written: d.written,
       size: d.size,
@@ -133,10 +139,16 @@ export const adminApi: FastifyPluginAsync<AdminApiOptions> = async (app, opts) =
   }
 }
 
+/** A cursor as `next` gives it: the last redacted URL, a space, its key (a bare URL pages from after it). */
+function parseCursor (cursor: string): { url: string; key: string } {
+  const space = cursor.lastIndexOf(' ')
+  return space === -1 ? { url: cursor, key: '\uffff' } : { url: cursor.slice(0, space), key: cursor.slice(space + 1) }
+}
+
 function entryJson (meta: EntryMeta): Record<string, unknown> {
   return {
     key: meta.key,
-    url: meta.url,
+    url: redactUrl(meta.url),
     size: meta.size,
     sha256: meta.sha256,
     pinned: meta.pinned === true,

@@ -2,23 +2,25 @@
 // resource built here is closed from Fastify's onClose.
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import replyFrom from '@fastify/reply-from'
-import type { LookupFunction } from 'node:net'
+import { isIP, type LookupFunction } from 'node:net'
 import type { Logger } from 'pino'
 import { watchCaBundle, type CaBundleWatcher } from '../certs/bundle-reload.js'
 import { buildCaBundle, SYSTEM_BUNDLE_PATHS, writeCaBundle, type CaBundle } from '../certs/ca-bundle.js'
 import { readServedCaPem } from '../certs/serving-tls.js'
 import type { DsmirrorConfig } from '../config/schema.js'
 import { adminApi } from './admin-api.js'
+import { checkAdminRequest, configuredNames } from './admin-guard.js'
 import { Allowlist } from './allowlist.js'
 import { connectionsCheckingInterval, createClientErrorHandler, type ClientErrorHandler } from './client-errors.js'
 import { DiskStore } from './disk-store.js'
-import { BadPathError, isDsmError, NotFoundError } from './errors.js'
+import { BadPathError, isDsmError, NotFoundError, publicMessage } from './errors.js'
 import { isLoopbackAddress } from './loopback.js'
 import { cacheOutcome, Metrics } from './metrics.js'
 import { metricsPlugin } from './metrics-plugin.js'
 import { MirrorCache } from './mirror-cache.js'
 import { parseMirrorTarget, type MirrorTarget } from './mirror-target.js'
 import { RecentErrors } from './recent-errors.js'
+import { REDACTING_SERIALIZERS } from './redact-url.js'
 import { statusPage } from './status-page.js'
 import { mapUpstreamError, Upstream } from './upstream.js'
 
@@ -54,7 +56,8 @@ declare module 'fastify' {
 
 export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<FastifyInstance> {
   const now = deps.now ?? Date.now
-  const log = deps.logger
+  // Every `url`, `message` and `err` field this app logs is redacted (issue 12 item 12).
+  const log = deps.logger.child({}, { serializers: REDACTING_SERIALIZERS })
   const caBundle = await buildCaBundle({ caFiles: config.upstream.caFiles, systemStore: config.upstream.systemStore })
   await writeCaBundle(caBundle, config.dataDir)
   const expired = caBundle.entries.filter((e) => e.status === 'expired')
@@ -63,6 +66,7 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
   for (const entry of expiredExtra) log.warn({ subject: entry.subject, notAfter: entry.notAfter, source: entry.source }, 'expired CA certificate in upstream.caFiles left out of the bundle')
   log.info({ trusted: caBundle.certificates.length, expired: expired.length }, 'upstream CA bundle built')
 
+  warnOpenListenersWithoutToken(config, log)
   const allowlist = new Allowlist([...config.allowHosts, ...Object.values(config.mirrors).map((m) => hostEntry(new URL(m.url)))])
   const upstream = new Upstream({
     ca: caBundle.certificates,
@@ -142,6 +146,12 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
     // for someone else: dsmirror is a mirror, not an open forward proxy.
     if (!(request.raw.url ?? '').startsWith('/')) throw new BadPathError(request.raw.url ?? '', 'absolute-form and authority-form targets are not accepted')
   })
+  // DNS rebinding and cross-site requests against /_/ (server/admin-guard.ts), before any route runs.
+  const serverNames = configuredNames(config)
+  app.addHook('onRequest', async (request) => {
+    const refused = checkAdminRequest(request, config, serverNames)
+    if (refused !== null) throw refused
+  })
   // RFC 9211 on every response: the cached path and the error handler say what happened; the
   // proxy's own pages were never a cache matter.
   app.addHook('onSend', async (_request, reply, payload) => {
@@ -164,7 +174,7 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
     const error = isDsmError(err) ? err : null
     const status = error?.statusCode ?? (typeof (err as { statusCode?: unknown }).statusCode === 'number' ? (err as { statusCode: number }).statusCode : 500)
     const code = error?.code ?? (typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : 'DSM_INTERNAL_ERROR')
-    const message = err instanceof Error ? err.message : String(err)
+    const message = publicMessage(err, status, code, String(request.id))
     if (status >= 500) request.log.error({ err, code }, 'request failed')
     else request.log.info({ code, message }, 'request refused')
     if (!reply.hasHeader('cache-status')) reply.header('cache-status', `dsmirror; detail=${code}`)
@@ -231,6 +241,23 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
     await upstream.close()
   })
   return app
+}
+
+/**
+ * Issue 12 item 14: a listener other machines can reach, with no admin.token, serves them the
+ * status page and the admin API's reads, and refuses them every change; say so at start, once.
+ */
+function warnOpenListenersWithoutToken (config: DsmirrorConfig, log: Logger): void {
+  if (config.admin.token !== null) return
+  const open: string[] = []
+  for (const [scheme, listen] of [['http', config.listen.http], ['https', config.tls.mode === 'off' ? false : config.listen.https]] as const) {
+    if (listen === false) continue
+    const host = listen.host.toLowerCase()
+    const loopback = isIP(host) !== 0 ? isLoopbackAddress(host) : host === 'localhost'
+    if (!loopback) open.push(`${scheme}://${host.includes(':') ? `[${host}]` : host}:${listen.port}`)
+  }
+  if (open.length === 0) return
+  log.warn({ listeners: open }, 'a listener is reachable from other machines and admin.token is not set: they can read the status page and /_/api/, and every change (delete, pin, prefetch) is refused to them. Set admin.token (e.g. openssl rand -hex 32) to manage the cache from other machines, or bind the listener to 127.0.0.1.')
 }
 
 /** Non-GET/HEAD requests (the Hugging Face API POSTs) go upstream uncached, same CA, proxy and allowlist. */

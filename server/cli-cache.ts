@@ -12,6 +12,7 @@ import { commandGroup, CONFIG_FLAGS, CONFIG_FLAGS_HELP, loadCliConfig, type Conf
 import { DiskStore, type EntryMeta } from './disk-store.js'
 import { AdminServerRunningError } from './errors.js'
 import { formatBytes } from './format-bytes.js'
+import { redactUrl } from './redact-url.js'
 
 const EXIT_FAILED = 1
 const API_PAGE_ENTRIES = 1000
@@ -126,7 +127,7 @@ async function purge (prefix: string | undefined, opts: CacheOptions): Promise<v
     for (const meta of store.list().filter(matches(prefix, config))) {
       store.delete(meta.key)
       deleted++
-      process.stdout.write(`deleted  ${meta.url}\n`)
+      process.stdout.write(`deleted  ${redactUrl(meta.url)}\n`)
     }
   }
   process.stdout.write(`Deleted ${deleted} entr${deleted === 1 ? 'y' : 'ies'}${client !== null ? ` through ${client.server}` : ` in ${config.cache.dir}`}${failed > 0 ? `; ${failed} could not be deleted` : ''}.\n`)
@@ -161,7 +162,8 @@ async function openStore (config: DsmirrorConfig): Promise<DiskStore> {
 }
 
 function listed (meta: EntryMeta): ListedEntry {
-  return { key: meta.key, url: meta.url, size: meta.size, pinned: meta.pinned === true }
+  // Shown, so credentials in query strings are redacted (issue 12 item 12); the key is the full URL's.
+  return { key: meta.key, url: redactUrl(meta.url), size: meta.size, pinned: meta.pinned === true }
 }
 
 /**

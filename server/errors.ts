@@ -92,11 +92,23 @@ export const RangeNotSatisfiableError = createError(
   "Range '%s' does not overlap the %s bytes of '%s'. Ask for bytes inside the object.",
   416
 )
-export const CacheIoError = createError(
+const CacheIoBase = createError(
   'DSM_CACHE_IO',
-  "Cache storage failed for '%s' (%s). Check free space and permissions of cache.dir.",
+  'Cache storage failed (%s). Check free space and permissions of cache.dir; the server log names the file.',
   500
 )
+/**
+ * Its message reaches clients and the status page, so it names no server path (issue 12 item
+ * 12): the file is kept in `path`, which the log shows (pino's err serializer keeps it), and the
+ * reason loses the quoted paths Node's fs errors end with ("ENOSPC: ..., open '/var/...'").
+ */
+export class CacheIoError extends CacheIoBase {
+  readonly path: string
+  constructor (path: string, reason: string) {
+    super(reason.split(path).join('<file>').replace(/ '\/[^']*'(?: -> '\/[^']*')?/g, ''))
+    this.path = path
+  }
+}
 export const CaFileInvalidError = createError(
   'DSM_CERT_CA_FILE',
   "upstream.caFiles entry '%s' could not be used (%s). Point it at a PEM file or a directory of PEM files.",
@@ -169,6 +181,18 @@ export const AdminBadRequestError = createError(
   "The admin API request '%s' is malformed: %s.",
   400
 )
+// 403 for both: the client reached the server but named it, or came from a page, that the admin
+// pages do not serve (issue 12 item 5, DNS rebinding and cross-site requests).
+export const AdminHostNotAllowedError = createError(
+  'DSM_ADMIN_HOST_NOT_ALLOWED',
+  "Host '%s' does not name this server, so '%s %s' was refused (DNS rebinding protection). Open dsmirror at an IP address, localhost or a name in tls.hostnames; add the name to admin.allowedHosts; or send 'Authorization: Bearer <admin.token>'.",
+  403
+)
+export const AdminOriginError = createError(
+  'DSM_ADMIN_ORIGIN',
+  "Origin '%s' is not this server's own, so '%s %s' was refused (cross-site request). Change the cache from this server's own pages, the dsmirror CLI or curl.",
+  403
+)
 export const AdminServerUnreachableError = createError(
   'DSM_ADMIN_SERVER_UNREACHABLE',
   "No dsmirror server answered at '%s' (%s). Start one with 'dsmirror serve', or pass --server <url> (default: listen.http of the config).",
@@ -200,7 +224,8 @@ export const ERRORS: readonly FastifyErrorConstructor[] = [
   UpstreamBadResponseError,
   ChecksumMismatchError,
   RangeNotSatisfiableError,
-  CacheIoError,
+  // The constructor of DSM_CACHE_IO; CacheIoError (a subclass) is what code throws.
+  CacheIoBase,
   CaFileInvalidError,
   LocalCaError,
   TlsFileError,
@@ -215,9 +240,21 @@ export const ERRORS: readonly FastifyErrorConstructor[] = [
   AdminForbiddenError,
   AdminNotFoundError,
   AdminBadRequestError,
+  AdminHostNotAllowedError,
+  AdminOriginError,
   AdminServerUnreachableError,
   AdminServerRunningError
 ]
+
+/**
+ * The message a client (and the status page) is shown. A 500 is dsmirror's own failure: the
+ * client can do nothing about it, and its message may name files of the server (a CA directory,
+ * an fs error's path), so it gets the code and the request id, and the log has the rest.
+ */
+export function publicMessage (err: unknown, status: number, code: string, reqId: string): string {
+  if (status === 500) return `dsmirror could not complete this request (${code}). The server's log has the details under reqId ${reqId}.`
+  return err instanceof Error ? err.message : String(err)
+}
 
 export interface DsmError extends Error {
   code: string

@@ -50,7 +50,11 @@ export async function startHttpsListener (app: FastifyInstance, config: Dsmirror
     keepAliveTimeout: app.server.keepAliveTimeout,
     requestTimeout: app.server.requestTimeout,
     headersTimeout: config.listen.headersTimeout,
-    connectionsCheckingInterval: connectionsCheckingInterval(config.listen.headersTimeout)
+    connectionsCheckingInterval: connectionsCheckingInterval(config.listen.headersTimeout),
+    // Node's header timer starts only once the handshake is done, and its handshake deadline is
+    // 120 s by default: a connection that sends nothing, or dribbles its ClientHello, would hold a
+    // socket that long (issue 12 item 9). handshakeTimeout is absolute, not reset by activity.
+    handshakeTimeout: config.listen.headersTimeout
   }, (req, res) => {
     // A keep-alive connection that finishes a response after close() began would otherwise idle
     // until keepAliveTimeout; close it as soon as it is idle.
@@ -60,8 +64,17 @@ export async function startHttpsListener (app: FastifyInstance, config: Dsmirror
     app.routing(req, res)
   })
   server.setTimeout(app.server.timeout)
-  // The same DSM-coded 400/408/431 as the HTTP listener (server/client-errors.ts).
-  server.on('clientError', app.dsmirror.clientErrorHandler)
+  // node:https re-emits every 'tlsClientError' as 'clientError' and destroys the socket only when
+  // nobody listens. A socket whose handshake never finished cannot carry an HTTP answer (the
+  // handler's reply would wait for a handshake that never comes, holding the socket: issue 12
+  // item 9), so it is closed here; after the handshake, the same DSM-coded 400/408/431 as the
+  // HTTP listener (server/client-errors.ts).
+  const secured = new WeakSet<object>()
+  server.on('secureConnection', (socket) => { secured.add(socket) })
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (secured.has(socket)) app.dsmirror.clientErrorHandler(err, socket)
+    else socket.destroy()
+  })
   // Handshake failures (an old TLS version, a client that does not trust the CA) are the
   // client's problem; they are worth a debug line, not an error.
   server.on('tlsClientError', (err: Error, socket) => {

@@ -6,7 +6,7 @@
 // response and is absent from chunked ones.
 import type { ServerResponse } from 'node:http'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
-import { isDsmError } from './errors.js'
+import { isDsmError, publicMessage } from './errors.js'
 import { cacheOutcome, type Metrics } from './metrics.js'
 import type { RecentErrors } from './recent-errors.js'
 
@@ -56,7 +56,9 @@ const plugin: FastifyPluginAsync<MetricsPluginOptions> = async (app, { metrics, 
   // Runs before app.ts's error handler, which then answers with this same code.
   app.addHook('onError', async (request, _reply, err) => {
     const code = isDsmError(err) ? err.code : typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : 'DSM_INTERNAL_ERROR'
-    failures.set(request, { code, message: err.message })
+    const status = isDsmError(err) ? err.statusCode : typeof (err as { statusCode?: unknown }).statusCode === 'number' ? (err as { statusCode: number }).statusCode : 500
+    // What the client was told, not the server-side detail (issue 12 item 12).
+    failures.set(request, { code, message: publicMessage(err, status, code, String(request.id)) })
   })
 
   app.get('/_/metrics', async (_request, reply) => {

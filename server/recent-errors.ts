@@ -1,6 +1,7 @@
 // The last few errors dsmirror reported, for the status page (/_/): a person looking at a failed
 // download wants the code, the URL and the fix without grepping logs. A fixed-size ring, so a
 // flood of refused requests costs nothing but the oldest rows.
+import { redactUrl } from './redact-url.js'
 
 export const RECENT_ERRORS_MAX = 50
 
@@ -35,7 +36,8 @@ export class RecentErrors {
   }
 
   record (error: Omit<RecentError, 'at'>): void {
-    const entry = { ...error, at: this.#now() }
+    // Shown on /_/ to every reader: credentials in URLs are redacted on the way in (issue 12 item 12).
+    const entry = { ...error, url: redactUrl(error.url), message: redactUrl(error.message), at: this.#now() }
     if (this.#ring.length < this.#max) this.#ring.push(entry)
     else this.#ring[this.#next] = entry
     this.#next = (this.#next + 1) % this.#max

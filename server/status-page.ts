@@ -9,6 +9,8 @@ import { listenerUrls } from './listener-urls.js'
 import { FROM_CACHE, type Metrics, type Outcome } from './metrics.js'
 import type { MirrorCache } from './mirror-cache.js'
 import type { RecentError, RecentErrors } from './recent-errors.js'
+import { publicMessage } from './errors.js'
+import { redactUrl } from './redact-url.js'
 import { renderLive, renderStatusPage } from './status-html.js'
 
 /** Rows in each of the "largest" and "most recent" entry tables. */
@@ -96,7 +98,8 @@ export async function statusSnapshot (app: FastifyInstance, request: FastifyRequ
   const fromUpstream = requests.miss ?? 0
   const stats = store.stats
   const entries = store.list()
-  const toEntry = (m: EntryMeta): StatusEntry => ({ url: m.url, size: m.size, fetchedAt: m.fetchedAt })
+  // URLs are shown to every reader: credentials in query strings are redacted (issue 12 item 12).
+  const toEntry = (m: EntryMeta): StatusEntry => ({ url: redactUrl(m.url), size: m.size, fetchedAt: m.fetchedAt })
   return {
     now,
     startedAt,
@@ -114,7 +117,7 @@ export async function statusSnapshot (app: FastifyInstance, request: FastifyRequ
     },
     downloads: [...cache.downloads.values()].map((d) => {
       const progress = metrics.progress(d)
-      return { key: d.key, url: d.url.href, state: d.state, written: d.written, size: d.size, bytesPerSec: progress.bytesPerSec, clients: progress.clients, startedAt: d.startedAt }
+      return { key: d.key, url: redactUrl(d.url.href), state: d.state, written: d.written, size: d.size, bytesPerSec: progress.bytesPerSec, clients: progress.clients, startedAt: d.startedAt }
     }),
     largest: top(entries, STATUS_ENTRY_ROWS, (m) => m.size).map(toEntry),
     recent: top(entries, STATUS_ENTRY_ROWS, (m) => m.fetchedAt).map(toEntry),
@@ -145,7 +148,10 @@ async function describeCa (config: DsmirrorConfig): Promise<StatusSnapshot['ca']
     const cert = new X509Certificate(await readServedCaPem(config))
     return { fingerprint256: cert.fingerprint256, subject: cert.subject.replace(/\n/g, ', '), validTo: cert.validTo, problem: null }
   } catch (err: unknown) {
-    return { fingerprint256: null, subject: null, validTo: null, problem: err instanceof Error ? err.message : String(err) }
+    const status = typeof (err as { statusCode?: unknown }).statusCode === 'number' ? (err as { statusCode: number }).statusCode : 500
+    const code = typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : 'DSM_INTERNAL_ERROR'
+    // A damaged CA directory names server paths: readers of the page get what a client would (issue 12 item 12).
+    return { fingerprint256: null, subject: null, validTo: null, problem: publicMessage(err, status, code, 'status') }
   }
 }
 

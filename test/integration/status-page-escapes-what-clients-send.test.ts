@@ -10,23 +10,29 @@ import { startUpstream } from '../helpers/upstream.js'
 
 const ATTACK = '<svg/onload=alert(1)>'
 
+function curlSnippet (res: { body: Buffer }): string {
+  return /id="snippet-curl">([^<]*)/.exec(res.body.toString())?.[1] ?? ''
+}
+
 t.test('client-chosen strings are escaped; listeners and CA are the real ones', async (t) => {
   const upstream = await startUpstream()
   const proxy = await startProxy({ allowHosts: [upstream.host], https: true })
   t.teardown(async () => { await proxy.close({ remove: true }); await upstream.close() })
   const port = Number(new URL(proxy.origin).port)
 
+  // A Host that names no server gets no page at all (issue 12 item 5, DNS rebinding).
+  const evilHost = await rawRequest(port, ['GET /_/ HTTP/1.1', `host: ${ATTACK}`])
+  t.equal(evilHost.status, 403)
+  t.match(evilHost.body, '"code":"DSM_ADMIN_HOST_NOT_ALLOWED"')
   // Raw, so the target reaches dsmirror with its '<' and '>' unencoded.
   const refused = await rawRequest(port, [`GET /127.0.0.1:1/${ATTACK}.bin HTTP/1.1`, 'host: x'])
   t.equal(refused.status, 403)
-  const evilHost = await rawRequest(port, ['GET /_/ HTTP/1.1', `host: ${ATTACK}`])
-  t.equal(evilHost.status, 200)
 
-  for (const page of [evilHost.body, (await request(`${proxy.origin}/_/`)).body.toString()]) {
+  for (const page of [(await request(`${proxy.origin}/_/`)).body.toString()]) {
     t.notOk(page.includes(ATTACK), 'the attack string never appears unescaped')
     t.ok(page.includes('&#60;svg/onload=alert(1)&#62;'), 'it appears escaped')
   }
-  t.match(evilHost.body, /id="snippet-curl">curl -fO http:\/\/127\.0\.0\.1:\d+\//, 'a Host that is not a plain host:port is not used for snippets')
+  t.match(curlSnippet(await request(`${proxy.origin}/_/`)), /^curl -fO http:\/\/127\.0\.0\.1:\d+\//, 'snippets use the Host the page was opened at')
 
   const page = await request(`${proxy.origin}/_/`)
   const csp = String(page.headers['content-security-policy'])

@@ -49,7 +49,7 @@ t.test('no file and no env gives every default', async (t) => {
     allowHosts: [...new Set([...(PRESET_HOSTS['@torchvision'] ?? []), ...(PRESET_HOSTS['@huggingface'] ?? [])])],
     mirrors: { pytorch: { url: 'https://download.pytorch.org/' } },
     checksums: { ...TORCHVISION_CHECKSUMS },
-    admin: { token: null },
+    admin: { token: null, allowedHosts: [] },
     log: { level: 'info' }
   }
   t.same(config, expected)
