@@ -7,6 +7,7 @@ import { makeBytes, sha256 } from '../helpers/bytes.js'
 import { request } from '../helpers/http-client.js'
 import { startProxy } from '../helpers/proxy.js'
 import { DEFAULT_LAST_MODIFIED, defaultEtag, startUpstream } from '../helpers/upstream.js'
+import { waitUntil } from '../helpers/wait.js'
 
 const SIZE = 2 * 1024 * 1024
 const EARLIER = 'Tue, 31 Dec 2024 23:59:59 GMT'
@@ -85,11 +86,9 @@ t.test('HEAD and conditional requests on an in-flight download', async (t) => {
   t.teardown(async () => { await proxy.close({ remove: true }); await upstream.close() })
   const url = proxy.mirrorUrl(upstream.host, '/c/slow.bin')
   const first = request(url)
-  while (upstream.count('/c/slow.bin') < 1) await new Promise((resolve) => setTimeout(resolve, 5))
+  await waitUntil(() => upstream.count('/c/slow.bin') >= 1, { what: 'the upstream to see /c/slow.bin' })
   // The download is registered before its response headers are in; wait until it streams.
-  while (proxy.app.dsmirror.cache.downloads.get([...proxy.app.dsmirror.cache.downloads.keys()][0] ?? '')?.state !== 'streaming') {
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
+  await waitUntil(() => [...proxy.app.dsmirror.cache.downloads.values()][0]?.state === 'streaming', { what: 'the download to stream' })
   await checkConditionals(t, url, body, 'in flight', 'dsmirror; hit; detail=in-flight')
   t.equal([...proxy.app.dsmirror.cache.downloads.values()][0]?.state, 'streaming', 'all of it answered while the body was arriving')
   await checkFullBodies(t, url, body, 'in flight')

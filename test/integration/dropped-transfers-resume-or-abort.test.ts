@@ -6,6 +6,7 @@ import { makeBytes, sha256 } from '../helpers/bytes.js'
 import { request } from '../helpers/http-client.js'
 import { startProxy } from '../helpers/proxy.js'
 import { startUpstream } from '../helpers/upstream.js'
+import { waitUntil } from '../helpers/wait.js'
 
 const SIZE = 4 * 1024 * 1024
 
@@ -60,7 +61,7 @@ t.test('a restart that sends different bytes aborts instead of mixing versions',
   const pending = request(url)
   // Replace the object once the first (paced, ~125 ms to the cut) response has begun: the
   // restart after the cut gets other bytes.
-  while (upstream.count('/changing.tar') < 1) await new Promise((resolve) => setTimeout(resolve, 5))
+  await waitUntil(() => upstream.count('/changing.tar') >= 1, { what: 'the upstream to see /changing.tar' })
   upstream.set('/changing.tar', { body: makeBytes(SIZE, 2), ignoreRange: true, etag: false, lastModified: false })
   const res = await pending
   t.equal(res.complete, false, 'the client sees an aborted transfer')
@@ -100,7 +101,7 @@ t.test('a restart without Content-Length that ends inside the received prefix is
   const url = proxy.mirrorUrl(upstream.host, '/shrinking.tar')
   upstream.set('/shrinking.tar', { body: full, cutAt: [SIZE / 2], ignoreRange: true, contentLength: 'omit', etag: false, lastModified: false, throttleBytesPerSec: 16 * 1024 * 1024 })
   const pending = request(url)
-  while (upstream.count('/shrinking.tar') < 1) await new Promise((resolve) => setTimeout(resolve, 5))
+  await waitUntil(() => upstream.count('/shrinking.tar') >= 1, { what: 'the upstream to see /shrinking.tar' })
   // The restart gets a body shorter than what was already received, ending cleanly (chunked).
   upstream.set('/shrinking.tar', { body: full.subarray(0, SIZE / 4), ignoreRange: true, contentLength: 'omit', etag: false, lastModified: false })
   const res = await pending

@@ -16,6 +16,7 @@ import { request, type ClientResponse } from '../helpers/http-client.js'
 import { captureLog } from '../helpers/log-capture.js'
 import { startProxy } from '../helpers/proxy.js'
 import { startUpstream } from '../helpers/upstream.js'
+import { waitUntil } from '../helpers/wait.js'
 
 const run = promisify(execFile)
 const MiB = 1024 * 1024
@@ -103,8 +104,7 @@ t.test('a cache filesystem that fills up mid-download', { skip: skip ?? false },
     t.equal(upstream.count(path, 'GET'), 1, `${path}: stopped at the first failed write, no resume`)
     t.notOk(proxy.app.dsmirror.store.list().some((m) => m.url.endsWith(path)), `${path}: nothing committed`)
     // The failed download's temp file is removed behind its failure: poll, bounded.
-    const until = Date.now() + 5000
-    while ((await readdir(proxy.app.dsmirror.store.tmpDir)).length > 0 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 10))
+    await waitUntil(async () => (await readdir(proxy.app.dsmirror.store.tmpDir)).length === 0, { what: `${path}: the temp file to be removed`, timeoutMs: 5000, pollMs: 10 }).catch(() => {})
     t.same(await readdir(proxy.app.dsmirror.store.tmpDir), [], `${path}: the temp file is gone, the space is free again`)
   }
 

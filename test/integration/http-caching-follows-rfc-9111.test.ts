@@ -10,6 +10,7 @@ import { makeBytes, sha256 } from '../helpers/bytes.js'
 import { request } from '../helpers/http-client.js'
 import { startProxy, type StartProxyOptions, type TestProxy } from '../helpers/proxy.js'
 import { defaultEtag, startUpstream, type Upstream } from '../helpers/upstream.js'
+import { waitUntil } from '../helpers/wait.js'
 
 const SIZE = 64 * 1024
 
@@ -159,7 +160,7 @@ t.test('Vary: a client with another Accept does not join an in-flight download',
   // ~0.5 s for the body: the second client arrives while it is still downloading.
   upstream.set('/api/big.json', { body, headers: { 'cache-control': 'max-age=3600', vary: 'Accept' }, throttleBytesPerSec: 1024 * 1024, chunkSize: 16 * 1024 })
   const first = request(url('/api/big.json'), { headers: { accept: 'application/json' } })
-  while (upstream.count('/api/big.json') < 1) await new Promise((resolve) => setTimeout(resolve, 5))
+  await waitUntil(() => upstream.count('/api/big.json') >= 1, { what: 'the upstream to see /api/big.json' })
   const same = request(url('/api/big.json'), { headers: { accept: 'application/json' } })
   const other = await request(url('/api/big.json'), { headers: { accept: 'text/csv' } })
   t.equal(other.status, 200)

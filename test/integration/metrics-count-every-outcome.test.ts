@@ -8,6 +8,7 @@ import { request, type ClientResponse } from '../helpers/http-client.js'
 import { parsePrometheus, type Exposition } from '../helpers/prometheus.js'
 import { startProxy, type TestProxy } from '../helpers/proxy.js'
 import { startUpstream } from '../helpers/upstream.js'
+import { waitUntil } from '../helpers/wait.js'
 
 const POLL_MS = 20
 
@@ -24,11 +25,10 @@ function remoteRequests (m: Exposition): number {
 
 /** A response is counted when the server side closes it, a moment after the client has it. */
 async function scrapeWhen (proxy: TestProxy, done: (m: Exposition) => boolean): Promise<Exposition> {
-  for (;;) {
+  return await waitUntil(async () => {
     const m = await scrape(proxy)
-    if (done(m)) return m
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS))
-  }
+    return done(m) ? m : undefined
+  }, { what: 'the metrics to count every response', pollMs: POLL_MS })
 }
 
 t.test('every outcome moves its counters by exactly what happened', async (t) => {
@@ -72,7 +72,7 @@ t.test('every outcome moves its counters by exactly what happened', async (t) =>
 
   // A second client while the first is still downloading joins it.
   const first = send('miss', url('/m/c.bin'))
-  while (proxy.app.dsmirror.cache.downloads.size === 0) await new Promise((resolve) => setTimeout(resolve, 5))
+  await waitUntil(() => proxy.app.dsmirror.cache.downloads.size > 0, { what: 'a download in flight' })
   t.equal((await send('coalesced', url('/m/c.bin'))).headers['cache-status'], 'dsmirror; hit; detail=in-flight')
   await first
   await proxy.idle()

@@ -10,6 +10,7 @@ import { makeBytes } from '../helpers/bytes.js'
 import { startChildProxy } from '../helpers/child-proxy.js'
 import { openResponse, request } from '../helpers/http-client.js'
 import { startUpstream } from '../helpers/upstream.js'
+import { waitUntil } from '../helpers/wait.js'
 
 const POLL_MS = 20
 const SECRET = 'Bearer do-not-log-me-6f1c'
@@ -39,7 +40,7 @@ t.test('a startup summary, then one line per request with its outcome, bytes and
   const smallUrl = `${proxy.origin}/${upstream.host}/l/small.bin`
   t.equal((await request(smallUrl)).status, 200)
   // Wait for the commit, so the next request is a hit.
-  while (!lines().some((l) => l.msg === 'download committed')) await new Promise((resolve) => setTimeout(resolve, POLL_MS))
+  await waitUntil(() => lines().some((l) => l.msg === 'download committed'), { what: "the 'download committed' log line", pollMs: POLL_MS })
   t.equal((await request(smallUrl)).status, 200)
   t.equal((await request(`${proxy.origin}/127.0.0.1:1/x.bin`, { headers: { authorization: SECRET } })).status, 403)
   // A client that leaves mid-body: its response never finishes.
@@ -47,7 +48,7 @@ t.test('a startup summary, then one line per request with its outcome, bytes and
   await new Promise((resolve) => res.once('data', resolve))
   req.destroy()
 
-  while (requestLines().length < 4) await new Promise((resolve) => setTimeout(resolve, POLL_MS))
+  await waitUntil(() => requestLines().length >= 4, { what: 'four request log lines', pollMs: POLL_MS })
   const [miss, hit, refused, aborted] = requestLines()
   const common = { reqId: String, method: 'GET', status: Number, cache: String, outcome: String, bytes: Number, ms: Number }
   t.match(miss, { ...common, url: `/${upstream.host}/l/small.bin`, status: 200, cache: 'dsmirror; fwd=miss; stored', outcome: 'miss', bytes: small.length })

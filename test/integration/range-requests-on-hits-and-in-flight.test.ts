@@ -6,6 +6,7 @@ import { request } from '../helpers/http-client.js'
 import { parseMultipart } from '../helpers/multipart.js'
 import { startProxy } from '../helpers/proxy.js'
 import { defaultEtag, startUpstream } from '../helpers/upstream.js'
+import { waitUntil } from '../helpers/wait.js'
 
 const SIZE = 2 * 1024 * 1024
 
@@ -66,7 +67,7 @@ t.test('ranges on an in-flight download', async (t) => {
   t.teardown(async () => { await proxy.close({ remove: true }); await upstream.close() })
   const url = proxy.mirrorUrl(upstream.host, '/r/slow.bin')
   const first = request(url)
-  while (upstream.count('/r/slow.bin') < 1) await new Promise((resolve) => setTimeout(resolve, 5))
+  await waitUntil(() => upstream.count('/r/slow.bin') >= 1, { what: 'the upstream to see /r/slow.bin' })
   const early = await request(url, { headers: { range: 'bytes=0-99' } })
   t.equal(early.status, 206)
   t.equal(early.headers['cache-status'], 'dsmirror; hit; detail=in-flight', 'served while the download runs')

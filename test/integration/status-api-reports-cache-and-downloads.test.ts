@@ -6,6 +6,7 @@ import { makeBytes } from '../helpers/bytes.js'
 import { openResponse, request } from '../helpers/http-client.js'
 import { startProxy, type TestProxy } from '../helpers/proxy.js'
 import { startUpstream } from '../helpers/upstream.js'
+import { waitUntil } from '../helpers/wait.js'
 
 const KIB = 1024
 const POLL_MS = 20
@@ -43,12 +44,8 @@ t.test('entries, cache use, hit ratio and a download in flight', async (t) => {
     await proxy.idle()
   }
   t.equal((await request(url('/s/one.bin'))).headers['cache-status'], 'dsmirror; hit')
-  let s = await snapshot(proxy)
   // The hit's response closes a moment after the client has it.
-  while (s.served.fromCache === 0) {
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS))
-    s = await snapshot(proxy)
-  }
+  let s = await waitUntil(async () => { const now = await snapshot(proxy); return now.served.fromCache > 0 ? now : undefined }, { what: 'the hit to be counted', pollMs: POLL_MS })
   const origin = upstream.origin
   t.same(s.largest.map((e) => e.url), [`${origin}/s/one.bin`, `${origin}/s/three.bin`, `${origin}/s/two.bin`], 'largest first')
   t.same(s.recent.map((e) => e.url), [`${origin}/s/three.bin`, `${origin}/s/two.bin`, `${origin}/s/one.bin`], 'newest first')
@@ -58,6 +55,6 @@ t.test('entries, cache use, hit ratio and a download in flight', async (t) => {
   const { req, res } = await openResponse(url('/s/stalled.bin'))
   res.resume()
   t.teardown(() => { req.destroy() })
-  while ((s = await snapshot(proxy)).downloads[0]?.written !== 40 * KIB) await new Promise((resolve) => setTimeout(resolve, POLL_MS))
+  s = await waitUntil(async () => { const now = await snapshot(proxy); return now.downloads[0]?.written === 40 * KIB ? now : undefined }, { what: 'the stalled download to have 40 KiB', pollMs: POLL_MS })
   t.match(s.downloads, [{ url: `${origin}/s/stalled.bin`, written: 40 * KIB, size: stalled.length, clients: 1 }], 'the download in flight, its bytes, size and one client')
 })

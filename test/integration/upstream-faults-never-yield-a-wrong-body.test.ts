@@ -15,6 +15,7 @@ import { captureLog } from '../helpers/log-capture.js'
 import { startProxy, type TestProxy } from '../helpers/proxy.js'
 import { seeded, testSeed } from '../helpers/seeded.js'
 import { startUpstream, type Upstream } from '../helpers/upstream.js'
+import { waitUntil } from '../helpers/wait.js'
 
 const SIZE = 2 * 1024 * 1024
 const CLIENTS = 3
@@ -40,7 +41,7 @@ interface Expectation {
 }
 
 async function waitFor (check: () => boolean): Promise<void> {
-  while (!check()) await new Promise((resolve) => setTimeout(resolve, 5))
+  await waitUntil(check, { what: 'the fault to be reached' })
 }
 
 function codeOf (res: ClientResponse): string | null {
@@ -222,7 +223,6 @@ async function checkStore (t: Test, proxy: TestProxy, upstream: Upstream, path: 
   }
   if (good.size === 0) t.notOk(store.list().some((m) => m.url === `${upstream.origin}${path}`), `${path}: nothing committed`)
   // A failed download's temp file is removed behind its failure (not awaited): poll, bounded.
-  const until = Date.now() + 5000
-  while ((await readdir(store.tmpDir)).length > 0 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 10))
+  await waitUntil(async () => (await readdir(store.tmpDir)).length === 0, { what: `${path}: the temp file to be removed`, timeoutMs: 5000, pollMs: 10 }).catch(() => {})
   t.same(await readdir(store.tmpDir), [], `${path}: no temp file left`)
 }
