@@ -148,9 +148,10 @@ export class Upstream {
       } catch (err: unknown) {
         throw mapUpstreamError(err, current)
       }
-      const location = res.headers.location
+      const responseHeaders = combineFieldLines(res.headers)
+      const location = responseHeaders.location
       if (!REDIRECT_STATUSES.has(res.statusCode) || typeof location !== 'string') {
-        return { status: res.statusCode, headers: res.headers, body: res.body, url: current }
+        return { status: res.statusCode, headers: responseHeaders, body: res.body, url: current }
       }
       res.body.resume()
       if (hop >= this.#opts.maxRedirects) {
@@ -173,6 +174,24 @@ export class Upstream {
   async close (): Promise<void> {
     await this.#dispatcher.close()
   }
+}
+
+/** Fields whose lines are not combined: RFC 9110 §5.3 names Set-Cookie (RFC 6265 §3). */
+const LIST_ONLY_FIELDS = new Set(['set-cookie', 'set-cookie2'])
+
+/**
+ * Issue 12 item 6: a field sent on several lines arrives from undici as an array, which
+ * http-cache-semantics (and every `typeof value === 'string'` reader here) cannot handle: two
+ * Cache-Control lines made a URL unfetchable. RFC 9110 §5.3 lets a recipient combine the lines
+ * into one, comma-separated, in order; done once here, where every upstream response enters,
+ * so nothing downstream (parsing, storing, forwarding) ever sees an array but Set-Cookie.
+ */
+export function combineFieldLines (headers: Readonly<Record<string, string | string[] | undefined>>): Record<string, string | string[] | undefined> {
+  const combined: Record<string, string | string[] | undefined> = {}
+  for (const [name, value] of Object.entries(headers)) {
+    combined[name] = Array.isArray(value) && !LIST_ONLY_FIELDS.has(name.toLowerCase()) ? value.join(', ') : value
+  }
+  return combined
 }
 
 const CREDENTIAL_HEADERS = new Set(['authorization', 'cookie', 'proxy-authorization'])
