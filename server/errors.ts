@@ -40,7 +40,7 @@ export const UpstreamTimeoutError = createError(
 )
 export const UpstreamRedirectError = createError(
   'DSM_UPSTREAM_REDIRECT',
-  "Upstream '%s' redirected badly: %s. Add the redirect target's host to allowHosts if it is trusted.",
+  "Upstream '%s' redirected badly: %s. %s",
   502
 )
 // 502, not 403: the client asked for an allowed host and can do nothing about where its name

@@ -365,6 +365,13 @@ export class MirrorCache {
       open: (start, end) => download.createReader(start, end),
       ...(download.size !== null ? { pump: download.pumpSource() } : {}),
       release: () => {
+        // Issue 12 item 13: the Cache-Status that went out said `stored` before the download
+        // failed. What the request log line and the metrics read is corrected to the truth.
+        const failure = download.failure()
+        const sent = reply.getHeader('cache-status')
+        if (failure !== null && isDsmError(failure) && reply.raw.headersSent && typeof sent === 'string' && !sent.includes('detail=')) {
+          reply.header('cache-status', `${sent.replace(/; stored$/, '')}; detail=${failure.code}`)
+        }
         this.#opts.observer?.clientsChanged(download, -1)
         download.unref()
       }

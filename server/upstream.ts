@@ -16,7 +16,7 @@ import type { Readable } from 'node:stream'
 import { Agent, EnvHttpProxyAgent, ProxyAgent, type Dispatcher } from 'undici'
 import { AddressPolicy } from './address-policy.js'
 import {
-  type DsmError, isDsmError, UpstreamConnectError, UpstreamForbiddenAddressError, UpstreamRedirectError, UpstreamTimeoutError, UpstreamTlsError
+  type DsmError, isDsmError, UpstreamBadResponseError, UpstreamConnectError, UpstreamForbiddenAddressError, UpstreamRedirectError, UpstreamTimeoutError, UpstreamTlsError
 } from './errors.js'
 
 export const KEEP_ALIVE_TIMEOUT_MS = 30_000
@@ -135,6 +135,7 @@ export class Upstream {
   async request (url: URL, req: UpstreamRequest): Promise<UpstreamResponse> {
     let current = url
     let headers = req.headers
+    const visited = [url.href]
     for (let hop = 0; ; hop++) {
       let res: Dispatcher.ResponseData
       try {
@@ -154,14 +155,21 @@ export class Upstream {
         return { status: res.statusCode, headers: responseHeaders, body: res.body, url: current }
       }
       res.body.resume()
-      if (hop >= this.#opts.maxRedirects) {
-        throw new UpstreamRedirectError(url.host, `more than ${this.#opts.maxRedirects} redirects (last to ${location})`)
-      }
       const next = new URL(location, current)
+      // A loop and a long chain have their own fixes; neither is a host to add to allowHosts.
+      if (visited.includes(next.href)) {
+        throw new UpstreamRedirectError(url.host, `it redirects in a loop (${[...visited, next.href].join(' -> ')})`,
+          'The upstream is misconfigured: report it, or point dsmirror at the final URL.')
+      }
+      if (hop >= this.#opts.maxRedirects) {
+        throw new UpstreamRedirectError(url.host, `more than ${this.#opts.maxRedirects} redirects (last to ${location})`,
+          'Raise upstream.maxRedirects if the chain is legitimate, or point dsmirror at the final URL.')
+      }
+      visited.push(next.href)
       // Never downgrade: an https upstream may only redirect to https.
       const schemeOk = next.protocol === 'https:' || (next.protocol === 'http:' && url.protocol === 'http:')
       if (!schemeOk || next.username !== '' || next.password !== '' || !this.#opts.isAllowed(next)) {
-        throw new UpstreamRedirectError(url.host, `redirect to '${next.origin}' is not allowed`)
+        throw new UpstreamRedirectError(url.host, `redirect to '${next.origin}' is not allowed`, "Add the redirect target's host to allowHosts if it is trusted.")
       }
       // Credentials are for the origin they were given to: a Hugging Face token must not reach
       // the CDN or S3 it redirects to (presigned S3 URLs even reject an Authorization header).
@@ -207,12 +215,23 @@ const TLS_CODES = new Set([
   'INVALID_CA', 'PATH_LENGTH_EXCEEDED', 'INVALID_PURPOSE', 'ERR_TLS_CERT_ALTNAME_INVALID', 'EPROTO'
 ])
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT'])
+/**
+ * The upstream answered, but not in HTTP (issue 12 item 13): undici's response errors
+ * (UND_ERR_RES_CONTENT_LENGTH_MISMATCH for two Content-Length values, ...), a head larger than
+ * it accepts (UND_ERR_HEADERS_OVERFLOW) and llhttp's parse errors (HPE_*). Reporting these as
+ * "could not reach" sent operators to check a network that works.
+ */
+const BAD_RESPONSE_CODE = /^(UND_ERR_RES_|UND_ERR_HEADERS_OVERFLOW$|HPE_)/
+/** undici's HTTPParserError does not always carry an HPE_ code (an invalid status code has none). */
+const BAD_RESPONSE_NAMES = new Set(['HTTPParserError', 'ResponseContentLengthMismatchError', 'HeadersOverflowError'])
 
-function errorChain (err: unknown): Array<{ code?: unknown; message?: unknown }> {
-  const chain: Array<{ code?: unknown; message?: unknown }> = []
+interface ChainedError { code?: unknown; message?: unknown; name?: unknown }
+
+function errorChain (err: unknown): ChainedError[] {
+  const chain: ChainedError[] = []
   let current: unknown = err
   while (typeof current === 'object' && current !== null && chain.length < 5) {
-    chain.push(current as { code?: unknown; message?: unknown })
+    chain.push(current as ChainedError)
     current = (current as { cause?: unknown }).cause
   }
   return chain
@@ -243,6 +262,8 @@ export function mapUpstreamError (err: unknown, url: URL): DsmError {
     mapped = new UpstreamTlsError(url.host, detail, url.hostname)
   } else if (codes.some((c) => TIMEOUT_CODES.has(c))) {
     mapped = new UpstreamTimeoutError(url.host, detail)
+  } else if (codes.some((c) => BAD_RESPONSE_CODE.test(c)) || chain.some((e) => typeof e.name === 'string' && BAD_RESPONSE_NAMES.has(e.name))) {
+    mapped = new UpstreamBadResponseError(url.href, detail)
   } else {
     mapped = new UpstreamConnectError(url.host, detail)
   }
