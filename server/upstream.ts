@@ -13,6 +13,7 @@
 import dns, { type LookupAddress, type LookupOptions } from 'node:dns'
 import type { LookupFunction } from 'node:net'
 import type { Readable } from 'node:stream'
+import { createSecureContext, type SecureContext } from 'node:tls'
 import { Agent, EnvHttpProxyAgent, ProxyAgent, type Dispatcher } from 'undici'
 import { AddressPolicy } from './address-policy.js'
 import {
@@ -86,8 +87,20 @@ export function guardLookup (lookup: LookupFunction, policy: AddressPolicy): Loo
   }
 }
 
-function createDispatcher (opts: UpstreamOptions): Dispatcher {
-  const tls = { ca: [...opts.ca] }
+/**
+ * The TLS context of every upstream connection, built once per bundle (issue 12 item 7): given
+ * only `ca`, tls.connect builds a context from the whole bundle for each connection (26.8 ms
+ * of CPU for 155 certificates, against 1.9 ms with this one reused; an upstream that closes
+ * its connections capped misses near 35/s and grew RSS to 1.7 GiB of native memory).
+ * Verification is unchanged: the chain is checked against this context's roots and the name by
+ * tls.checkServerIdentity, on every connection.
+ */
+export function createUpstreamSecureContext (ca: readonly string[]): SecureContext {
+  return createSecureContext({ ca: [...ca] })
+}
+
+function createDispatcher (opts: UpstreamOptions, secureContext: SecureContext): Dispatcher {
+  const tls = { secureContext }
   const lookup = guardLookup(opts.lookup ?? (dns.lookup as LookupFunction), new AddressPolicy(opts.allowAddresses ?? []))
   const common = {
     // `lookup` is handed through undici's connector to net/tls.connect, which resolves with it.
@@ -112,11 +125,18 @@ function createDispatcher (opts: UpstreamOptions): Dispatcher {
 
 export class Upstream {
   readonly #opts: UpstreamOptions
+  #secureContext: SecureContext
   #dispatcher: Dispatcher
 
   constructor (opts: UpstreamOptions) {
     this.#opts = opts
-    this.#dispatcher = createDispatcher(opts)
+    this.#secureContext = createUpstreamSecureContext(opts.ca)
+    this.#dispatcher = createDispatcher(opts, this.#secureContext)
+  }
+
+  /** The one TLS context every upstream connection uses; replaced by setCa. */
+  get secureContext (): SecureContext {
+    return this.#secureContext
   }
 
   /** The dispatcher for pass-through requests (@fastify/reply-from), same CA/proxy/timeouts. */
@@ -127,7 +147,8 @@ export class Upstream {
   /** Swaps the trust store; in-flight requests finish on the old dispatcher. */
   async setCa (ca: readonly string[]): Promise<void> {
     const old = this.#dispatcher
-    this.#dispatcher = createDispatcher({ ...this.#opts, ca })
+    this.#secureContext = createUpstreamSecureContext(ca)
+    this.#dispatcher = createDispatcher({ ...this.#opts, ca }, this.#secureContext)
     await old.close()
   }
 
