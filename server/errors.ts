@@ -72,6 +72,16 @@ export const UpstreamIncompleteError = createError(
   "The download of '%s' could not be completed (%s). Nothing was cached; retry later, or raise upstream.retries.",
   502
 )
+export const UpstreamTooSlowError = createError(
+  'DSM_UPSTREAM_TOO_SLOW',
+  "Upstream '%s' is too slow: %s (upstream.timeouts.minRate over upstream.timeouts.minRateWindow). The transfer was dropped and is resumed; if the host is really this slow, lower upstream.timeouts.minRate (0 turns the check off).",
+  504
+)
+export const DownloadCancelledError = createError(
+  'DSM_DOWNLOAD_CANCELLED',
+  "The download of '%s' was cancelled: %s. Nothing was cached; request it again to start a new download.",
+  503
+)
 export const UpstreamChangedError = createError(
   'DSM_UPSTREAM_CHANGED',
   "'%s' changed upstream while it was being downloaded (%s). Nothing was cached; request it again.",
@@ -164,6 +174,11 @@ export const AdminNotFoundError = createError(
   "No cache entry has the key '%s'. List the entries with GET /_/api/entries or 'dsmirror cache ls'.",
   404
 )
+export const AdminNoDownloadError = createError(
+  'DSM_ADMIN_NO_DOWNLOAD',
+  "No download in flight has the key '%s' (it may have finished or failed already). List them with GET /_/api/downloads.",
+  404
+)
 export const AdminBadRequestError = createError(
   'DSM_ADMIN_BAD_REQUEST',
   "The admin API request '%s' is malformed: %s.",
@@ -197,6 +212,8 @@ export const ERRORS: readonly FastifyErrorConstructor[] = [
   ClientTimeoutError,
   UpstreamIncompleteError,
   UpstreamChangedError,
+  UpstreamTooSlowError,
+  DownloadCancelledError,
   UpstreamBadResponseError,
   ChecksumMismatchError,
   RangeNotSatisfiableError,
@@ -214,6 +231,7 @@ export const ERRORS: readonly FastifyErrorConstructor[] = [
   AdminUnauthorizedError,
   AdminForbiddenError,
   AdminNotFoundError,
+  AdminNoDownloadError,
   AdminBadRequestError,
   AdminServerUnreachableError,
   AdminServerRunningError
