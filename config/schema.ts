@@ -41,6 +41,13 @@ export const DEFAULT_CLIENT_HEADERS_TIMEOUT_MS = 20 * SECOND_MS
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10 * SECOND_MS
 export const DEFAULT_HEADERS_TIMEOUT_MS = 30 * SECOND_MS
 export const DEFAULT_IDLE_TIMEOUT_MS = 60 * SECOND_MS
+/**
+ * Issue 12 item 8: an upstream trickling one byte a second never trips the idle timeout. Below
+ * this rate over a window, a transfer counts as dropped (and is resumed). 1 KiB/s is far below
+ * any working link and far above a trickle; 0 turns the check off.
+ */
+export const DEFAULT_MIN_RATE_BYTES_PER_SEC = 1024
+export const DEFAULT_MIN_RATE_WINDOW_MS = 30 * SECOND_MS
 export const DEFAULT_RETRIES = 5
 /** First backoff after a dropped transfer; doubled on each further retry. */
 export const DEFAULT_RETRY_DELAY_MS = 250
@@ -54,6 +61,12 @@ export const DEFAULT_IMMUTABLE_PATTERNS: readonly string[] = Object.freeze([
 export const DEFAULT_SERVE_STALE = true
 /** How long an upstream 404/410 is remembered (in memory) before the upstream is asked again. */
 export const DEFAULT_NEGATIVE_TTL_MS = MINUTE_MS
+/**
+ * A download nobody reads for this long is cancelled (prefetches excepted). Minutes, not
+ * seconds: downloads outlive their client by design (torchvision closes its first response
+ * unread and asks again), and a client may reconnect after a hiccup. 0 never cancels.
+ */
+export const DEFAULT_ORPHAN_TIMEOUT_MS = 5 * MINUTE_MS
 export const DEFAULT_MIRROR_URLS: Readonly<Record<string, string>> = Object.freeze({ pytorch: 'https://download.pytorch.org/' })
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export const DEFAULT_LOG_LEVEL = 'info'
@@ -90,7 +103,8 @@ export interface DsmirrorConfig {
     systemStore: boolean
     /** 'env' (HTTPS_PROXY/NO_PROXY), 'none', or an http(s):// proxy URL. */
     proxy: string
-    timeouts: { connect: number; headers: number; idle: number }
+    /** ms; minRate is bytes per second over minRateWindow ms (0: no minimum). */
+    timeouts: { connect: number; headers: number; idle: number; minRate: number; minRateWindow: number }
     retries: number
     retryDelay: number
     maxRedirects: number
@@ -108,6 +122,8 @@ export interface DsmirrorConfig {
     immutable: string[]
     serveStale: boolean
     negativeTtl: number
+    /** ms a download may run with no client before it is cancelled (0: never); prefetches are exempt. */
+    orphanTimeout: number
   }
   /** Lower-case exact names, name:port, *.suffix, IPv4[:port] or [IPv6][:port]; presets expanded. */
   allowHosts: string[]
@@ -443,7 +459,9 @@ export function createConfigSchema (options: ConfigSchemaOptions): z.ZodType<Dsm
       timeouts: section({
         connect: leaf(checkDuration(0)).default(DEFAULT_CONNECT_TIMEOUT_MS),
         headers: leaf(checkDuration(0)).default(DEFAULT_HEADERS_TIMEOUT_MS),
-        idle: leaf(checkDuration(0)).default(DEFAULT_IDLE_TIMEOUT_MS)
+        idle: leaf(checkDuration(0)).default(DEFAULT_IDLE_TIMEOUT_MS),
+        minRate: leaf(parseSize).default(DEFAULT_MIN_RATE_BYTES_PER_SEC),
+        minRateWindow: leaf(checkDuration(1)).default(DEFAULT_MIN_RATE_WINDOW_MS)
       }),
       retries: leaf(checkCount(Number.POSITIVE_INFINITY)).default(DEFAULT_RETRIES),
       retryDelay: leaf(checkDuration(0)).default(DEFAULT_RETRY_DELAY_MS),
@@ -456,7 +474,8 @@ export function createConfigSchema (options: ConfigSchemaOptions): z.ZodType<Dsm
       revalidateAfter: leaf(checkDuration(0)).default(DEFAULT_REVALIDATE_AFTER_MS),
       immutable: list('file name patterns', '["*.tar.gz", "*.zip"]', leaf(checkGlob)).default(() => [...DEFAULT_IMMUTABLE_PATTERNS]),
       serveStale: leaf(checkBoolean).default(DEFAULT_SERVE_STALE),
-      negativeTtl: leaf(checkDuration(0)).default(DEFAULT_NEGATIVE_TTL_MS)
+      negativeTtl: leaf(checkDuration(0)).default(DEFAULT_NEGATIVE_TTL_MS),
+      orphanTimeout: leaf(checkDuration(0)).default(DEFAULT_ORPHAN_TIMEOUT_MS)
     }),
     allowHosts: allowHostList().default(defaultAllowHosts),
     mirrors: mirrorRecord(),

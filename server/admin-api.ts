@@ -6,7 +6,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import type { EntryMeta } from './disk-store.js'
-import { AdminBadRequestError, AdminForbiddenError, AdminNotFoundError, AdminUnauthorizedError, type DsmError } from './errors.js'
+import { AdminBadRequestError, AdminForbiddenError, AdminNoDownloadError, AdminNotFoundError, AdminUnauthorizedError, type DsmError } from './errors.js'
 import { parseMirrorTarget, type MirrorTarget, type MirrorTargetOptions } from './mirror-target.js'
 import { redactUrl } from './redact-url.js'
 
@@ -129,6 +129,18 @@ export const adminApi: FastifyPluginAsync<AdminApiOptions> = async (app, opts) =
       startedAt: new Date(d.startedAt).toISOString()
     }))
   }))
+
+  // Issue 12 item 8: an operator stops a download (a trickling upstream, a file nobody wants).
+  // Joined clients are aborted, never ended cleanly; nothing is cached.
+  app.delete('/_/api/downloads/:key', async (request) => {
+    const { key } = request.params as { key: string }
+    if (!KEY.test(key)) throw new AdminBadRequestError(request.url, `'${key}' is not a cache key (64 lower-case hex digits, as GET /_/api/downloads lists them)`)
+    const download = cache.cancel(key, 'an operator cancelled it (DELETE /_/api/downloads/<key>)')
+    if (download === undefined) throw new AdminNoDownloadError(key)
+    await download.settled().catch(() => {})
+    request.log.info({ key, url: download.url.href, written: download.written }, 'admin: download cancelled')
+    return { key, url: download.url.href, written: download.written, cancelled: true }
+  })
 
   function entryOf (request: FastifyRequest): EntryMeta {
     const { key } = request.params as { key: string }

@@ -99,6 +99,8 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
     checksums: config.checksums,
     retries: config.upstream.retries,
     retryDelay: config.upstream.retryDelay,
+    minRate: { bytesPerSecond: config.upstream.timeouts.minRate, windowMs: config.upstream.timeouts.minRateWindow },
+    orphanTimeout: config.cache.orphanTimeout,
     log,
     now,
     observer: metrics

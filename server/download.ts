@@ -18,7 +18,8 @@ import CachePolicy from 'http-cache-semantics'
 import type { Logger } from 'pino'
 import type { DiskStore, EntryMeta, ResumeState } from './disk-store.js'
 import {
-  CacheIoError, ChecksumMismatchError, type DsmError, isDsmError, UpstreamBadResponseError, UpstreamChangedError, UpstreamIncompleteError
+  CacheIoError, ChecksumMismatchError, type DsmError, isDsmError, UpstreamBadResponseError, UpstreamChangedError, UpstreamIncompleteError,
+  UpstreamTooSlowError
 } from './errors.js'
 import type { PumpSource } from './file-pump.js'
 import { GrowingFileReader, type GrowingSource, READ_CHUNK_BYTES } from './growing-file-reader.js'
@@ -84,6 +85,11 @@ export interface DownloadOptions {
   revalidate: EntryMeta | null
   log: Logger
   now: () => number
+  /**
+   * upstream.timeouts.minRate: fewer than bytesPerSecond × windowMs / 1000 bytes in any window
+   * of a body is a dropped transfer (issue 12 item 8). Absent or 0: no minimum.
+   */
+  minRate?: { bytesPerSecond: number; windowMs: number }
 }
 
 type State = 'starting' | 'streaming' | 'committed' | 'failed'
@@ -94,6 +100,9 @@ export class Download extends EventEmitter implements GrowingSource {
   readonly startedAt: number
   readonly #opts: DownloadOptions
   readonly #abort = new AbortController()
+  /** The current request only: the rate watchdog drops one transfer, not the download. */
+  #attempt = new AbortController()
+  #cancelled: DsmError | null = null
   #state: State = 'starting'
   #error: DsmError | null = null
   #outcome: Promise<DownloadOutcome> | null = null
@@ -327,6 +336,18 @@ export class Download extends EventEmitter implements GrowingSource {
     })
   }
 
+  /**
+   * Stops the transfer for good (an operator's DELETE, or no client for cache.orphanTimeout):
+   * nothing is kept, readers are aborted with `reason`, clients still waiting for the headers
+   * get it as their error. False when the download had already ended.
+   */
+  cancel (reason: DsmError): boolean {
+    if ((this.#state !== 'streaming' && this.#state !== 'starting') || this.#cancelled !== null || this.#closing) return false
+    this.#cancelled = reason
+    this.#abort.abort(reason)
+    return true
+  }
+
   /** Shutdown: stop the transfer, keep what was written resumable, abort the readers. */
   async close (): Promise<void> {
     if (this.#state !== 'streaming' && this.#state !== 'starting') return
@@ -351,14 +372,16 @@ export class Download extends EventEmitter implements GrowingSource {
       const res = await this.#request(headers)
       return await this.#classify(res, revalidate !== null)
     } catch (err: unknown) {
-      const mapped = mapUpstreamError(err, this.url)
-      this.#fail(mapped, false)
+      const mapped = this.#cancelled ?? mapUpstreamError(err, this.url)
+      this.#fail(mapped, this.#cancelled !== null)
       throw mapped
     }
   }
 
   #request (headers: Record<string, string>): Promise<UpstreamResponse> {
-    return this.#opts.upstream.request(this.url, { method: 'GET', headers, signal: this.#abort.signal })
+    this.#attempt = new AbortController()
+    const signal = AbortSignal.any([this.#abort.signal, this.#attempt.signal])
+    return this.#opts.upstream.request(this.url, { method: 'GET', headers, signal })
   }
 
   async #classify (res: UpstreamResponse, conditional: boolean): Promise<DownloadOutcome> {
@@ -583,18 +606,23 @@ export class Download extends EventEmitter implements GrowingSource {
       } catch (err: unknown) {
         body = null
         await this.#drainWrites().catch(() => {})
+        if (this.#cancelled !== null) return this.#fail(this.#cancelled, true)
         if (this.#closing) return await this.#suspend()
         // Past the disk a dropped transfer cannot be resumed: the bytes it would splice onto are gone.
         if (this.#tailFrom !== null) return this.#fail(toDsm(err, this.url), true)
         if (isFatal(err)) return this.#fail(toDsm(err, this.url), true)
-        failures = this.#written > before ? 1 : failures + 1
+        // A transfer dropped for trickling made progress, but not enough to count as progress:
+        // otherwise an upstream that always trickles would be resumed for ever.
+        const progressed = this.#written > before && !(isDsmError(err) && err.code === 'DSM_UPSTREAM_TOO_SLOW')
+        failures = progressed ? 1 : failures + 1
         if (failures > retries) {
           const detail = err instanceof Error ? err.message : String(err)
           return this.#fail(new UpstreamIncompleteError(this.url.href, `${retries} retries without progress; last error: ${detail}`), true)
         }
         const delay = Math.min(MAX_RETRY_DELAY_MS, this.#opts.retryDelay * 2 ** (failures - 1))
         log.warn({ key: this.key, url: this.url.href, offset: this.#written, failures, delay, err }, 'upstream transfer dropped; resuming')
-        await sleep(delay * (0.75 + Math.random() * 0.5))
+        await sleep(delay * (0.75 + Math.random() * 0.5), undefined, { signal: this.#abort.signal }).catch(() => {})
+        if (this.#cancelled !== null) return this.#fail(this.#cancelled, true)
         if (this.#closing) return await this.#suspend()
       }
     }
@@ -727,7 +755,45 @@ export class Download extends EventEmitter implements GrowingSource {
   }
 
   async #consume (body: Readable): Promise<void> {
+    const watchdog = this.#watchRate(body)
+    try {
+      await this.#consumeChunks(body, watchdog)
+    } catch (err: unknown) {
+      throw watchdog.error ?? err
+    } finally {
+      watchdog.stop()
+    }
+  }
+
+  /**
+   * Issue 12 item 8: the idle timeout only sees silence, so one byte a second holds a download
+   * (its socket, its reservation, every joined client) for ever. Fewer than minRate × window
+   * bytes in a window drops the transfer, which is then resumed like any other drop.
+   */
+  #watchRate (body: Readable): { received: number; error: DsmError | null; stop: () => void } {
+    const state = { received: 0, error: null as DsmError | null, stop: () => {} }
+    const { bytesPerSecond = 0, windowMs = 0 } = this.#opts.minRate ?? {}
+    if (bytesPerSecond <= 0 || windowMs <= 0) return state
+    const minimum = Math.ceil(bytesPerSecond * windowMs / 1000)
+    const attempt = this.#attempt
+    const timer = setInterval(() => {
+      if (state.received >= minimum) {
+        state.received = 0
+        return
+      }
+      clearInterval(timer)
+      state.error = new UpstreamTooSlowError(this.url.host, `${state.received} bytes in ${windowMs} ms, below ${bytesPerSecond} bytes/s`)
+      // Aborting the request frees undici's socket; destroying `body` (which may wrap it) ends the loop now.
+      attempt.abort(state.error)
+      body.destroy(state.error)
+    }, windowMs)
+    state.stop = () => { clearInterval(timer) }
+    return state
+  }
+
+  async #consumeChunks (body: Readable, watchdog: { received: number }): Promise<void> {
     for await (const chunk of body as AsyncIterable<Buffer>) {
+      watchdog.received += chunk.length
       // A failed write (disk full) ends the transfer now, not after the rest of a 150 GB body.
       if (this.#writeError !== null) {
         body.destroy()

@@ -40,7 +40,7 @@ export const UpstreamTimeoutError = createError(
 )
 export const UpstreamRedirectError = createError(
   'DSM_UPSTREAM_REDIRECT',
-  "Upstream '%s' redirected badly: %s. Add the redirect target's host to allowHosts if it is trusted.",
+  "Upstream '%s' redirected badly: %s. %s",
   502
 )
 // 502, not 403: the client asked for an allowed host and can do nothing about where its name
@@ -71,6 +71,16 @@ export const UpstreamIncompleteError = createError(
   'DSM_UPSTREAM_INCOMPLETE',
   "The download of '%s' could not be completed (%s). Nothing was cached; retry later, or raise upstream.retries.",
   502
+)
+export const UpstreamTooSlowError = createError(
+  'DSM_UPSTREAM_TOO_SLOW',
+  "Upstream '%s' is too slow: %s (upstream.timeouts.minRate over upstream.timeouts.minRateWindow). The transfer was dropped and is resumed; if the host is really this slow, lower upstream.timeouts.minRate (0 turns the check off).",
+  504
+)
+export const DownloadCancelledError = createError(
+  'DSM_DOWNLOAD_CANCELLED',
+  "The download of '%s' was cancelled: %s. Nothing was cached; request it again to start a new download.",
+  503
 )
 export const UpstreamChangedError = createError(
   'DSM_UPSTREAM_CHANGED',
@@ -176,6 +186,11 @@ export const AdminNotFoundError = createError(
   "No cache entry has the key '%s'. List the entries with GET /_/api/entries or 'dsmirror cache ls'.",
   404
 )
+export const AdminNoDownloadError = createError(
+  'DSM_ADMIN_NO_DOWNLOAD',
+  "No download in flight has the key '%s' (it may have finished or failed already). List them with GET /_/api/downloads.",
+  404
+)
 export const AdminBadRequestError = createError(
   'DSM_ADMIN_BAD_REQUEST',
   "The admin API request '%s' is malformed: %s.",
@@ -221,6 +236,8 @@ export const ERRORS: readonly FastifyErrorConstructor[] = [
   ClientTimeoutError,
   UpstreamIncompleteError,
   UpstreamChangedError,
+  UpstreamTooSlowError,
+  DownloadCancelledError,
   UpstreamBadResponseError,
   ChecksumMismatchError,
   RangeNotSatisfiableError,
@@ -239,6 +256,7 @@ export const ERRORS: readonly FastifyErrorConstructor[] = [
   AdminUnauthorizedError,
   AdminForbiddenError,
   AdminNotFoundError,
+  AdminNoDownloadError,
   AdminBadRequestError,
   AdminHostNotAllowedError,
   AdminOriginError,

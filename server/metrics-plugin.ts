@@ -38,7 +38,9 @@ const plugin: FastifyPluginAsync<MetricsPluginOptions> = async (app, { metrics, 
       metrics.observeResponse(outcome, bytes)
       // Fastify's onResponse, which writes app.ts's line, runs on 'finish' or 'error' only.
       if (!res.writableFinished && !errored) {
-        request.log.info({ method: request.method, url: request.raw.url, status: reply.statusCode, cache, outcome, bytes, ms: Math.round(reply.elapsedTime), aborted: true }, 'request')
+        // The code a failed download aborted the response with (mirror-cache.ts puts it in `detail`).
+        const code = typeof cache === 'string' ? /detail=(DSM_[A-Z0-9_]+)/.exec(cache)?.[1] : undefined
+        request.log.info({ method: request.method, url: request.raw.url, status: reply.statusCode, cache, outcome, bytes, ms: Math.round(reply.elapsedTime), aborted: true, ...(code === undefined ? {} : { code }) }, 'request')
       }
       const failure = failures.get(request)
       if (failure === undefined) return

@@ -11,7 +11,7 @@ import type { Logger } from 'pino'
 import { canonicalUrl, cacheKey } from './cache-key.js'
 import type { DiskStore, EntryMeta } from './disk-store.js'
 import { Download, type DownloadOptions, type ExpectedDigest } from './download.js'
-import { isDsmError } from './errors.js'
+import { DownloadCancelledError, isDsmError } from './errors.js'
 import type { MirrorTarget } from './mirror-target.js'
 import { fileSource } from './file-pump.js'
 import { freshenedByNotModified } from './not-modified.js'
@@ -48,6 +48,10 @@ export interface MirrorCacheOptions {
   checksums: Readonly<Record<string, string>>
   retries: number
   retryDelay: number
+  /** upstream.timeouts.minRate and minRateWindow (server/download.ts). */
+  minRate?: { bytesPerSecond: number; windowMs: number }
+  /** cache.orphanTimeout: ms a download may run with no client before it is cancelled; 0 never. */
+  orphanTimeout?: number
   log: Logger
   now: () => number
   /** Told about downloads and their clients (metrics, status page); optional. */
@@ -82,6 +86,11 @@ export class MirrorCache {
   readonly #negative: LRUCache<string, NegativeEntry>
   readonly #isImmutable: (basename: string) => boolean
   readonly #checksums = new Map<string, ExpectedDigest>()
+  /** Clients reading (or about to read) each download, for cache.orphanTimeout. */
+  readonly #clients = new Map<Download, number>()
+  readonly #orphanTimers = new Map<Download, NodeJS.Timeout>()
+  /** Downloads an admin prefetch started or follows: nobody reads them, and they are not orphans. */
+  readonly #prefetched = new WeakSet<Download>()
 
   constructor (opts: MirrorCacheOptions) {
     this.#opts = opts
@@ -138,7 +147,51 @@ export class MirrorCache {
         revalidate: null
       })
     }
-    return { key, state: initiator ? 'started' : 'in-flight', done: this.#prefetched(download, initiator) }
+    this.#prefetched.add(download)
+    this.#clearOrphanTimer(download)
+    return { key, state: initiator ? 'started' : 'in-flight', done: this.#prefetchDone(download, initiator) }
+  }
+
+  /** Cancels the download in flight for `key` (DELETE /_/api/downloads/<key>); undefined when there is none. */
+  cancel (key: string, reason: string): Download | undefined {
+    const download = this.#downloads.get(key)
+    if (download === undefined) return undefined
+    return download.cancel(new DownloadCancelledError(download.url.href, reason)) ? download : undefined
+  }
+
+  /**
+   * Issue 12 item 8: a download that lost its last client starts a grace timer; a client that
+   * joins stops it. Downloads outlive their client by design (torchvision closes its first
+   * response unread and asks again at once), so the grace is minutes by default; what it ends is
+   * a transfer nobody will read, holding a socket and cache space.
+   */
+  #clientsChanged (download: Download, delta: 1 | -1): void {
+    const count = (this.#clients.get(download) ?? 0) + delta
+    if (count > 0) {
+      this.#clients.set(download, count)
+      this.#clearOrphanTimer(download)
+      return
+    }
+    this.#clients.delete(download)
+    const timeout = this.#opts.orphanTimeout ?? 0
+    const running = download.state === 'starting' || download.state === 'streaming'
+    if (timeout <= 0 || !running || this.#prefetched.has(download) || this.#orphanTimers.has(download)) return
+    const timer = setTimeout(() => {
+      this.#orphanTimers.delete(download)
+      if ((this.#clients.get(download) ?? 0) > 0 || this.#prefetched.has(download)) return
+      if (download.cancel(new DownloadCancelledError(download.url.href, `no client read it for ${timeout} ms (cache.orphanTimeout)`))) {
+        this.#opts.log.warn({ key: download.key, url: download.url.href, written: download.written, orphanTimeout: timeout }, 'download without clients cancelled')
+      }
+    }, timeout)
+    timer.unref()
+    this.#orphanTimers.set(download, timer)
+  }
+
+  #clearOrphanTimer (download: Download): void {
+    const timer = this.#orphanTimers.get(download)
+    if (timer === undefined) return
+    clearTimeout(timer)
+    this.#orphanTimers.delete(download)
   }
 
   /** A new download for `key`, tracked as the one in flight; what differs by caller is how it asks. */
@@ -153,6 +206,7 @@ export class MirrorCache {
       digest: this.#checksums.get(canonicalUrl(url)) ?? null,
       retries: this.#opts.retries,
       retryDelay: this.#opts.retryDelay,
+      ...(this.#opts.minRate === undefined ? {} : { minRate: this.#opts.minRate }),
       log: this.#opts.log.child({ module: 'download' }),
       now: this.#opts.now
     })
@@ -160,7 +214,7 @@ export class MirrorCache {
     return download
   }
 
-  async #prefetched (download: Download, initiator: boolean): Promise<boolean> {
+  async #prefetchDone (download: Download, initiator: boolean): Promise<boolean> {
     try {
       const outcome = await download.start()
       // Nobody reads a prefetch's uncacheable body; a joined one belongs to the client that started it.
@@ -180,6 +234,8 @@ export class MirrorCache {
 
   /** Suspends every in-flight download (resumable after restart) and lets committed ones become durable. */
   async close (): Promise<void> {
+    for (const timer of this.#orphanTimers.values()) clearTimeout(timer)
+    this.#orphanTimers.clear()
     await Promise.all([...this.#downloads.values()].map((d) => d.close()))
     await this.idle()
   }
@@ -330,6 +386,7 @@ export class MirrorCache {
     const forget = (): void => {
       if (download.state !== 'committed' && download.state !== 'failed') return
       download.off('change', forget)
+      this.#clearOrphanTimer(download)
       if (this.#downloads.get(key) === download) this.#downloads.delete(key)
       if (download.state === 'committed') {
         const durable = download.durable()
@@ -357,11 +414,21 @@ export class MirrorCache {
   }
 
   async #serveDownload (request: FastifyRequest, reply: FastifyReply, download: Download, cacheStatus: string, target: MirrorTarget): Promise<FastifyReply> {
+    // Counted from here: a client waiting for a length-less body to complete is a client too.
+    this.#clientsChanged(download, 1)
     // Without a Content-Length, a Range cannot be placed until the body is complete.
     if (download.size === null && typeof request.headers.range === 'string') {
-      await download.settled()
+      try {
+        await download.settled()
+      } catch (err: unknown) {
+        this.#clientsChanged(download, -1)
+        throw err
+      }
       // Served but not kept (passed through, or an end the upstream did not confirm): ask afresh.
-      if (!download.cached) return await this.#fetchUncached(request, reply, target, 'dsmirror; fwd=miss; detail=no-space')
+      if (!download.cached) {
+        this.#clientsChanged(download, -1)
+        return await this.#fetchUncached(request, reply, target, 'dsmirror; fwd=miss; detail=no-space')
+      }
     }
     download.ref()
     this.#opts.observer?.clientsChanged(download, 1)
@@ -373,7 +440,15 @@ export class MirrorCache {
       open: (start, end) => download.createReader(start, end),
       ...(download.size !== null ? { pump: download.pumpSource() } : {}),
       release: () => {
+        // Issue 12 item 13: the Cache-Status that went out said `stored` before the download
+        // failed. What the request log line and the metrics read is corrected to the truth.
+        const failure = download.failure()
+        const sent = reply.getHeader('cache-status')
+        if (failure !== null && isDsmError(failure) && reply.raw.headersSent && typeof sent === 'string' && !sent.includes('detail=')) {
+          reply.header('cache-status', `${sent.replace(/; stored$/, '')}; detail=${failure.code}`)
+        }
         this.#opts.observer?.clientsChanged(download, -1)
+        this.#clientsChanged(download, -1)
         download.unref()
       }
     }, { 'cache-status': cacheStatus, age: '0' })

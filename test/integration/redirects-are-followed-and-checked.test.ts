@@ -64,6 +64,10 @@ t.test('five redirects are followed, six are refused', async (t) => {
   const six = await request(url(chain(upstream, 'six', 6, body)))
   assertError(t, six, 502, 'DSM_UPSTREAM_REDIRECT')
   t.equal(upstream.count('/six/6'), 0, 'the seventh URL is never asked for')
+  // Issue 12 item 13: a long chain is not a host to allow; the fix is the redirect limit.
+  const sixMessage = (JSON.parse(six.body.toString()) as { error: string }).error
+  t.match(sixMessage, /upstream\.maxRedirects/, 'the message names the limit')
+  t.notMatch(sixMessage, /allowHosts/, 'and does not send the operator to allowHosts')
 })
 
 t.test('a redirect loop is refused', async (t) => {
@@ -72,6 +76,10 @@ t.test('a redirect loop is refused', async (t) => {
   upstream.set('/loop/b.bin', { body: Buffer.alloc(0), redirectTo: '/loop/a.bin' })
   const res = await request(url('/loop/a.bin'))
   assertError(t, res, 502, 'DSM_UPSTREAM_REDIRECT')
+  const message = (JSON.parse(res.body.toString()) as { error: string }).error
+  t.match(message, /redirects in a loop/, 'the message says it is a loop (issue 12 item 13)')
+  t.match(message, /\/loop\/a\.bin/, 'and names the URL that came round again')
+  t.notMatch(message, /allowHosts/, 'allowing a host cannot fix a loop')
   t.ok(upstream.requests.length <= 6, 'bounded by the redirect limit')
   const again = await request(url('/loop/a.bin'))
   t.equal(again.status, 502, 'nothing was cached')

@@ -9,6 +9,8 @@ import {
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_HEADERS_TIMEOUT_MS,
   DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_MIN_RATE_BYTES_PER_SEC,
+  DEFAULT_MIN_RATE_WINDOW_MS,
   DEFAULT_IMMUTABLE_PATTERNS,
   DEFAULT_LEAF_LIFETIME_MS,
   DEFAULT_MAX_CACHE_BYTES,
@@ -32,7 +34,7 @@ t.test('no file and no env gives every default', async (t) => {
       caFiles: [],
       systemStore: true,
       proxy: 'env',
-      timeouts: { connect: 10_000, headers: 30_000, idle: 60_000 },
+      timeouts: { connect: 10_000, headers: 30_000, idle: 60_000, minRate: 1024, minRateWindow: 30_000 },
       retries: 5,
       retryDelay: 250,
       maxRedirects: 5,
@@ -44,7 +46,8 @@ t.test('no file and no env gives every default', async (t) => {
       revalidateAfter: 24 * 3600 * 1000,
       immutable: ['*.tar.gz', '*.tgz', '*.zip', '*.gz', '*.tar', '*.pth', '*.safetensors', '*.bin', '*.parquet'],
       serveStale: true,
-      negativeTtl: 60_000
+      negativeTtl: 60_000,
+      orphanTimeout: 5 * 60_000
     },
     allowHosts: [...new Set([...(PRESET_HOSTS['@torchvision'] ?? []), ...(PRESET_HOSTS['@huggingface'] ?? [])])],
     mirrors: { pytorch: { url: 'https://download.pytorch.org/' } },
@@ -63,7 +66,7 @@ t.test('no file and no env gives every default', async (t) => {
   t.equal(config.tls.leafLifetime, DEFAULT_LEAF_LIFETIME_MS)
   t.equal(config.upstream.retryDelay, DEFAULT_RETRY_DELAY_MS)
   t.equal(config.upstream.maxRedirects, DEFAULT_MAX_REDIRECTS)
-  t.same(config.upstream.timeouts, { connect: DEFAULT_CONNECT_TIMEOUT_MS, headers: DEFAULT_HEADERS_TIMEOUT_MS, idle: DEFAULT_IDLE_TIMEOUT_MS })
+  t.same(config.upstream.timeouts, { connect: DEFAULT_CONNECT_TIMEOUT_MS, headers: DEFAULT_HEADERS_TIMEOUT_MS, idle: DEFAULT_IDLE_TIMEOUT_MS, minRate: DEFAULT_MIN_RATE_BYTES_PER_SEC, minRateWindow: DEFAULT_MIN_RATE_WINDOW_MS })
   t.same(config.cache.immutable, DEFAULT_IMMUTABLE_PATTERNS)
 })
 
@@ -109,7 +112,7 @@ t.test('a YAML file is read, merged over the defaults, with sizes and durations 
   t.equal(config.cache.dir, join(dir, 'state', 'cache'), 'cache.dir defaults under the dataDir')
   t.same(config.listen, { http: false, https: { host: '0.0.0.0', port: 9443 }, headersTimeout: 20_000 })
   t.same(config.upstream.caFiles, [join(dir, 'certs/corp-root.pem'), '/etc/ssl/extra.pem'])
-  t.same(config.upstream.timeouts, { connect: 5000, headers: 30_000, idle: 60_000 })
+  t.same(config.upstream.timeouts, { connect: 5000, headers: 30_000, idle: 60_000, minRate: 1024, minRateWindow: 30_000 })
   t.equal(config.upstream.retryDelay, 1000)
   t.equal(config.cache.maxSize, 500 * 2 ** 30)
   t.equal(config.cache.revalidateAfter, 12 * 3600 * 1000)

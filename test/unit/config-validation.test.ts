@@ -77,7 +77,7 @@ t.test('types, ranges and enums are checked with a fix', async (t) => {
   t.match(message, '  - upstream.maxRedirects: 21 is not a valid count. Use a whole number from 0 to 20.')
   t.match(message, "  - upstream.retryDelay: '-5s' is not a duration.")
   t.match(message, "  - upstream.caFiles[0]: '' is not a path.")
-  t.match(message, "  - upstream.timeouts: 'fast' is not a section. Write it as nested keys: connect, headers, idle.")
+  t.match(message, "  - upstream.timeouts: 'fast' is not a section. Write it as nested keys: connect, headers, idle, minRate, minRateWindow.")
   t.match(message, '  - cache.maxSize: 0 leaves no room to cache anything.')
   t.match(message, "  - cache.immutable[1]: '' is not a file name pattern.")
   t.match(message, "  - cache.immutable[2]: 'models/*.pth' has a '/', but patterns are matched against the file name only.")
@@ -88,7 +88,7 @@ t.test('types, ranges and enums are checked with a fix', async (t) => {
 
   t.match(configErrorOf(t, { admin: { token: 12345 } }), "admin.token: 12345 was read as a number. Quote the token: '12345'.")
   t.match(configErrorOf(t, { tls: { leafLifetime: 0 } }), 'tls.leafLifetime: 0 is too short')
-  t.match(configErrorOf(t, { cache: 'big' }), "  - cache: 'big' is not a section. Write it as nested keys: dir, maxSize, revalidateAfter, immutable, serveStale, negativeTtl.")
+  t.match(configErrorOf(t, { cache: 'big' }), "  - cache: 'big' is not a section. Write it as nested keys: dir, maxSize, revalidateAfter, immutable, serveStale, negativeTtl, orphanTimeout.")
 })
 
 t.test('upstream.proxy is env, none or an http(s) URL', async (t) => {

@@ -76,6 +76,29 @@ t.test('a code deeper in the cause chain decides, the outer error is the cause',
   assertMapped(t, mapUpstreamError(timeout, url), 'DSM_UPSTREAM_TIMEOUT', timeout, url, 'wrapped timeout')
 })
 
+t.test('an upstream that answers in broken HTTP is DSM_UPSTREAM_BAD_RESPONSE, not unreachable (issue 12 item 13)', async (t) => {
+  const url = new URL('https://data.example.org/a.tar.gz')
+  const broken: Array<[string | undefined, string, string]> = [
+    ['UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'Response body length does not match content-length header', 'Error'],
+    ['UND_ERR_RES_EXCEEDED_MAX_SIZE', 'Response content exceeded max size', 'Error'],
+    ['UND_ERR_HEADERS_OVERFLOW', 'Headers Overflow Error', 'HeadersOverflowError'],
+    ['HPE_UNEXPECTED_CONTENT_LENGTH', 'Duplicate Content-Length', 'HTTPParserError'],
+    ['HPE_INVALID_CHUNK_SIZE', 'Invalid character in chunk size', 'HTTPParserError'],
+    [undefined, 'Response does not match the HTTP/1.1 protocol (Invalid status code)', 'HTTPParserError']
+  ]
+  for (const [code, message, name] of broken) {
+    const err = Object.assign(withCode(code, message), { name })
+    const mapped = mapUpstreamError(err, url)
+    t.equal(mapped.code, 'DSM_UPSTREAM_BAD_RESPONSE', `${code ?? name}: a bad response`)
+    t.equal(mapped.statusCode, 502)
+    t.equal(mapped.cause, err, 'cause kept')
+    t.ok(mapped.message.includes(url.href), 'names the URL')
+    t.ok(mapped.message.includes(message), 'says what was wrong')
+  }
+  const wrapped = new Error('fetch failed', { cause: withCode('UND_ERR_HEADERS_OVERFLOW', 'Headers Overflow Error') })
+  t.equal(mapUpstreamError(wrapped, url).code, 'DSM_UPSTREAM_BAD_RESPONSE', 'also deeper in the cause chain')
+})
+
 t.test('words in a host name do not make a DNS or timeout failure a TLS one', async (t) => {
   for (const host of ['certificate.example.org', 'self-signed.example.org', 'issuer.example.org', 'subtree-violation.example.org']) {
     const url = new URL(`https://${host}/x`)
