@@ -1,4 +1,4 @@
-// Keeps the managed upstream CA bundle current while the proxy runs (DESIGN.md "Trust"): when a
+// Keeps the managed upstream CA bundle current while the proxy runs (docs/design.md "Trust"): when a
 // file or directory listed in upstream.caFiles changes (or the OS bundle, with systemStore), and
 // on SIGHUP (the CLI calls reload()), the bundle is rebuilt, <dataDir>/upstream-ca.pem is
 // rewritten and `onBundle` hands it to the upstream client (upstream.setCa, which lets in-flight

@@ -1,4 +1,4 @@
-// The managed upstream CA bundle (DESIGN.md "Trust"). Node's `ca` option REPLACES the built-in
+// The managed upstream CA bundle (docs/design.md "Trust"). Node's `ca` option REPLACES the built-in
 // roots instead of adding to them, so a bundle that only held an operator's corporate CA would
 // break every public upstream. The bundle is therefore Node's roots + the OS bundle (when
 // `systemStore`) + every certificate in `upstream.caFiles`, each parsed, expired ones reported

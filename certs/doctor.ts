@@ -1,7 +1,7 @@
 // `dsmirror doctor`: connects to an upstream the way the proxy would (managed CA bundle, the same
 // egress proxy rules) and explains the outcome in words a person can act on: the chain the
 // server sent, the cause of a failure, and the exact config line or command that fixes it
-// (DESIGN.md "Trust").
+// (docs/design.md "Trust").
 //
 // Trust is decided by exactly one connection: a node:tls handshake against the managed bundle
 // with rejectUnauthorized left on, the same verification the upstream client does. Only when

@@ -1,4 +1,4 @@
-// `dsmirror trust install | uninstall | env` (DESIGN.md "Trust"): puts the local CA where a
+// `dsmirror trust install | uninstall | env` (docs/design.md "Trust"): puts the local CA where a
 // client machine's TLS libraries look for trust, and takes it out again.
 //
 // - install: one file, `dsmirror-<fingerprint8>.crt`, in the OS anchor directory, then the

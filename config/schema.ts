@@ -1,5 +1,5 @@
-// The config contract: types, defaults and validation in one place (DESIGN.md "Config").
-// Keys in DESIGN.md are a contract; keys may be added, never renamed.
+// The config contract: types, defaults and validation in one place (docs/design.md "Config").
+// Its keys are a contract (docs/config.md lists them): keys may be added, never renamed.
 //
 // Every leaf validator throws a RangeError whose message names the bad value and the fix
 // (`'50XB' is not a size. Write it like 50GiB, ...`); load-config.ts prefixes the path and the

@@ -1,6 +1,6 @@
 // The md5s torchvision itself checks for its dataset files, as a `checksums` preset: dsmirror
 // verifies them server-side, so a corrupted or changed archive is quarantined before any client
-// gets the last byte (DESIGN.md "Integrity"), instead of torchvision failing after the download.
+// gets the last byte (docs/design.md "Cache"), instead of torchvision failing after the download.
 //
 // Read from torchvision 0.14.1 (Debian bookworm's python3-torchvision, the build the e2e tests
 // run): the class attributes and module-level dicts of torchvision/datasets/*.py (mnist.py

@@ -1,4 +1,4 @@
-// The admin API under /_/api/ (DESIGN.md "Operations"): list, delete, pin and prefetch cache
+// The admin API under /_/api/ (docs/design.md "Operations"): list, delete, pin and prefetch cache
 // entries, list in-flight downloads. Reads are open like the status page; every other method
 // needs `Authorization: Bearer <admin.token>`, or, with no token configured, a loopback peer.
 // Mirror URLs are accepted in the form clients use (/<host>/<path>, /<mirror>/<path>) and parsed

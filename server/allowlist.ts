@@ -1,4 +1,4 @@
-// Which upstream hosts dsmirror may connect to (DESIGN.md "URL scheme"). Entries are exact names,
+// Which upstream hosts dsmirror may connect to (docs/design.md "URL scheme"). Entries are exact names,
 // `name:port`, `*.suffix` (any name below the suffix, not the suffix itself), IPv4 literals and
 // bracketed IPv6 literals. An entry without a port allows the HTTPS default port 443 only, so
 // allowing `example.org` never opens `example.org:22` or an internal admin port.

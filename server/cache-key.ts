@@ -1,4 +1,4 @@
-// The cache key of an upstream URL (DESIGN.md "Cache"): sha256 of its canonical form, so every
+// The cache key of an upstream URL (docs/design.md "Cache"): sha256 of its canonical form, so every
 // spelling of the same resource shares one entry and no spelling can reach another host's entry.
 import { createHash } from 'node:crypto'
 

@@ -1,5 +1,5 @@
 // `dsmirror trust install | uninstall | env`, `dsmirror doctor [URL|host]` and
-// `dsmirror certs bundle`: the client-side trust commands (DESIGN.md "Trust"). Part of the CLI
+// `dsmirror certs bundle`: the client-side trust commands (docs/design.md "Trust"). Part of the CLI
 // entry (reads process.env, sets the exit code); the work is in certs/.
 import type { Command } from 'commander'
 import { formatCaBundleReport } from '../certs/ca-bundle-report.js'

@@ -1,4 +1,4 @@
-// The disk cache (DESIGN.md "Cache"): the only module that touches the cache directory.
+// The disk cache (docs/design.md "Cache"): the only module that touches the cache directory.
 //   objects/<k[0:2]>/<k>        body        objects/<k[0:2]>/<k>.json   metadata
 //   tmp/<k>.part                in-flight   tmp/<k>.part.json           resume state
 //   quarantine/<k>-<time>.bin   bodies that failed their digest, kept for inspection

@@ -1,5 +1,5 @@
-// One upstream transfer of one cache key, shared by every client that wants it (DESIGN.md
-// "Request path"). It belongs to the cache, not to a client: it goes on when clients leave.
+// One upstream transfer of one cache key, shared by every client that wants it
+// (docs/design.md "Request path"). It belongs to the cache, not to a client: it goes on when clients leave.
 // Bytes are teed into a temp file; readers tail that file (GrowingFileReader). A dropped transfer
 // is resumed with Range + If-Range, or restarted with the already-written prefix re-verified by
 // hash when the upstream ignores ranges. The last byte is held back from readers until length and

@@ -1,5 +1,5 @@
 // Whether a socket's remote address is this machine's loopback. The admin API accepts mutations
-// without a token only from loopback (DESIGN.md "Operations"), so this is decided from the
+// without a token only from loopback (docs/design.md "Operations"), so this is decided from the
 // socket alone, never from X-Forwarded-For (no trustProxy): a header is the client's to forge.
 import { isIPv4, isIPv6 } from 'node:net'
 

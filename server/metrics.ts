@@ -1,4 +1,4 @@
-// What the proxy did, counted (DESIGN.md "Operations"): the Prometheus metrics behind /_/metrics
+// What the proxy did, counted (docs/design.md "Operations"): the Prometheus metrics behind /_/metrics
 // and the figures of the status page. One prom-client Registry per Metrics, never the global one:
 // tests build many apps in one process, and each must count only its own requests.
 // Live state (downloads in flight, cache size) is read when scraped, through collect callbacks;

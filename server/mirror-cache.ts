@@ -1,4 +1,4 @@
-// The cached request path for GET and HEAD (DESIGN.md "Request path"):
+// The cached request path for GET and HEAD (docs/design.md "Request path"):
 //   hit ──────────────> serve the committed body
 //   in flight ────────> tail the growing temp file of the one download
 //   miss / stale ─────> start (or join) the one download for the key, then serve it as it grows

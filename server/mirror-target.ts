@@ -1,4 +1,4 @@
-// Turns a client's request target into the upstream URL it mirrors (DESIGN.md "URL scheme"):
+// Turns a client's request target into the upstream URL it mirrors (docs/design.md "URL scheme"):
 //   /<upstream-host[:port]>/<path>  ->  https://<upstream-host[:port]>/<path>
 //   /<mirror-name>/<path>           ->  <mirrors[name].url><path>
 // It works on the raw target, before any framework decoding, because traversal and smuggling

@@ -1,4 +1,4 @@
-// The status page a person reads (DESIGN.md "Operations"): GET /_/ (HTML, status-html.ts) and
+// The status page a person reads (docs/design.md "Operations"): GET /_/ (HTML, status-html.ts) and
 // GET /_/api/status (the same snapshot as JSON, for scripts). Read-only; it never changes state.
 import { randomBytes, X509Certificate } from 'node:crypto'
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify'

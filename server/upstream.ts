@@ -1,4 +1,4 @@
-// The upstream client: the only module that imports undici (DESIGN.md "Layout"). It owns the
+// The upstream client: the only module that imports undici (docs/design.md "Layout"). It owns the
 // dispatcher (managed CA, keep-alive, timeouts, egress proxy), follows redirects itself so every
 // hop is allowlisted and verified with the same CA bundle, and maps every failure once to a
 // DSM_UPSTREAM_* error with the cause kept (the @fastify/reply-from `lib/errors.js` pattern).

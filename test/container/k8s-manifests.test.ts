@@ -13,7 +13,7 @@ import { K8S_SCHEMAS } from './k8s-schemas.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const K8S_DIR = join(ROOT, 'docker/k8s')
-/** Secrets the README has the user create with kubectl (a TLS key is never committed). */
+/** Secrets docs/deployment.md has the user create with kubectl (a TLS key is never committed). */
 const CREATED_BY_USER = new Set(['dsmirror-tls'])
 
 interface Container {

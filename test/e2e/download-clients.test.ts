@@ -11,7 +11,7 @@ import t from 'tap'
 import { makeBytes, sha256 } from '../helpers/bytes.js'
 import { executable, pythonHas, run, runPython, skipUnless, spawnClient } from '../helpers/e2e-clients.js'
 import { getTestPki } from '../helpers/pki.js'
-import { readmeSnippet, substitute } from '../helpers/e2e-readme.js'
+import { docSnippet, substitute } from '../helpers/e2e-doc-snippets.js'
 import { startProxy } from '../helpers/proxy.js'
 import { startUpstream } from '../helpers/upstream.js'
 
@@ -106,13 +106,13 @@ print(h.hexdigest())
   t.equal(upstream.count(path), 1, 'the object left the dataset host once')
 })
 
-t.test('the README\'s curl / wget / aria2c block (e2e:download-tools), run verbatim', { skip: skipUnless(t, [hasCurl ? '' : 'curl', hasWget ? '' : 'wget', hasAria2 ? '' : 'aria2c'].filter((m) => m !== '')) }, async (t) => {
+t.test('the docs/clients.md curl / wget / aria2c block (e2e:download-tools), run verbatim', { skip: skipUnless(t, [hasCurl ? '' : 'curl', hasWget ? '' : 'wget', hasAria2 ? '' : 'aria2c'].filter((m) => m !== '')) }, async (t) => {
   const body = makeBytes(4 * MIB + 5, 45)
   const path = '/~kriz/cifar-10-python.tar.gz'
   // Throttled so the block's first requests meet the download still in flight.
   upstream.set(path, { body, throttleBytesPerSec: 16 * MIB })
   const dir = await mkdtemp(join(work, 'readme-'))
-  const script = substitute(await readmeSnippet('download-tools'), [['http://127.0.0.1:8080', proxy.origin], ['www.cs.toronto.edu', upstream.host]])
+  const script = substitute(await docSnippet('docs/clients.md', 'download-tools'), [['http://127.0.0.1:8080', proxy.origin], ['www.cs.toronto.edu', upstream.host]])
   const r = await run('/bin/sh', ['-e', '-c', script], { cwd: dir })
   t.equal(r.code, 0, 'the block exits 0', { stdout: r.stdout, stderr: r.stderr })
   for (const name of ['cifar-10-python.tar.gz', 'wget.tar.gz', 'aria2.tar.gz']) {

@@ -3,14 +3,14 @@
 // torchvision checks (config/torchvision-checksums.ts does this for the real URLs; here the test
 // host's URL is given in `checksums`), torchvision never receives the complete, wrong archive
 // (dsmirror aborts before the last bytes) and nothing is cached; once the host serves the right
-// bytes, the README snippet loads CIFAR-10.
+// bytes, the docs/clients.md snippet loads CIFAR-10.
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { cleanEnv, pythonHas, runPython, skipUnless } from '../helpers/e2e-clients.js'
 import { md5Preamble, startDatasetHost } from '../helpers/e2e-dataset-host.js'
-import { readmeSnippet, substitute } from '../helpers/e2e-readme.js'
+import { docSnippet, substitute } from '../helpers/e2e-doc-snippets.js'
 import { getTestPki } from '../helpers/pki.js'
 import { startProxy } from '../helpers/proxy.js'
 
@@ -32,7 +32,7 @@ t.test('a corrupted CIFAR-10 archive never reaches torchvision whole: dsmirror\'
   t.teardown(() => proxy.close({ remove: true }))
   const work = await mkdtemp(join(tmpdir(), 'dsmirror-e2e-checksum-'))
   t.teardown(async () => { await rm(work, { recursive: true, force: true }) })
-  const code = md5Preamble(host) + substitute(await readmeSnippet('cifar10'), [['http://127.0.0.1:8080', proxy.origin], ['www.cs.toronto.edu', upstream.host]])
+  const code = md5Preamble(host) + substitute(await docSnippet('docs/clients.md', 'cifar10'), [['http://127.0.0.1:8080', proxy.origin], ['www.cs.toronto.edu', upstream.host]])
 
   const badDir = await mkdtemp(join(work, 'bad-'))
   const bad = await runPython(code, { cwd: badDir, env: cleanEnv() })

@@ -1,4 +1,4 @@
-// Issue 4, HTTPS: the README's MNIST snippet (e2e:mnist-https) over dsmirror's HTTPS listener,
+// Issue 4, HTTPS: the MNIST snippet of docs/clients.md (e2e:mnist-https) over dsmirror's HTTPS listener,
 // whose certificate comes from dsmirror's local CA. Without any trust setting Debian's python
 // refuses it; with only the `dsmirror trust env` variables set, and (as root, on Debian) after
 // `dsmirror trust install` with no variables at all, torchvision loads the dataset with no flag in
@@ -10,7 +10,7 @@ import t from 'tap'
 import { readLocalCaCertificate } from '../../certs/local-ca-store.js'
 import { executable, pythonHas, run, type Run, skipUnless, freshPythonRuns } from '../helpers/e2e-clients.js'
 import { md5Preamble, startDatasetHost } from '../helpers/e2e-dataset-host.js'
-import { readmeSnippet, substitute } from '../helpers/e2e-readme.js'
+import { docSnippet, substitute } from '../helpers/e2e-doc-snippets.js'
 import { holdTrustStore } from '../helpers/e2e-trust-lock.js'
 import { getTestPki } from '../helpers/pki.js'
 import { startProxy, testConfig } from '../helpers/proxy.js'
@@ -33,7 +33,7 @@ t.test('torchvision over dsmirror\'s HTTPS listener', { skip }, async (t) => {
   const configFile = join(proxy.dataDir, 'config.json')
   await writeFile(configFile, JSON.stringify(await testConfig(proxy.dataDir, options)))
   const python = await freshPythonRuns(t, 'dsmirror-e2e-https-')
-  const code = md5Preamble(host) + substitute(await readmeSnippet('mnist-https'), [['https://localhost:8443', `https://localhost:${port}`], ['ossci-datasets.s3.amazonaws.com', upstream.host]])
+  const code = md5Preamble(host) + substitute(await docSnippet('docs/clients.md', 'mnist-https'), [['https://localhost:8443', `https://localhost:${port}`], ['ossci-datasets.s3.amazonaws.com', upstream.host]])
   const mnist = async (extraEnv: Record<string, string> = {}): Promise<Run> => await python(code, extraEnv)
   const expected = new RegExp(`^MNIST ${manifest.mnist.train}$`, 'm')
 

@@ -1,4 +1,4 @@
-// Issue 4, the README table's pretrained-weights row: the e2e:weights snippet fetches
+// Issue 4, the docs/clients.md table's pretrained-weights row: the e2e:weights snippet fetches
 // ResNet18_Weights' own URL through dsmirror into $TORCH_HOME/hub/checkpoints with check_hash,
 // and resnet18(weights=) then loads that file without a download. The checkpoint is a generated
 // resnet18 state_dict (the real one is 45 MB from the internet); the preamble points the enum's
@@ -11,7 +11,7 @@ import t from 'tap'
 import { sha256 } from '../helpers/bytes.js'
 import { cleanEnv, pythonHas, runPython, type Run, skipUnless } from '../helpers/e2e-clients.js'
 import { md5Preamble, startDatasetHost } from '../helpers/e2e-dataset-host.js'
-import { readmeSnippet, substitute } from '../helpers/e2e-readme.js'
+import { docSnippet, substitute } from '../helpers/e2e-doc-snippets.js'
 import { getTestPki } from '../helpers/pki.js'
 import { startProxy, type TestProxy } from '../helpers/proxy.js'
 
@@ -19,7 +19,7 @@ const skip = skipUnless(t, await pythonHas('torchvision') ? [] : ['Debian\'s tor
 
 const BUILD = 'from torchvision.models import ResNet18_Weights, resnet18\nmodel = resnet18(weights=ResNet18_Weights.DEFAULT)\nprint("built")\n'
 
-t.test('resnet18(weights=) loads the checkpoint the README snippet put in $TORCH_HOME through dsmirror', { skip }, async (t) => {
+t.test('resnet18(weights=) loads the checkpoint the docs/clients.md snippet put in $TORCH_HOME through dsmirror', { skip }, async (t) => {
   const host = await startDatasetHost(t, { weights: true })
   const { upstream, manifest } = host
   const weights = manifest.weights
@@ -40,8 +40,8 @@ t.test('resnet18(weights=) loads the checkpoint the README snippet put in $TORCH
     t.match(r.stderr, /CERTIFICATE_VERIFY_FAILED/, 'because the download went to the dataset host directly')
   })
 
-  await t.test('the README snippet fills $TORCH_HOME through the mirror; weights= downloads nothing more (README e2e:weights)', async (t) => {
-    const code = substitute(await readmeSnippet('weights'), [['http://127.0.0.1:8080/', `${proxy.origin}/`]])
+  await t.test('the docs/clients.md snippet fills $TORCH_HOME through the mirror; weights= downloads nothing more (docs/clients.md e2e:weights)', async (t) => {
+    const code = substitute(await docSnippet('docs/clients.md', 'weights'), [['http://127.0.0.1:8080/', `${proxy.origin}/`]])
     const compare = `import torch as _torch\n_saved = _torch.load(${JSON.stringify(checkpoint)})\nprint("same", all(_torch.equal(v, model.state_dict()[k]) for k, v in _saved.items()))\n`
     const r = await python(code + compare)
     t.equal(r.code, 0, 'python exits 0', { stderr: r.stderr.slice(-3000) })

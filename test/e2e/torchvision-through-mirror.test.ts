@@ -1,7 +1,7 @@
 // Issue 4: Debian's torchvision (0.14) against a dataset host whose certificate chains to a
 // "corporate" root no client trusts. Without dsmirror the download fails with
 // SSLCertVerificationError (the problem is reproduced, not assumed); through dsmirror over
-// loopback HTTP, with that root in upstream.caFiles, the README's snippets (run verbatim, URLs
+// loopback HTTP, with that root in upstream.caFiles, the docs/clients.md snippets (run verbatim, URLs
 // substituted) load MNIST and CIFAR-10, fetch a torch.hub checkpoint with check_hash, and load
 // again from the cache once the dataset host is gone. Each file leaves the host once.
 import { readFile } from 'node:fs/promises'
@@ -10,7 +10,7 @@ import t from 'tap'
 import { sha256 } from '../helpers/bytes.js'
 import { pythonHas, skipUnless, freshPythonRuns } from '../helpers/e2e-clients.js'
 import { md5Preamble, startDatasetHost } from '../helpers/e2e-dataset-host.js'
-import { readmeSnippet, substitute } from '../helpers/e2e-readme.js'
+import { docSnippet, substitute } from '../helpers/e2e-doc-snippets.js'
 import { getTestPki } from '../helpers/pki.js'
 import { startProxy, type TestProxy } from '../helpers/proxy.js'
 
@@ -47,8 +47,8 @@ datasets.MNIST("data", download=True)
     t.match(r.stderr, /RuntimeError: Error downloading train-images-idx3-ubyte\.gz/)
   })
 
-  await t.test('MNIST via mirrors (README e2e:mnist)', async (t) => {
-    const code = substitute(await readmeSnippet('mnist'), [['http://127.0.0.1:8080', proxy.origin], ['ossci-datasets.s3.amazonaws.com', upstream.host]])
+  await t.test('MNIST via mirrors (docs/clients.md e2e:mnist)', async (t) => {
+    const code = substitute(await docSnippet('docs/clients.md', 'mnist'), [['http://127.0.0.1:8080', proxy.origin], ['ossci-datasets.s3.amazonaws.com', upstream.host]])
     const r = await python(preamble + code)
     t.equal(r.code, 0, 'python exits 0', { stderr: r.stderr.slice(-3000) })
     t.match(r.stdout, new RegExp(`^MNIST ${manifest.mnist.train} ${manifest.mnist.test}$`, 'm'), 'both splits load with the generated lengths')
@@ -58,8 +58,8 @@ datasets.MNIST("data", download=True)
     }
   })
 
-  await t.test('CIFAR10 via url (README e2e:cifar10)', async (t) => {
-    const code = substitute(await readmeSnippet('cifar10'), [['http://127.0.0.1:8080', proxy.origin], ['www.cs.toronto.edu', upstream.host]])
+  await t.test('CIFAR10 via url (docs/clients.md e2e:cifar10)', async (t) => {
+    const code = substitute(await docSnippet('docs/clients.md', 'cifar10'), [['http://127.0.0.1:8080', proxy.origin], ['www.cs.toronto.edu', upstream.host]])
     const r = await python(preamble + code)
     t.equal(r.code, 0, 'python exits 0', { stderr: r.stderr.slice(-3000) })
     t.match(r.stdout, new RegExp(`^CIFAR10 ${manifest.cifar10.train} ${manifest.cifar10.test}$`, 'm'))
@@ -67,18 +67,18 @@ datasets.MNIST("data", download=True)
     t.equal(upstream.count(`/${cifarFile}`), 1, 'the archive left the dataset host once')
   })
 
-  await t.test('VOCSegmentation via the module-level DATASET_YEAR_DICT (README e2e:voc)', async (t) => {
-    const code = substitute(await readmeSnippet('voc'), [['http://127.0.0.1:8080', proxy.origin], ['host.robots.ox.ac.uk', upstream.host]])
+  await t.test('VOCSegmentation via the module-level DATASET_YEAR_DICT (docs/clients.md e2e:voc)', async (t) => {
+    const code = substitute(await docSnippet('docs/clients.md', 'voc'), [['http://127.0.0.1:8080', proxy.origin], ['host.robots.ox.ac.uk', upstream.host]])
     const r = await python(preamble + code)
     t.equal(r.code, 0, 'python exits 0', { stderr: r.stderr.slice(-3000) })
     t.match(r.stdout, new RegExp(`^VOC ${manifest.voc.train}$`, 'm'))
     t.equal(upstream.count('/pascal/VOC/voc2012/VOCtrainval_11-May-2012.tar'), 1, 'the archive left the dataset host once')
   })
 
-  await t.test('torch.hub load_state_dict_from_url and download_url_to_file with check_hash (README e2e:hub)', { skip: manifest.checkpoint === null ? 'torch could not save a checkpoint' : false }, async (t) => {
+  await t.test('torch.hub load_state_dict_from_url and download_url_to_file with check_hash (docs/clients.md e2e:hub)', { skip: manifest.checkpoint === null ? 'torch could not save a checkpoint' : false }, async (t) => {
     const checkpoint = manifest.checkpoint ?? ''
     const prefix = /-([0-9a-f]{8})\.pth$/.exec(checkpoint)?.[1] ?? ''
-    const code = substitute(await readmeSnippet('hub'), [
+    const code = substitute(await docSnippet('docs/clients.md', 'hub'), [
       ['http://127.0.0.1:8080', proxy.origin],
       ['download.pytorch.org/models/resnet18-f37072fd.pth', `${upstream.host}/${checkpoint}`],
       ['resnet18-f37072fd.pth', basename(checkpoint)],
@@ -97,8 +97,8 @@ datasets.MNIST("data", download=True)
     t.match(wrong.stderr, /invalid hash value/)
   })
 
-  await t.test('any dataset: rewriting _get_redirect_url sends the download through the mirror (README e2e:any-dataset)', async (t) => {
-    const code = substitute(await readmeSnippet('any-dataset'), [['http://127.0.0.1:8080/', `${proxy.origin}/`]])
+  await t.test('any dataset: rewriting _get_redirect_url sends the download through the mirror (docs/clients.md e2e:any-dataset)', async (t) => {
+    const code = substitute(await docSnippet('docs/clients.md', 'any-dataset'), [['http://127.0.0.1:8080/', `${proxy.origin}/`]])
     // MNIST's mirrors point straight at the untrusted host; only the rewrite can make this work.
     const r = await python(`${preamble}_datasets.MNIST.mirrors = [${JSON.stringify(`${upstream.origin}/mnist/`)}]\n${code}`)
     t.equal(r.code, 0, 'python exits 0', { stderr: r.stderr.slice(-3000) })
@@ -109,10 +109,10 @@ datasets.MNIST("data", download=True)
     await proxy.idle()
     await upstream.close()
     const before = upstream.requests.length
-    const mnist = await python(preamble + substitute(await readmeSnippet('mnist'), [['http://127.0.0.1:8080', proxy.origin], ['ossci-datasets.s3.amazonaws.com', upstream.host]]))
+    const mnist = await python(preamble + substitute(await docSnippet('docs/clients.md', 'mnist'), [['http://127.0.0.1:8080', proxy.origin], ['ossci-datasets.s3.amazonaws.com', upstream.host]]))
     t.equal(mnist.code, 0, 'python exits 0', { stderr: mnist.stderr.slice(-3000) })
     t.match(mnist.stdout, new RegExp(`^MNIST ${manifest.mnist.train} ${manifest.mnist.test}$`, 'm'))
-    const cifar = await python(preamble + substitute(await readmeSnippet('cifar10'), [['http://127.0.0.1:8080', proxy.origin], ['www.cs.toronto.edu', upstream.host]]))
+    const cifar = await python(preamble + substitute(await docSnippet('docs/clients.md', 'cifar10'), [['http://127.0.0.1:8080', proxy.origin], ['www.cs.toronto.edu', upstream.host]]))
     t.equal(cifar.code, 0, 'python exits 0', { stderr: cifar.stderr.slice(-3000) })
     t.match(cifar.stdout, new RegExp(`^CIFAR10 ${manifest.cifar10.train} ${manifest.cifar10.test}$`, 'm'))
     t.equal(upstream.requests.length, before, 'nothing reached the (stopped) dataset host')

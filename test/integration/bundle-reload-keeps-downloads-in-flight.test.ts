@@ -1,5 +1,5 @@
 // The upstream CA bundle is reloaded when a caFiles directory changes, without a restart and
-// without breaking a download in flight (DESIGN.md "Trust"; certs/bundle-reload.ts +
+// without breaking a download in flight (docs/design.md "Trust"; certs/bundle-reload.ts +
 // upstream.setCa): a throttled download runs while a corporate root is copied into the watched
 // directory; the upstream signed by that root, refused before, is then served, and the
 // download completes with the right bytes. <dataDir>/upstream-ca.pem is rewritten too.

@@ -1,5 +1,5 @@
 // `dsmirror doctor` names the cause of each certificate failure in words and gives the fix
-// (DESIGN.md "Trust"): unknown issuer (with the TLS-interception hint for a public name),
+// (docs/design.md "Trust"): unknown issuer (with the TLS-interception hint for a public name),
 // expired, not yet valid, hostname mismatch, missing intermediate, self-signed; a healthy
 // upstream passes. Every server is a real node:https server on 127.0.0.1 with a certificate from
 // the per-run test PKI; a "public" name is checked through connectTo, so it is never resolved.

@@ -1,4 +1,4 @@
-// Egress through an HTTP proxy (DESIGN.md "Config", upstream.proxy): with a proxy URL, or with
+// Egress through an HTTP proxy (docs/design.md "Config", upstream.proxy): with a proxy URL, or with
 // `env` and HTTPS_PROXY, dsmirror reaches the upstream through one CONNECT tunnel, and the
 // upstream's TLS is still verified end to end inside it (the proxy never sees plaintext and
 // cannot substitute a certificate); NO_PROXY sends the request direct. The proxy below is a real

@@ -1,4 +1,4 @@
-// Every response says what the cache did in a Cache-Status header (RFC 9211, DESIGN.md "Cache"):
+// Every response says what the cache did in a Cache-Status header (RFC 9211, docs/design.md "Cache"):
 // hits, misses, 304, 206, 416, refusals, upstream errors, pass-through and the proxy's own pages;
 // every error body is JSON { statusCode, code, error }.
 import t from 'tap'

@@ -1,4 +1,4 @@
-// Objects not matched by cache.immutable follow RFC 9111 (DESIGN.md "Cache"): freshness from
+// Objects not matched by cache.immutable follow RFC 9111 (docs/design.md "Cache"): freshness from
 // Cache-Control, revalidation with validators and 304s that update the stored headers, Vary,
 // Age, no-store / private / Set-Cookie passed through, Authorization not shared unless the
 // response allows it, cache.revalidateAfter, stale-if-error within what the response permits,

@@ -1,6 +1,6 @@
 // /_/metrics is well-formed Prometheus text, and a scripted sequence of misses, hits, a client
 // joining a download in flight and refused or failed requests moves each counter by exactly
-// what it implies (DESIGN.md "Operations"). Two apps in one process count apart: each has its
+// what it implies (docs/design.md "Operations"). Two apps in one process count apart: each has its
 // own registry.
 import t from 'tap'
 import { makeBytes } from '../helpers/bytes.js'

@@ -1,6 +1,6 @@
 // Methods other than GET and HEAD (the Hugging Face API POSTs) go upstream uncached with the
 // request body streamed through, through the same allowlist and verified TLS as the cached path
-// (DESIGN.md "Request path"), and say so with `Cache-Status: dsmirror; fwd=method` (RFC 9211).
+// (docs/design.md "Request path"), and say so with `Cache-Status: dsmirror; fwd=method` (RFC 9211).
 import { createHash } from 'node:crypto'
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import https from 'node:https'

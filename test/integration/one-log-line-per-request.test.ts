@@ -1,7 +1,7 @@
 // The real CLI (`dsmirror serve`, JSON logs when stdout is not a TTY) writes a startup summary and
 // exactly one line per request, with reqId, method, URL, status, Cache-Status and its outcome,
 // body bytes and ms, for finished and aborted responses alike; credentials never reach the log
-// (DESIGN.md "Operations").
+// (docs/design.md "Operations").
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'

@@ -1,4 +1,4 @@
-// Upstream redirects are followed server-side (DESIGN.md "URL scheme"): up to 5 hops, each hop
+// Upstream redirects are followed server-side (docs/design.md "URL scheme"): up to 5 hops, each hop
 // checked against allowHosts before any connection and never downgraded from https to http; the
 // cache key stays the URL the client asked for.
 import http from 'node:http'

@@ -1,6 +1,6 @@
 // The status page shows request targets, upstream URLs and Host-derived snippets, all of which a
 // client chooses: every one is escaped, the page runs only its own nonce'd script, and its facts
-// (listeners, CA fingerprint) are the server's real ones (DESIGN.md "Operations").
+// (listeners, CA fingerprint) are the server's real ones (docs/design.md "Operations").
 import { X509Certificate } from 'node:crypto'
 import t from 'tap'
 import { request } from '../helpers/http-client.js'

@@ -1,4 +1,4 @@
-// The allowlist (DESIGN.md "URL scheme"): exact names, name:port, *.suffix and IP literals; a
+// The allowlist (docs/design.md "URL scheme"): exact names, name:port, *.suffix and IP literals; a
 // port-less entry opens 443 only; every decision is made on the canonical host (the one the
 // WHATWG parser produces and the connection uses), so no alternative spelling of an address
 // or name slips past it, and nothing that would be parsed as userinfo is accepted as a host.

@@ -1,4 +1,4 @@
-// The cache key (DESIGN.md "Cache"): every spelling of one upstream URL shares one key, no
+// The cache key (docs/design.md "Cache"): every spelling of one upstream URL shares one key, no
 // spelling reaches another URL's key, and canonicalisation never moves a URL to another host.
 import fc from 'fast-check'
 import t from 'tap'

@@ -1,4 +1,4 @@
-// The cache index (DESIGN.md "Cache", server/disk-store.ts) under random sequences of put, get,
+// The cache index (docs/design.md "Cache", server/disk-store.ts) under random sequences of put, get,
 // delete, pin/unpin, interrupted puts and restarts, on a real temp directory, against a small
 // model: an LRU list plus the pinned set, and what each entry's metadata on disk says.
 // After every step: the index holds exactly the model's entries, in the model's LRU order, with

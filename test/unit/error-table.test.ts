@@ -1,5 +1,5 @@
 // The README's error table (`| code | meaning | how to fix |`) and server/errors.ts ERRORS stay in
-// step (DESIGN.md "Errors"): every code dsmirror can report has a row, every row is a real code,
+// step (docs/design.md "Errors"): every code dsmirror can report has a row, every row is a real code,
 // and every row says what it means and how to fix it.
 import { readFile } from 'node:fs/promises'
 import t from 'tap'

@@ -1,4 +1,4 @@
-// parseMirrorTarget (DESIGN.md "URL scheme"): the raw request target becomes an upstream URL on
+// parseMirrorTarget (docs/design.md "URL scheme"): the raw request target becomes an upstream URL on
 // the named host or under the named mirror's URL, or a DSM_* error. Traversal, smuggling and
 // userinfo in any spelling are refused, unknown mirror names never reach Object.prototype, and
 // (property) no suffix of a target can move the URL to another host or out of a mirror's prefix.
@@ -165,7 +165,7 @@ t.test('DSM_HOST_NOT_ALLOWED', async (t) => {
 })
 
 t.test('DSM_MIRROR_UNKNOWN, including Object.prototype names', async (t) => {
-  // A dotless, portless first segment is a mirror name (DESIGN.md "URL scheme"), even when a URL
+  // A dotless, portless first segment is a mirror name (docs/design.md "URL scheme"), even when a URL
   // parser would read it as a decimal IPv4 address: it is refused as an unknown mirror.
   const names = ['nosuch', '2852039166', 'PyTorch', 'pytorch2', '__proto__', 'constructor', 'hasOwnProperty', 'toString', 'valueOf', 'isPrototypeOf', '__defineGetter__', '__lookupSetter__', 'propertyIsEnumerable', 'toLocaleString']
   const nullProto: MirrorTargetOptions = { allowlist: opts.allowlist, mirrors: Object.assign(Object.create(null) as Record<string, { url: string }>, opts.mirrors) }

@@ -1,4 +1,4 @@
-// mapUpstreamError (DESIGN.md "Errors"): every failure of talking to an upstream becomes exactly
+// mapUpstreamError (docs/design.md "Errors"): every failure of talking to an upstream becomes exactly
 // one of DSM_UPSTREAM_TLS (502), DSM_UPSTREAM_TIMEOUT (504) or DSM_UPSTREAM_CONNECT (502), keeps
 // the original error as `cause`, and names the host and the fix. Where a failure is cheap to
 // provoke for real on 127.0.0.1 it is; the rest are errors built with the code Node or undici
