@@ -18,6 +18,13 @@ import { startUpstream } from '../helpers/upstream.js'
 const KiB = 1024
 const MiB = 1024 * KiB
 const ROUNDS = 20
+/**
+ * On a loaded 2-core machine (CI's second and third runs of the suite, under faketime) 20 rounds
+ * can outlast tap's 180 s per-file limit, which then reports a timeout instead of a result. Past
+ * this budget no new round starts once MIN_ROUNDS have run; every round that ran is checked in full.
+ */
+const TIME_BUDGET_MS = 110_000
+const MIN_ROUNDS = 6
 const CLIENTS = 8
 const POOL = 10
 const THROTTLE_BYTES_PER_SEC = 16 * MiB
@@ -70,7 +77,12 @@ t.test(`SIGKILL at random moments under concurrent load, ${ROUNDS} rounds`, asyn
   for (let i = 0; i < POOL; i++) addObject(`/pool/${i}.tar`, 1000 + i)
 
   const totals = { kills: 0, requests: 0, completed: 0, aborted: 0, refused: 0, bytes: 0 }
+  const startedAt = Date.now()
   for (let round = 0; round < ROUNDS; round++) {
+    if (round >= MIN_ROUNDS && Date.now() - startedAt > TIME_BUDGET_MS) {
+      t.comment(`stopped after ${round} rounds: the ${TIME_BUDGET_MS} ms budget is spent (a loaded machine)`)
+      break
+    }
     // Two fresh objects a round keep misses coming once the pool is cached.
     addObject(`/round/${round}-a.tar`, 2000 + 2 * round)
     addObject(`/round/${round}-b.tar`, 2001 + 2 * round)
