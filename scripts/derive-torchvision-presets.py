@@ -374,7 +374,12 @@ def fetch_wheel(version: str | None) -> Path:
     """The wheel from pip's configured index (pip config list), unpacked into UNPACKED_DIR/<version>."""
     with tempfile.TemporaryDirectory() as tmp:
         spec = f'torchvision=={version}' if version else 'torchvision'
-        subprocess.run([sys.executable, '-m', 'pip', 'download', '--no-deps', '--only-binary=:all:', '--retries', '0', '--timeout', '10', '-d', tmp, spec], check=True, stdout=sys.stderr)
+        fetched = subprocess.run([sys.executable, '-m', 'pip', 'download', '--no-deps', '--only-binary=:all:', '--retries', '0', '--timeout', '10', '-d', tmp, spec], stdout=sys.stderr)
+        if fetched.returncode != 0:
+            # Exit 3, not 1: the index could not give the wheel, which says nothing about whether the
+            # committed file is current (.ci/run reports it and goes on; `--check` failing is exit 1).
+            print(f'pip could not download {spec} from its configured index (pip config list)', file=sys.stderr)
+            sys.exit(3)
         wheel = next(Path(tmp).glob('torchvision-*.whl'))
         got = wheel.name.split('-')[1].split('+')[0]
         dest = UNPACKED_DIR / got
