@@ -274,8 +274,11 @@ export function publicMessage (err: unknown, status: number, code: string, reqId
   return err instanceof Error ? err.message : String(err)
 }
 
+/** A `DSM_*` error code. */
+export type DsmCode = `DSM_${string}`
+
 export interface DsmError extends Error {
-  code: string
+  code: DsmCode
   statusCode: number
 }
 

@@ -6,8 +6,9 @@
 // response and is absent from chunked ones.
 import type { ServerResponse } from 'node:http'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import { errorCode, outcomeOf, renderCacheStatus } from './cache-status.js'
 import { isDsmError, publicMessage } from './errors.js'
-import { cacheOutcome, type Metrics } from './metrics.js'
+import type { Metrics } from './metrics.js'
 import type { RecentErrors } from './recent-errors.js'
 
 export interface MetricsPluginOptions {
@@ -33,13 +34,14 @@ const plugin: FastifyPluginAsync<MetricsPluginOptions> = async (app, { metrics, 
     res.once('error', () => { errored = true })
     res.once('close', () => {
       const bytes = request.method === 'HEAD' ? 0 : counter.bytes
-      const cache = reply.getHeader('cache-status')
-      const outcome = cacheOutcome(cache, reply.statusCode)
+      const status = reply.cacheStatus
+      const outcome = outcomeOf(status, reply.statusCode)
       metrics.observeResponse(outcome, bytes)
       // Fastify's onResponse, which writes app.ts's line, runs on 'finish' or 'error' only.
       if (!res.writableFinished && !errored) {
-        // The code a failed download aborted the response with (mirror-cache.ts puts it in `detail`).
-        const code = typeof cache === 'string' ? /detail=(DSM_[A-Z0-9_]+)/.exec(cache)?.[1] : undefined
+        // The code a failed download aborted the response with (mirror-cache.ts sets it on the status).
+        const code = errorCode(status)
+        const cache = status === null ? undefined : renderCacheStatus(status)
         request.log.info({ method: request.method, url: request.raw.url, status: reply.statusCode, cache, outcome, bytes, ms: Math.round(reply.elapsedTime), aborted: true, ...(code === undefined ? {} : { code }) }, 'request')
       }
       const failure = failures.get(request)
