@@ -14,7 +14,7 @@ import { Allowlist } from './allowlist.js'
 import { connectionsCheckingInterval, createClientErrorHandler, type ClientErrorHandler } from './client-errors.js'
 import { LOCAL, outcomeOf, renderCacheStatus, setCacheStatus } from './cache-status.js'
 import { DiskStore } from './disk-store.js'
-import { BadPathError, isDsmError, NotFoundError, publicMessage } from './errors.js'
+import { BadPathError, clientError, NotFoundError } from './errors.js'
 import { isLoopbackAddress } from './loopback.js'
 import { Metrics } from './metrics.js'
 import { metricsPlugin } from './metrics-plugin.js'
@@ -177,10 +177,7 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
   })
 
   app.setErrorHandler(async (err: unknown, request, reply) => {
-    const error = isDsmError(err) ? err : null
-    const status = error?.statusCode ?? (typeof (err as { statusCode?: unknown }).statusCode === 'number' ? (err as { statusCode: number }).statusCode : 500)
-    const code = error?.code ?? (typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : 'DSM_INTERNAL_ERROR')
-    const message = publicMessage(err, status, code, String(request.id))
+    const { status, code, message } = clientError(err, String(request.id))
     if (status >= 500) request.log.error({ err, code }, 'request failed')
     else request.log.info({ code, message }, 'request refused')
     if (reply.cacheStatus === null) setCacheStatus(reply, { error: code })

@@ -237,12 +237,41 @@ export const ERRORS: readonly FastifyErrorConstructor[] = [
  * an fs error's path), so it gets the code and the request id, and the log has the rest.
  */
 export function publicMessage (err: unknown, status: number, code: string, reqId: string): string {
-  if (status === 500) return `dsmirror could not complete this request (${code}). The server's log has the details under reqId ${reqId}.`
+  if (status === 500) return internalMessage(code, reqId)
   return err instanceof Error ? err.message : String(err)
+}
+
+/** The code of a failure that is not one of dsmirror's own errors. */
+export const INTERNAL_ERROR_CODE = 'DSM_INTERNAL_ERROR'
+
+function internalMessage (code: string, reqId: string): string {
+  return `dsmirror could not complete this request (${code}). The server's log has the details under reqId ${reqId}.`
 }
 
 /** A `DSM_*` error code. */
 export type DsmCode = `DSM_${string}`
+
+/** What a client is told about an error: the status, a code from the README table, a message. */
+export interface ClientError {
+  status: number
+  code: string
+  message: string
+}
+
+/**
+ * The answer to a request that failed with `err` (app.ts's error handler; metrics and the status
+ * page record the same). Issue 10 item 6: an error that is not dsmirror's own (a TypeError, a
+ * framework or fs error) and has a 5xx status is dsmirror's failure whatever the status: the
+ * client gets DSM_INTERNAL_ERROR and the reqId, never the error's own code (FST_*, ENOENT: not in
+ * the README table) or message (it may name server files); the log has them.
+ */
+export function clientError (err: unknown, reqId: string): ClientError {
+  if (isDsmError(err)) return { status: err.statusCode, code: err.code, message: publicMessage(err, err.statusCode, err.code, reqId) }
+  const { statusCode, code } = (typeof err === 'object' && err !== null ? err : {}) as { statusCode?: unknown, code?: unknown }
+  const status = typeof statusCode === 'number' ? statusCode : 500
+  if (status >= 500) return { status, code: INTERNAL_ERROR_CODE, message: internalMessage(INTERNAL_ERROR_CODE, reqId) }
+  return { status, code: typeof code === 'string' ? code : INTERNAL_ERROR_CODE, message: err instanceof Error ? err.message : String(err) }
+}
 
 export interface DsmError extends Error {
   code: DsmCode

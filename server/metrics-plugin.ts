@@ -7,7 +7,7 @@
 import type { ServerResponse } from 'node:http'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { errorCode, outcomeOf, renderCacheStatus } from './cache-status.js'
-import { isDsmError, publicMessage } from './errors.js'
+import { clientError } from './errors.js'
 import type { Metrics } from './metrics.js'
 import type { RecentErrors } from './recent-errors.js'
 
@@ -59,10 +59,9 @@ const plugin: FastifyPluginAsync<MetricsPluginOptions> = async (app, { metrics, 
   })
   // Runs before app.ts's error handler, which then answers with this same code.
   app.addHook('onError', async (request, _reply, err) => {
-    const code = isDsmError(err) ? err.code : typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : 'DSM_INTERNAL_ERROR'
-    const status = isDsmError(err) ? err.statusCode : typeof (err as { statusCode?: unknown }).statusCode === 'number' ? (err as { statusCode: number }).statusCode : 500
     // What the client was told, not the server-side detail (issue 12 item 12).
-    failures.set(request, { code, message: publicMessage(err, status, code, String(request.id)) })
+    const { code, message } = clientError(err, String(request.id))
+    failures.set(request, { code, message })
   })
 
   app.get('/_/metrics', async (_request, reply) => {
