@@ -9,7 +9,7 @@ import { mkdir, readdir, readFile, stat } from 'node:fs/promises'
 import { extname, join } from 'node:path'
 import { rootCertificates } from 'node:tls'
 import writeFileAtomic from 'write-file-atomic'
-import { CaFileInvalidError } from '../server/errors.js'
+import { CaFileInvalidError } from './errors.js'
 
 export interface CaBundleEntry {
   /** 'node' (Node's built-in roots), the OS bundle's path, or the caFiles file it came from. */

@@ -17,7 +17,7 @@ import { AsnConvert } from '@peculiar/asn1-schema'
 import { NameConstraints } from '@peculiar/asn1-x509'
 import type { Logger } from 'pino'
 import writeFileAtomic from 'write-file-atomic'
-import { LocalCaError } from '../server/errors.js'
+import { LocalCaError } from './errors.js'
 import { createRootCa, type KeyPairPem } from './local-ca.js'
 
 const DAY_MS = 24 * 60 * 60 * 1000

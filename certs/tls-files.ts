@@ -6,7 +6,7 @@ import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto'
 import { watch, type FSWatcher } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { basename, dirname } from 'node:path'
-import { KeyMismatchError, TlsFileError } from '../server/errors.js'
+import { KeyMismatchError, TlsFileError } from './errors.js'
 
 export interface TlsFilesOptions {
   certFile: string

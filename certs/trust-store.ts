@@ -16,7 +16,7 @@ import { access, constants, mkdir, readdir, readFile, unlink, writeFile } from '
 import { join } from 'node:path'
 import { rootCertificates } from 'node:tls'
 import writeFileAtomic from 'write-file-atomic'
-import { TrustPermissionError, TrustToolError, TrustUnsupportedError } from '../server/errors.js'
+import { TrustPermissionError, TrustToolError, TrustUnsupportedError } from './errors.js'
 import { SYSTEM_BUNDLE_PATHS } from './ca-bundle.js'
 
 export const TRUST_BUNDLE_FILE_NAME = 'trust-bundle.pem'

@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path'
 import { isDocument, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml'
 import type { z } from 'zod'
 
-import { ConfigInvalidError } from '../server/errors.js'
+import { ConfigInvalidError } from './errors.js'
 import { applyEnvOverrides, readEnvOverrides, type EnvOverride } from './env-overrides.js'
 import { createConfigSchema, type DsmirrorConfig } from './schema.js'
 import { nodeAt } from './schema-tree.js'

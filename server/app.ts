@@ -12,10 +12,11 @@ import { adminApi } from './admin-api.js'
 import { checkAdminRequest, configuredNames } from './admin-guard.js'
 import { Allowlist } from './allowlist.js'
 import { connectionsCheckingInterval, createClientErrorHandler, type ClientErrorHandler } from './client-errors.js'
+import { LOCAL, outcomeOf, renderCacheStatus, setCacheStatus } from './cache-status.js'
 import { DiskStore } from './disk-store.js'
-import { BadPathError, isDsmError, NotFoundError, publicMessage } from './errors.js'
+import { BadPathError, clientError, NotFoundError } from './errors.js'
 import { isLoopbackAddress } from './loopback.js'
-import { cacheOutcome, Metrics } from './metrics.js'
+import { Metrics } from './metrics.js'
 import { metricsPlugin } from './metrics-plugin.js'
 import { MirrorCache } from './mirror-cache.js'
 import { parseMirrorTarget, type MirrorTarget } from './mirror-target.js'
@@ -123,7 +124,7 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
     // in the same shape (a %zz or overlong UTF-8 target, the CVE-2000-0884 class, lands here).
     frameworkErrors: (err, request, reply) => {
       const error = new BadPathError(request.raw.url ?? '', err.message)
-      void (reply as FastifyReply).code(error.statusCode).header('cache-status', `dsmirror; detail=${error.code}`)
+      void setCacheStatus((reply as FastifyReply).code(error.statusCode), { error: error.code })
         .type('application/json; charset=utf-8').send({ statusCode: error.statusCode, code: error.code, error: error.message })
     }
   })
@@ -140,6 +141,8 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
     }
   })
   app.decorate('dsmirror', { config, store, cache, upstream, caBundle, caWatcher, clientErrorHandler })
+  // What the cache did, set with setCacheStatus (server/cache-status.ts) wherever the header is.
+  app.decorateReply('cacheStatus', null)
   // First, so its hooks see every request, refused ones included.
   await app.register(metricsPlugin, { metrics, recentErrors })
 
@@ -157,29 +160,27 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
   // RFC 9211 on every response: the cached path and the error handler say what happened; the
   // proxy's own pages were never a cache matter.
   app.addHook('onSend', async (_request, reply, payload) => {
-    if (!reply.hasHeader('cache-status')) reply.header('cache-status', 'dsmirror; detail=local')
+    if (reply.cacheStatus === null) setCacheStatus(reply, LOCAL)
     return payload
   })
   app.addHook('onResponse', async (request, reply) => {
+    const cacheStatus = reply.cacheStatus
     request.log.info({
       method: request.method,
       url: request.raw.url,
       status: reply.statusCode,
-      cache: reply.getHeader('cache-status'),
-      outcome: cacheOutcome(reply.getHeader('cache-status'), reply.statusCode),
+      cache: cacheStatus === null ? undefined : renderCacheStatus(cacheStatus),
+      outcome: outcomeOf(cacheStatus, reply.statusCode),
       bytes: Number(reply.getHeader('content-length') ?? 0),
       ms: Math.round(reply.elapsedTime)
     }, 'request')
   })
 
   app.setErrorHandler(async (err: unknown, request, reply) => {
-    const error = isDsmError(err) ? err : null
-    const status = error?.statusCode ?? (typeof (err as { statusCode?: unknown }).statusCode === 'number' ? (err as { statusCode: number }).statusCode : 500)
-    const code = error?.code ?? (typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : 'DSM_INTERNAL_ERROR')
-    const message = publicMessage(err, status, code, String(request.id))
+    const { status, code, message } = clientError(err, String(request.id))
     if (status >= 500) request.log.error({ err, code }, 'request failed')
     else request.log.info({ code, message }, 'request refused')
-    if (!reply.hasHeader('cache-status')) reply.header('cache-status', `dsmirror; detail=${code}`)
+    if (reply.cacheStatus === null) setCacheStatus(reply, { error: code })
     return reply.code(status).type('application/json; charset=utf-8').send({ statusCode: status, code, error: message })
   })
   app.setNotFoundHandler(async (request) => {
@@ -269,10 +270,15 @@ function passThroughRequest (request: FastifyRequest, reply: FastifyReply, targe
       const { host: _host, ...rest } = headers
       return rest
     },
-    rewriteHeaders: (headers) => ({ ...headers, 'cache-status': 'dsmirror; fwd=method' }),
+    rewriteHeaders: (headers) => {
+      // The upstream's own Cache-Status (a chained cache) is not what this cache did.
+      const { 'cache-status': _upstream, ...rest } = headers
+      setCacheStatus(reply, { fwd: 'method' })
+      return rest
+    },
     onError: (errorReply, { error }) => {
       const mapped = mapUpstreamError(error, target.url)
-      void errorReply.header('cache-status', `dsmirror; fwd=method; detail=${mapped.code}`).send(mapped)
+      void setCacheStatus(errorReply, { fwd: 'method', error: mapped.code }).send(mapped)
     }
   })
 }

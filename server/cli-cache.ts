@@ -8,7 +8,7 @@ import type { Command } from 'commander'
 import pino from 'pino'
 import type { DsmirrorConfig } from '../config/schema.js'
 import { AdminClient, defaultServer } from './admin-client.js'
-import { commandGroup, CONFIG_FLAGS, CONFIG_FLAGS_HELP, loadCliConfig, type ConfigOption } from './cli-common.js'
+import { CommandRefusedError, commandGroup, CONFIG_FLAGS, CONFIG_FLAGS_HELP, loadCliConfig, type ConfigOption } from './cli-common.js'
 import { DiskStore, type EntryMeta } from './disk-store.js'
 import { AdminServerRunningError } from './errors.js'
 import { formatBytes } from './format-bytes.js'
@@ -104,7 +104,7 @@ async function verify (opts: CacheOptions): Promise<void> {
 }
 
 async function purge (prefix: string | undefined, opts: CacheOptions): Promise<void> {
-  if (prefix === undefined && opts.all !== true) throw new Error('cache purge deletes every entry without a prefix: give a prefix (e.g. /download.pytorch.org/models/) or --all.')
+  if (prefix === undefined && opts.all !== true) throw new CommandRefusedError('cache purge deletes every entry without a prefix: give a prefix (e.g. /download.pytorch.org/models/) or --all.')
   const config = await loadCliConfig(opts)
   const client = await runningServer(config, opts)
   let deleted = 0

@@ -8,6 +8,12 @@ import type { DsmirrorConfig } from '../config/schema.js'
 
 const require = createRequire(import.meta.url)
 
+/**
+ * A command that refuses its arguments after commander parsed them (purge without a prefix or
+ * --all, an unknown --shell): cli.ts prints its message on one line, no stack, and exits 1.
+ */
+export class CommandRefusedError extends Error {}
+
 export interface ConfigOption {
   config?: string
 }

@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises'
 import cliProgress from 'cli-progress'
 import type { Command } from 'commander'
 import { AdminClient, defaultServer, describeError, type DrainResult } from './admin-client.js'
-import { CONFIG_FLAGS, CONFIG_FLAGS_HELP, loadCliConfig, type ConfigOption } from './cli-common.js'
+import { CommandRefusedError, CONFIG_FLAGS, CONFIG_FLAGS_HELP, loadCliConfig, type ConfigOption } from './cli-common.js'
 import { AdminServerUnreachableError } from './errors.js'
 import { formatBytes } from './format-bytes.js'
 
@@ -46,9 +46,9 @@ async function prefetch (urls: string[], opts: PrefetchOptions): Promise<void> {
   if (server === null) throw new AdminServerUnreachableError('(none)', 'listen.http is off or on port 0 in the config')
   const listed = opts.file === undefined ? [] : parseList(await readFile(opts.file, 'utf8'))
   const all = [...urls, ...listed]
-  if (all.length === 0) throw new Error('Nothing to prefetch: give URLs as arguments or --file <list>.')
+  if (all.length === 0) throw new CommandRefusedError('Nothing to prefetch: give URLs as arguments or --file <list>.')
   const concurrency = Number(opts.concurrency ?? DEFAULT_PREFETCH_CONCURRENCY)
-  if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error(`--concurrency '${opts.concurrency ?? ''}' is not a whole number of at least 1.`)
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new CommandRefusedError(`--concurrency '${opts.concurrency ?? ''}' is not a whole number of at least 1.`)
 
   const client = new AdminClient({ server, token: config.admin.token })
   await client.requireServer()

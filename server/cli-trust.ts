@@ -9,7 +9,7 @@ import { loadOrCreateLocalCa, readLocalCaCertificate } from '../certs/local-ca-s
 import { formatTrustEnv, installCa, TRUST_SHELLS, uninstallCa, writeTrustBundle, type TrustShell } from '../certs/trust-store.js'
 import { parseDuration } from '../config/units.js'
 import type { DsmirrorConfig } from '../config/schema.js'
-import { commandGroup, CONFIG_FLAGS, CONFIG_FLAGS_HELP, loadCliConfig, type ConfigOption } from './cli-common.js'
+import { CommandRefusedError, commandGroup, CONFIG_FLAGS, CONFIG_FLAGS_HELP, loadCliConfig, type ConfigOption } from './cli-common.js'
 import { DoctorTargetError } from './errors.js'
 
 const EXIT_FAILED_CHECK = 1
@@ -86,7 +86,7 @@ async function trustUninstall (opts: ConfigOption): Promise<void> {
 
 async function trustEnv (opts: ConfigOption & { shell: string }): Promise<void> {
   const shell = TRUST_SHELLS.find((s) => s === opts.shell.toLowerCase())
-  if (shell === undefined) throw new Error(`--shell ${opts.shell} is not supported. Use ${TRUST_SHELLS.join(', ')}.`)
+  if (shell === undefined) throw new CommandRefusedError(`--shell ${opts.shell} is not supported. Use ${TRUST_SHELLS.join(', ')}.`)
   const config = await loadCliConfig(opts)
   const ca = await localCa(config)
   const bundle = await writeTrustBundle(ca.certPem, config.dataDir)

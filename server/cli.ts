@@ -2,7 +2,7 @@
 // exits (the fastify/demo app.ts + server.ts split). `dsmirror serve` runs the proxy; each other
 // command group registers itself below (one line each).
 import { createRequire } from 'node:module'
-import { Command } from 'commander'
+import { Command, CommanderError } from 'commander'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { DsmirrorConfig } from '../config/schema.js'
@@ -11,7 +11,7 @@ import { registerCacheCommands } from './cli-cache.js'
 import { registerCertsCommands } from './cli-certs.js'
 import { registerPrefetchCommand } from './cli-prefetch.js'
 import { registerTrustCommands } from './cli-trust.js'
-import { CONFIG_FLAGS, CONFIG_FLAGS_HELP, createLogger, loadCliConfig, type ConfigOption } from './cli-common.js'
+import { CommandRefusedError, CONFIG_FLAGS, CONFIG_FLAGS_HELP, createLogger, loadCliConfig, type ConfigOption } from './cli-common.js'
 import { isDsmError } from './errors.js'
 import { startHttpsListener } from './https-listener.js'
 
@@ -20,6 +20,8 @@ export const SHUTDOWN_GRACE_MS = 8_000
 /** Time left for checkpointing in-flight downloads at the end of the grace period. */
 export const SUSPEND_BEFORE_EXIT_MS = 2_000
 const EXIT_CONFIG = 2
+/** The command line could not be parsed (unknown command or option, missing or extra argument). */
+const EXIT_USAGE = 2
 const EXIT_FAILURE = 1
 
 const require = createRequire(import.meta.url)
@@ -85,6 +87,10 @@ const program = new Command()
   .name('dsmirror')
   .description('A local HTTPS caching proxy for dataset mirrors.')
   .version(version)
+  // Issue 10 item 6: usage errors come back here as CommanderErrors (one line, exit 2) instead of
+  // commander's process.exit(1); every subcommand made after this inherits both settings.
+  .exitOverride()
+  .configureOutput({ outputError: () => {} })
 
 program.command('serve')
   .description('Run the proxy (default listeners: http://127.0.0.1:8080 and https://0.0.0.0:8443).')
@@ -96,6 +102,17 @@ registerPrefetchCommand(program)
 registerCacheCommands(program)
 
 program.parseAsync(process.argv).catch((err: unknown) => {
+  if (err instanceof CommanderError) {
+    // --help, --version and `help <command>` (commander.help with exit code 0) are no errors.
+    if (err.exitCode === 0) process.exit(0)
+    // A group without its command has had its usage printed already (commander.help).
+    if (err.code !== 'commander.help') process.stderr.write(`dsmirror: ${oneLine(err.message.replace(/^error: /, '')).replace(/\.$/, '')}. Run 'dsmirror --help' for usage.\n`)
+    process.exit(EXIT_USAGE)
+  }
+  if (err instanceof CommandRefusedError) {
+    process.stderr.write(`dsmirror: ${oneLine(err.message)}\n`)
+    process.exit(EXIT_FAILURE)
+  }
   if (isDsmError(err)) {
     process.stderr.write(`dsmirror: ${err.code}: ${err.message}\n`)
     process.exit(err.code === 'DSM_CONFIG_INVALID' ? EXIT_CONFIG : EXIT_FAILURE)
@@ -103,3 +120,8 @@ program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`dsmirror: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
   process.exit(EXIT_FAILURE)
 })
+
+/** Commander appends suggestions on a second line ("(Did you mean ...?)"). */
+function oneLine (text: string): string {
+  return text.split('\n').map((line) => line.trim()).filter((line) => line !== '').join(' ')
+}

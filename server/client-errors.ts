@@ -8,6 +8,7 @@
 //   - a head that does not arrive within listen.headersTimeout, 408 DSM_CLIENT_TIMEOUT (slowloris).
 import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
+import { renderCacheStatus } from './cache-status.js'
 import { ClientBadRequestError, ClientHeadersTooLargeError, ClientTimeoutError, type DsmError } from './errors.js'
 
 /** Node's default --max-http-header-size, which neither listener changes. */
@@ -55,6 +56,6 @@ export function createClientErrorHandler (opts: ClientErrorHandlerOptions): Clie
     const reason = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' }[error.statusCode] ?? 'Error'
     socket.once('finish', () => { socket.destroy() })
     socket.end(`HTTP/1.1 ${error.statusCode} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\n` +
-      `content-length: ${Buffer.byteLength(body)}\r\ncache-status: dsmirror; detail=${error.code}\r\nconnection: close\r\n\r\n${body}`)
+      `content-length: ${Buffer.byteLength(body)}\r\ncache-status: ${renderCacheStatus({ error: error.code })}\r\nconnection: close\r\n\r\n${body}`)
   }
 }

@@ -564,14 +564,26 @@ export class DiskStore {
     await this.#loadTemps()
     const metas: EntryMeta[] = []
     let dropped = 0
+    let unreadable = 0
     for (const shard of await readdir(this.objectsDir)) {
       const shardDir = join(this.objectsDir, shard)
       const names = new Set(await readdir(shardDir).catch(() => []))
       for (const name of names) {
         if (name.endsWith('.json')) {
           const key = name.slice(0, -'.json'.length)
-          const meta = await readMeta(join(shardDir, name))
-          const found = await stat(join(shardDir, key)).catch(() => null)
+          let meta: EntryMeta | null
+          let found: { size: number; mtimeMs: number } | null
+          // Issue 10 item 6: only a missing file or a real mismatch (bad JSON, other size) drops an
+          // entry. A file that cannot be read (EACCES after a `cp -r` as another user, EIO) is the
+          // operator's to fix: its entry stays on disk, unserved, and is reported.
+          try {
+            meta = await readMetaAtStart(join(shardDir, name))
+            found = await stat(join(shardDir, key)).catch((err: unknown) => { if (isMissing(err)) return null; throw err })
+          } catch (err: unknown) {
+            unreadable++
+            this.#log.warn({ err, key }, 'a cache entry could not be read at start-up; its files are kept but it is not served. Fix the ownership or permissions of cache.dir (or the disk) and restart')
+            continue
+          }
           if (meta === null || meta.key !== key || found === null || !stampMatches(meta, found)) {
             dropped++
             await rm(join(shardDir, name), { force: true })
@@ -603,7 +615,7 @@ export class DiskStore {
       this.#index.set(meta.key, meta)
     }
     this.#trim()
-    this.#log.info({ entries: this.#index.size, bytes: this.#index.calculatedSize, dropped, resumable: this.#resumable.size }, 'cache index rebuilt')
+    this.#log.info({ entries: this.#index.size, bytes: this.#index.calculatedSize, dropped, unreadable, resumable: this.#resumable.size }, 'cache index rebuilt')
   }
 
   /** Keeps interrupted downloads that can be resumed (truncated to their durable length), deletes the rest. */
@@ -661,6 +673,34 @@ async function readJson<T> (path: string): Promise<T | null> {
   } catch {
     return null
   }
+}
+
+/** ENOENT: the file is gone. */
+function isMissing (err: unknown): boolean {
+  return (err as NodeJS.ErrnoException | null)?.code === 'ENOENT'
+}
+
+/** Start-up's read of a metadata file: null when it is missing or not metadata; any other read error is thrown. */
+async function readMetaAtStart (path: string): Promise<EntryMeta | null> {
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (err: unknown) {
+    if (isMissing(err)) return null
+    throw err
+  }
+  let meta: EntryMeta
+  try {
+    meta = JSON.parse(text) as EntryMeta
+  } catch {
+    // Torn or foreign content: a real mismatch, dropped like a body of the wrong size.
+    return null
+  }
+  return isEntryMeta(meta) ? meta : null
+}
+
+function isEntryMeta (meta: EntryMeta | null): meta is EntryMeta {
+  return meta !== null && typeof meta === 'object' && typeof meta.size === 'number' && typeof meta.url === 'string' && typeof meta.key === 'string'
 }
 
 async function readMeta (path: string): Promise<EntryMeta | null> {

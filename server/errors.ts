@@ -1,10 +1,24 @@
-// Every error dsmirror reports, in one place (the fastify `lib/errors.js` pattern).
+// Every error dsmirror reports (the fastify `lib/errors.js` pattern): config/errors.ts and
+// certs/errors.ts own their codes (imports point down: config <- certs <- server), this file owns
+// the server's, re-exports theirs and lists all of them in ERRORS.
 // Codes are `DSM_<AREA>_<WHAT>`, stable, and never reused once retired. Each message says what
-// happened, to which input, and the fix. The README's error table is kept in step with ERROR_CODES
+// happened, to which input, and the fix. The README's error table is kept in step with ERRORS
 // by test/unit/error-table.test.ts.
 import createError, { type FastifyErrorConstructor } from '@fastify/error'
+import { CERT_ERRORS } from '../certs/errors.js'
+import { CONFIG_ERRORS } from '../config/errors.js'
 
-export const ConfigInvalidError = createError('DSM_CONFIG_INVALID', 'Invalid configuration:\n%s', 500)
+export { ConfigInvalidError } from '../config/errors.js'
+export {
+  CaFileInvalidError,
+  KeyMismatchError,
+  LocalCaError,
+  NoCaCertificateError,
+  TlsFileError,
+  TrustPermissionError,
+  TrustToolError,
+  TrustUnsupportedError
+} from '../certs/errors.js'
 
 export const BadPathError = createError(
   'DSM_BAD_PATH',
@@ -119,52 +133,12 @@ export class CacheIoError extends CacheIoBase {
     this.path = path
   }
 }
-export const CaFileInvalidError = createError(
-  'DSM_CERT_CA_FILE',
-  "upstream.caFiles entry '%s' could not be used (%s). Point it at a PEM file or a directory of PEM files.",
-  500
-)
-export const LocalCaError = createError(
-  'DSM_CERT_LOCAL_CA',
-  "The local CA in '%s' could not be used (%s). Restore its files, or move the directory away so dsmirror creates a new CA (clients then have to trust the new one: fetch /_/ca.pem again).",
-  500
-)
-export const TlsFileError = createError(
-  'DSM_CERT_TLS_FILE',
-  '%s could not be used (%s). tls.certFile must be a readable PEM file with the server certificate first, then its intermediates; tls.keyFile its unencrypted PEM private key.',
-  500
-)
-export const KeyMismatchError = createError(
-  'DSM_CERT_KEY_MISMATCH',
-  "tls.keyFile '%s' is not the private key of the certificate in tls.certFile '%s'%s. Point both at the same pair; compare 'openssl x509 -noout -pubkey -in <certFile>' with 'openssl pkey -pubout -in <keyFile>'.",
-  500
-)
-export const NoCaCertificateError = createError(
-  'DSM_CERT_NO_CA',
-  '/_/ca.pem has no CA certificate to offer: %s',
-  404
-)
 export const InternalError = createError(
   'DSM_INTERNAL_ERROR',
   "dsmirror failed unexpectedly while handling '%s' (%s). This is a bug: please report it with the log line of this request.",
   500
 )
 
-export const TrustUnsupportedError = createError(
-  'DSM_TRUST_UNSUPPORTED',
-  'dsmirror cannot add its CA to the trust store of %s by itself. %s. For the current shell only: eval "$(dsmirror trust env)".',
-  500
-)
-export const TrustPermissionError = createError(
-  'DSM_TRUST_PERMISSION',
-  "Changing the system trust store needs root: '%s' (%s). Run: sudo dsmirror trust %s",
-  500
-)
-export const TrustToolError = createError(
-  'DSM_TRUST_TOOL',
-  "The trust store tool '%s' %s. %s.",
-  500
-)
 export const DoctorTargetError = createError(
   'DSM_DOCTOR_TARGET',
   "'%s' is not something dsmirror doctor can check. Give a host (download.pytorch.org), host:port, an https:// URL, or the name of a mirror.",
@@ -219,9 +193,10 @@ export const AdminServerRunningError = createError(
   409
 )
 
-/** Every error constructor, for the README table check and for metrics by code. */
+/** Every error constructor, config's and certs' included, for the README table check and for metrics by code. */
 export const ERRORS: readonly FastifyErrorConstructor[] = [
-  ConfigInvalidError,
+  ...CONFIG_ERRORS,
+  ...CERT_ERRORS,
   BadPathError,
   HostNotAllowedError,
   MirrorUnknownError,
@@ -243,15 +218,7 @@ export const ERRORS: readonly FastifyErrorConstructor[] = [
   RangeNotSatisfiableError,
   // The constructor of DSM_CACHE_IO; CacheIoError (a subclass) is what code throws.
   CacheIoBase,
-  CaFileInvalidError,
-  LocalCaError,
-  TlsFileError,
-  KeyMismatchError,
-  NoCaCertificateError,
   InternalError,
-  TrustUnsupportedError,
-  TrustPermissionError,
-  TrustToolError,
   DoctorTargetError,
   AdminUnauthorizedError,
   AdminForbiddenError,
@@ -270,12 +237,44 @@ export const ERRORS: readonly FastifyErrorConstructor[] = [
  * an fs error's path), so it gets the code and the request id, and the log has the rest.
  */
 export function publicMessage (err: unknown, status: number, code: string, reqId: string): string {
-  if (status === 500) return `dsmirror could not complete this request (${code}). The server's log has the details under reqId ${reqId}.`
+  if (status === 500) return internalMessage(code, reqId)
   return err instanceof Error ? err.message : String(err)
 }
 
-export interface DsmError extends Error {
+/** The code of a failure that is not one of dsmirror's own errors. */
+export const INTERNAL_ERROR_CODE = 'DSM_INTERNAL_ERROR'
+
+function internalMessage (code: string, reqId: string): string {
+  return `dsmirror could not complete this request (${code}). The server's log has the details under reqId ${reqId}.`
+}
+
+/** A `DSM_*` error code. */
+export type DsmCode = `DSM_${string}`
+
+/** What a client is told about an error: the status, a code from the README table, a message. */
+export interface ClientError {
+  status: number
   code: string
+  message: string
+}
+
+/**
+ * The answer to a request that failed with `err` (app.ts's error handler; metrics and the status
+ * page record the same). Issue 10 item 6: an error that is not dsmirror's own (a TypeError, a
+ * framework or fs error) and has a 5xx status is dsmirror's failure whatever the status: the
+ * client gets DSM_INTERNAL_ERROR and the reqId, never the error's own code (FST_*, ENOENT: not in
+ * the README table) or message (it may name server files); the log has them.
+ */
+export function clientError (err: unknown, reqId: string): ClientError {
+  if (isDsmError(err)) return { status: err.statusCode, code: err.code, message: publicMessage(err, err.statusCode, err.code, reqId) }
+  const { statusCode, code } = (typeof err === 'object' && err !== null ? err : {}) as { statusCode?: unknown, code?: unknown }
+  const status = typeof statusCode === 'number' ? statusCode : 500
+  if (status >= 500) return { status, code: INTERNAL_ERROR_CODE, message: internalMessage(INTERNAL_ERROR_CODE, reqId) }
+  return { status, code: typeof code === 'string' ? code : INTERNAL_ERROR_CODE, message: err instanceof Error ? err.message : String(err) }
+}
+
+export interface DsmError extends Error {
+  code: DsmCode
   statusCode: number
 }
 

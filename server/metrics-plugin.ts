@@ -6,8 +6,9 @@
 // response and is absent from chunked ones.
 import type { ServerResponse } from 'node:http'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
-import { isDsmError, publicMessage } from './errors.js'
-import { cacheOutcome, type Metrics } from './metrics.js'
+import { errorCode, outcomeOf, renderCacheStatus } from './cache-status.js'
+import { clientError } from './errors.js'
+import type { Metrics } from './metrics.js'
 import type { RecentErrors } from './recent-errors.js'
 
 export interface MetricsPluginOptions {
@@ -33,13 +34,14 @@ const plugin: FastifyPluginAsync<MetricsPluginOptions> = async (app, { metrics, 
     res.once('error', () => { errored = true })
     res.once('close', () => {
       const bytes = request.method === 'HEAD' ? 0 : counter.bytes
-      const cache = reply.getHeader('cache-status')
-      const outcome = cacheOutcome(cache, reply.statusCode)
+      const status = reply.cacheStatus
+      const outcome = outcomeOf(status, reply.statusCode)
       metrics.observeResponse(outcome, bytes)
       // Fastify's onResponse, which writes app.ts's line, runs on 'finish' or 'error' only.
       if (!res.writableFinished && !errored) {
-        // The code a failed download aborted the response with (mirror-cache.ts puts it in `detail`).
-        const code = typeof cache === 'string' ? /detail=(DSM_[A-Z0-9_]+)/.exec(cache)?.[1] : undefined
+        // The code a failed download aborted the response with (mirror-cache.ts sets it on the status).
+        const code = errorCode(status)
+        const cache = status === null ? undefined : renderCacheStatus(status)
         request.log.info({ method: request.method, url: request.raw.url, status: reply.statusCode, cache, outcome, bytes, ms: Math.round(reply.elapsedTime), aborted: true, ...(code === undefined ? {} : { code }) }, 'request')
       }
       const failure = failures.get(request)
@@ -57,10 +59,9 @@ const plugin: FastifyPluginAsync<MetricsPluginOptions> = async (app, { metrics, 
   })
   // Runs before app.ts's error handler, which then answers with this same code.
   app.addHook('onError', async (request, _reply, err) => {
-    const code = isDsmError(err) ? err.code : typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : 'DSM_INTERNAL_ERROR'
-    const status = isDsmError(err) ? err.statusCode : typeof (err as { statusCode?: unknown }).statusCode === 'number' ? (err as { statusCode: number }).statusCode : 500
     // What the client was told, not the server-side detail (issue 12 item 12).
-    failures.set(request, { code, message: publicMessage(err, status, code, String(request.id)) })
+    const { code, message } = clientError(err, String(request.id))
+    failures.set(request, { code, message })
   })
 
   app.get('/_/metrics', async (_request, reply) => {

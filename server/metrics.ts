@@ -5,23 +5,15 @@
 // events (responses, errors, upstream bytes) are counted as they happen. The cache reports its
 // downloads and their clients through the CacheObserver interface (mirror-cache.ts).
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { OUTCOMES, type Outcome } from './cache-status.js'
 import type { DiskStore } from './disk-store.js'
 import type { Download } from './download.js'
 import { isDsmError } from './errors.js'
 import type { CacheObserver } from './mirror-cache.js'
 import type { RecentErrors } from './recent-errors.js'
 
-/**
- * What the cache did for one response, from its Cache-Status (RFC 9211):
- * hit (stored, fresh), coalesced (joined a download in flight), revalidated (stored, confirmed by
- * a 304), stale (stored, served because the upstream failed), miss (fetched from upstream),
- * bypass (not cacheable: other methods, no-store, Vary mismatch), error (a DSM_* error response),
- * local (dsmirror's own pages).
- */
-export const OUTCOMES = ['hit', 'coalesced', 'revalidated', 'stale', 'miss', 'bypass', 'error', 'local'] as const
-export type Outcome = typeof OUTCOMES[number]
-/** Outcomes whose bytes did not have to come from upstream for this response. */
-export const FROM_CACHE: ReadonlySet<Outcome> = new Set(['hit', 'coalesced', 'revalidated', 'stale'])
+// The outcomes are defined, and derived from the typed CacheStatus, in server/cache-status.ts.
+export { cacheOutcome, FROM_CACHE, OUTCOMES, type Outcome } from './cache-status.js'
 /** Upstream time to first byte: from a download's start to its response headers. */
 export const TTFB_BUCKETS_SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
 /** A download's rate is measured over this much recent progress. */
@@ -51,20 +43,6 @@ interface Tracked {
   counted: number
   /** [time, bytes written], oldest first, within RATE_WINDOW_MS. */
   samples: Array<[number, number]>
-}
-
-/** The outcome a Cache-Status value (and the response status) stands for. */
-export function cacheOutcome (cacheStatus: unknown, statusCode: number): Outcome {
-  const value = typeof cacheStatus === 'string' ? cacheStatus : ''
-  if (statusCode >= 400 && /detail=DSM_/.test(value)) return 'error'
-  if (value === '' || value.includes('detail=local')) return 'local'
-  if (value.includes('detail=stale-if-error') || value.includes('fwd=stale; detail=DSM_')) return 'stale'
-  if (value.startsWith('dsmirror; hit; detail=in-flight')) return 'coalesced'
-  if (value.startsWith('dsmirror; hit')) return 'hit'
-  if (value.includes('fwd-status=304')) return 'revalidated'
-  if (value.includes('fwd=method') || value.includes('detail=uncacheable') || value.includes('detail="') || value.includes('fwd=vary-miss; detail=in-flight')) return 'bypass'
-  if (value.includes('fwd=')) return 'miss'
-  return 'local'
 }
 
 export class Metrics implements CacheObserver {

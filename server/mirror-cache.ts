@@ -9,6 +9,7 @@ import { LRUCache } from 'lru-cache'
 import picomatch from 'picomatch'
 import type { Logger } from 'pino'
 import { canonicalUrl, cacheKey } from './cache-key.js'
+import { failedWith, setCacheStatus, type CacheStatus } from './cache-status.js'
 import type { DiskStore, EntryMeta } from './disk-store.js'
 import { Download, type DownloadOptions, type ExpectedDigest } from './download.js'
 import { DownloadCancelledError, isDsmError } from './errors.js'
@@ -112,13 +113,13 @@ export class MirrorCache {
     // A 404 remembered from an anonymous request says nothing about what credentials may see
     // (a private Hugging Face repository answers 404 without a token).
     const negative = request.headers.authorization === undefined ? this.#negative.get(key) : undefined
-    if (negative !== undefined) return this.#sendBuffered(reply, negative, 'dsmirror; hit; detail=negative')
+    if (negative !== undefined) return this.#sendBuffered(reply, negative, { hit: true, detail: 'negative' })
 
     const meta = this.#opts.store.get(key)
     const inFlight = this.#downloads.has(key)
     if (meta !== undefined) {
       const fwd = this.#freshness(meta, request, target)
-      if (fwd === null) return await this.#serveHit(request, reply, target, meta, 'dsmirror; hit')
+      if (fwd === null) return await this.#serveHit(request, reply, target, meta, { hit: true })
       // A HEAD never starts a download, not even a revalidation that may turn into one.
       if (request.method === 'HEAD' && !inFlight) return await this.#revalidateHead(request, reply, target, meta, fwd)
       return await this.#fetch(request, reply, target, key, meta, fwd)
@@ -301,38 +302,38 @@ export class MirrorCache {
       // that match it on the named headers may share it (RFC 9111 §4.1).
       const headers = outcome.kind === 'body' ? download.headers : outcome.kind === 'response' ? outcome.headers : outcome.meta.headers
       if (!varyMatches({ resh: headers, reqh: started.headers }, policyRequest(request, target).headers)) {
-        return await this.#fetchUncached(request, reply, target, 'dsmirror; fwd=vary-miss; detail=in-flight')
+        return await this.#fetchUncached(request, reply, target, { fwd: 'vary-miss', detail: 'in-flight' })
       }
     }
 
     switch (outcome.kind) {
       case 'body': {
         // A body passing through uncached has dropped bytes it no longer needs: a newcomer asks for its own copy.
-        if (!initiator && download.passingThrough) return await this.#fetchUncached(request, reply, target, 'dsmirror; fwd=miss; detail=no-space')
-        const status = initiator
-          ? (stale !== null ? `dsmirror; fwd=${fwd}; fwd-status=200; stored` : 'dsmirror; fwd=miss; stored')
-          : 'dsmirror; hit; detail=in-flight'
+        if (!initiator && download.passingThrough) return await this.#fetchUncached(request, reply, target, { fwd: 'miss', detail: 'no-space' })
+        const status: CacheStatus = initiator
+          ? (stale !== null ? { fwd, fwdStatus: 200, stored: true } : { fwd: 'miss', stored: true })
+          : { hit: true, detail: 'in-flight' }
         return await this.#serveDownload(request, reply, download, status, target)
       }
       case 'not-modified':
-        return await this.#serveHit(request, reply, target, outcome.meta, initiator ? `dsmirror; fwd=${fwd}; fwd-status=304` : 'dsmirror; hit')
+        return await this.#serveHit(request, reply, target, outcome.meta, initiator ? { fwd, fwdStatus: 304 } : { hit: true })
       case 'response': {
         if (stale !== null && outcome.status >= 500 && this.#mayServeStale(stale)) {
-          return await this.#serveHit(request, reply, target, stale, `dsmirror; fwd=${fwd}; fwd-status=${outcome.status}; detail=stale-if-error`)
+          return await this.#serveHit(request, reply, target, stale, { fwd, fwdStatus: outcome.status, detail: 'stale-if-error' })
         }
         // Shared (with joined clients, and for negativeTtl) only when a shared cache could store
         // it: not no-store or private, not an answer to someone's Authorization (RFC 9111 §3).
         // Judged as a 200 so that every status (a 502 for a hundred waiting clients) is shared alike.
         const shareable = new CachePolicy(started, { status: 200, headers: outcome.headers }, { shared: true }).storable()
-        if (!initiator && !shareable) return await this.#fetchUncached(request, reply, target, 'dsmirror; fwd=miss; detail=uncacheable')
+        if (!initiator && !shareable) return await this.#fetchUncached(request, reply, target, { fwd: 'miss', detail: 'uncacheable' })
         const entry = { status: outcome.status, headers: outcome.headers, body: outcome.body }
         if (NEGATIVE_STATUSES.has(outcome.status) && this.#opts.negativeTtl > 0 && shareable) this.#negative.set(key, entry)
-        return this.#sendBuffered(reply, entry, `dsmirror; fwd=miss; fwd-status=${outcome.status}`)
+        return this.#sendBuffered(reply, entry, { fwd: 'miss', fwdStatus: outcome.status })
       }
       case 'uncacheable': {
         // The cache's own reasons (no room, tmp/ unwritable) are tokens; the response's a quoted reason.
-        if (initiator) return this.#sendUpstream(reply, outcome.response, `dsmirror; fwd=miss; detail=${outcome.detail ?? `"${outcome.reason}"`}`)
-        return await this.#fetchUncached(request, reply, target, `dsmirror; fwd=miss; detail=${outcome.detail ?? 'uncacheable'}`)
+        if (initiator) return this.#sendUpstream(reply, outcome.response, { fwd: 'miss', detail: outcome.detail ?? { reason: outcome.reason } })
+        return await this.#fetchUncached(request, reply, target, { fwd: 'miss', detail: outcome.detail ?? 'uncacheable' })
       }
     }
   }
@@ -345,9 +346,9 @@ export class MirrorCache {
     const mapped = mapUpstreamError(err, target.url)
     if (stale !== null && STALE_IF_ERROR_CODES.has(mapped.code) && this.#mayServeStale(stale)) {
       request.log.warn({ code: mapped.code, url: target.url.href }, 'upstream unreachable; serving the stale copy')
-      return await this.#serveHit(request, reply, target, stale, `dsmirror; fwd=stale; detail=${mapped.code}`)
+      return await this.#serveHit(request, reply, target, stale, { fwd: 'stale', detail: mapped.code })
     }
-    reply.header('cache-status', `dsmirror; fwd=${stale === null ? 'miss' : fwd}; detail=${mapped.code}`)
+    setCacheStatus(reply, { fwd: stale === null ? 'miss' : fwd, error: mapped.code })
     throw mapped
   }
 
@@ -371,13 +372,13 @@ export class MirrorCache {
       // A 304 about another response says nothing of the stored one: ask plainly instead.
       if (updated === null) return await this.#forwardHead(reply, target, request)
       await this.#opts.store.updateMeta(updated)
-      return await this.#serveHit(request, reply, target, updated, `dsmirror; fwd=${fwd}; fwd-status=304`)
+      return await this.#serveHit(request, reply, target, updated, { fwd, fwdStatus: 304 })
     }
     if (response.status >= 500 && this.#mayServeStale(meta)) {
       response.body.resume()
-      return await this.#serveHit(request, reply, target, meta, `dsmirror; fwd=${fwd}; fwd-status=${response.status}; detail=stale-if-error`)
+      return await this.#serveHit(request, reply, target, meta, { fwd, fwdStatus: response.status, detail: 'stale-if-error' })
     }
-    return this.#sendUpstream(reply, response, `dsmirror; fwd=${fwd}; fwd-status=${response.status}`)
+    return this.#sendUpstream(reply, response, { fwd, fwdStatus: response.status })
   }
 
   #track (key: string, download: Download): void {
@@ -397,7 +398,7 @@ export class MirrorCache {
     download.on('change', forget)
   }
 
-  async #serveHit (request: FastifyRequest, reply: FastifyReply, target: MirrorTarget, meta: EntryMeta, cacheStatus: string): Promise<FastifyReply> {
+  async #serveHit (request: FastifyRequest, reply: FastifyReply, target: MirrorTarget, meta: EntryMeta, cacheStatus: CacheStatus): Promise<FastifyReply> {
     const opened = await this.#opts.store.openBody(meta.key)
     if (opened === null) return await this.#fetch(request, reply, target, meta.key, null, 'miss')
     const { handle } = opened
@@ -410,10 +411,10 @@ export class MirrorCache {
       open: (start, end) => handle.createReadStream({ start, end: end ?? undefined, highWaterMark: HIT_READ_CHUNK_BYTES, autoClose: false }),
       pump: fileSource(handle, current.size),
       release: () => { void handle.close().catch(() => {}) }
-    }, { 'cache-status': cacheStatus, age: String(this.#age(current)) })
+    }, cacheStatus, { age: String(this.#age(current)) })
   }
 
-  async #serveDownload (request: FastifyRequest, reply: FastifyReply, download: Download, cacheStatus: string, target: MirrorTarget): Promise<FastifyReply> {
+  async #serveDownload (request: FastifyRequest, reply: FastifyReply, download: Download, cacheStatus: CacheStatus, target: MirrorTarget): Promise<FastifyReply> {
     // Counted from here: a client waiting for a length-less body to complete is a client too.
     this.#clientsChanged(download, 1)
     // Without a Content-Length, a Range cannot be placed until the body is complete.
@@ -427,7 +428,7 @@ export class MirrorCache {
       // Served but not kept (passed through, or an end the upstream did not confirm): ask afresh.
       if (!download.cached) {
         this.#clientsChanged(download, -1)
-        return await this.#fetchUncached(request, reply, target, 'dsmirror; fwd=miss; detail=no-space')
+        return await this.#fetchUncached(request, reply, target, { fwd: 'miss', detail: 'no-space' })
       }
     }
     download.ref()
@@ -443,15 +444,15 @@ export class MirrorCache {
         // Issue 12 item 13: the Cache-Status that went out said `stored` before the download
         // failed. What the request log line and the metrics read is corrected to the truth.
         const failure = download.failure()
-        const sent = reply.getHeader('cache-status')
-        if (failure !== null && isDsmError(failure) && reply.raw.headersSent && typeof sent === 'string' && !sent.includes('detail=')) {
-          reply.header('cache-status', `${sent.replace(/; stored$/, '')}; detail=${failure.code}`)
+        const sent = reply.cacheStatus
+        if (failure !== null && isDsmError(failure) && reply.raw.headersSent && sent !== null && sent.detail === undefined && sent.error === undefined) {
+          setCacheStatus(reply, failedWith(sent, failure.code))
         }
         this.#opts.observer?.clientsChanged(download, -1)
         this.#clientsChanged(download, -1)
         download.unref()
       }
-    }, { 'cache-status': cacheStatus, age: '0' })
+    }, cacheStatus, { age: '0' })
   }
 
   #age (meta: EntryMeta): number {
@@ -460,14 +461,14 @@ export class MirrorCache {
     return Math.max(0, Math.floor(policy.age()))
   }
 
-  #sendBuffered (reply: FastifyReply, entry: NegativeEntry, cacheStatus: string): FastifyReply {
-    return reply.code(entry.status).headers(entry.headers).header('cache-status', cacheStatus)
+  #sendBuffered (reply: FastifyReply, entry: NegativeEntry, cacheStatus: CacheStatus): FastifyReply {
+    return setCacheStatus(reply.code(entry.status).headers(entry.headers), cacheStatus)
       .header('content-length', String(entry.body.length)).send(reply.request.method === 'HEAD' ? undefined : entry.body)
   }
 
   /** An upstream response passed to one client, uncached; a broken body aborts the client. */
-  #sendUpstream (reply: FastifyReply, response: UpstreamResponse, cacheStatus: string): FastifyReply {
-    reply.code(response.status).headers(forwardedHeaders(response.headers)).header('cache-status', cacheStatus)
+  #sendUpstream (reply: FastifyReply, response: UpstreamResponse, cacheStatus: CacheStatus): FastifyReply {
+    setCacheStatus(reply.code(response.status).headers(forwardedHeaders(response.headers)), cacheStatus)
     if (reply.request.method === 'HEAD') {
       response.body.resume()
       return reply.send()
@@ -476,7 +477,7 @@ export class MirrorCache {
   }
 
   /** A client that joined a download whose response turned out not storable asks for its own copy. */
-  async #fetchUncached (request: FastifyRequest, reply: FastifyReply, target: MirrorTarget, cacheStatus: string): Promise<FastifyReply> {
+  async #fetchUncached (request: FastifyRequest, reply: FastifyReply, target: MirrorTarget, cacheStatus: CacheStatus): Promise<FastifyReply> {
     const response = await this.#upstreamRequest(request, reply, target, request.method === 'HEAD' ? 'HEAD' : 'GET')
     return this.#sendUpstream(reply, response, cacheStatus)
   }
@@ -484,7 +485,7 @@ export class MirrorCache {
   /** HEAD on a miss asks the upstream for headers only: a HEAD never starts a 150 GB download. */
   async #forwardHead (reply: FastifyReply, target: MirrorTarget, request: FastifyRequest): Promise<FastifyReply> {
     const response = await this.#upstreamRequest(request, reply, target, 'HEAD')
-    return this.#sendUpstream(reply, response, 'dsmirror; fwd=miss')
+    return this.#sendUpstream(reply, response, { fwd: 'miss' })
   }
 
   async #upstreamRequest (request: FastifyRequest, reply: FastifyReply, target: MirrorTarget, method: 'GET' | 'HEAD'): Promise<UpstreamResponse> {
@@ -492,7 +493,7 @@ export class MirrorCache {
       return await this.#opts.upstream.request(target.url, { method, headers: this.#upstreamHeaders(request) })
     } catch (err: unknown) {
       const mapped = mapUpstreamError(err, target.url)
-      reply.header('cache-status', `dsmirror; fwd=miss; detail=${mapped.code}`)
+      setCacheStatus(reply, { fwd: 'miss', error: mapped.code })
       throw mapped
     }
   }

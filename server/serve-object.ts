@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto'
 import type { OutgoingHttpHeaders } from 'node:http'
 import { Readable } from 'node:stream'
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import { failedWith, setCacheStatus, type CacheStatus } from './cache-status.js'
 import { isDsmError, RangeNotSatisfiableError } from './errors.js'
 import { pumpFile, type PumpSource } from './file-pump.js'
 
@@ -27,10 +28,11 @@ export interface ServableObject {
 /** Headers a 304 repeats (RFC 9110 §15.4.5). */
 const NOT_MODIFIED_HEADERS = ['cache-control', 'content-location', 'date', 'etag', 'expires', 'vary', 'last-modified']
 
-export async function sendObject (request: FastifyRequest, reply: FastifyReply, object: ServableObject, extraHeaders: Record<string, string>): Promise<FastifyReply> {
+export async function sendObject (request: FastifyRequest, reply: FastifyReply, object: ServableObject, cacheStatus: CacheStatus, extraHeaders: Record<string, string>): Promise<FastifyReply> {
   const release = once(object.release)
   reply.raw.once('close', release)
   reply.headers(object.headers)
+  setCacheStatus(reply, cacheStatus)
   reply.headers(extraHeaders)
   reply.header('accept-ranges', 'bytes')
 
@@ -55,8 +57,7 @@ export async function sendObject (request: FastifyRequest, reply: FastifyReply, 
       reply.header('content-range', `bytes */${size}`)
       for (const name of ['content-type', 'etag', 'last-modified']) reply.removeHeader(name)
       const error = new RangeNotSatisfiableError(rangeHeader, String(size), request.url)
-      const cacheStatus = reply.getHeader('cache-status')
-      if (typeof cacheStatus === 'string') reply.header('cache-status', `${cacheStatus}; detail=${error.code}`)
+      setCacheStatus(reply, { ...cacheStatus, error: error.code })
       throw error
     }
     if (selection.kind === 'partial') {
@@ -89,10 +90,8 @@ async function pump (reply: FastifyReply, source: PumpSource, start: number, end
     } catch (err: unknown) {
       release()
       // Nothing was stored after all: say so, and why (RFC 9211 `detail`).
-      const cacheStatus = reply.getHeader('cache-status')
-      if (typeof cacheStatus === 'string' && isDsmError(err)) {
-        reply.header('cache-status', `${cacheStatus.replace(/; stored$/, '')}; detail=${err.code}`)
-      }
+      const cacheStatus = reply.cacheStatus
+      if (cacheStatus !== null && isDsmError(err)) setCacheStatus(reply, failedWith(cacheStatus, err.code))
       throw err
     }
   }
