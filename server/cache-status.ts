@@ -1,5 +1,5 @@
-// What the cache did for one response, as one type (issue 10 item 4; docs/design.md "Cache
-// outcomes"). The code that decides sets it on the reply with setCacheStatus; the Cache-Status
+// What the cache did for one response, as one type (issue 10 item 4;
+// docs/design.md "Cache outcomes"). The code that decides sets it on the reply with setCacheStatus; the Cache-Status
 // header (RFC 9211) is rendered from it once, and metrics, the request log line and the aborted
 // response's log line read the type (reply.cacheStatus), never the header text.
 import type { DsmCode } from './errors.js'
