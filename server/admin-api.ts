@@ -5,7 +5,8 @@
 // by parseMirrorTarget, so the allowlist and the path checks apply to them as to any request.
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
-import type { EntryMeta } from './disk-store.js'
+import type { CacheStore, EntryMeta } from './cache-store.js'
+import { listAll } from './store-listing.js'
 import { AdminBadRequestError, AdminForbiddenError, AdminNoDownloadError, AdminNotFoundError, AdminUnauthorizedError, type DsmError } from './errors.js'
 import { parseMirrorTarget, type MirrorTarget, type MirrorTargetOptions } from './mirror-target.js'
 import { redactUrl } from './redact-url.js'
@@ -46,7 +47,8 @@ export function authorizeAdmin ({ token, authorization, loopback, what }: AdminA
 }
 
 export const adminApi: FastifyPluginAsync<AdminApiOptions> = async (app, opts) => {
-  const { store, cache, config } = app.dsmirror
+  const { cache, config } = app.dsmirror
+  const store: CacheStore = app.dsmirror.store
 
   app.addHook('onRequest', async (request, reply) => {
     // Answers about a cache that changes under them: never stored by anyone.
@@ -70,7 +72,7 @@ export const adminApi: FastifyPluginAsync<AdminApiOptions> = async (app, opts) =
     // Listed, filtered, sorted and paged by the redacted URL (issue 12 item 12): a prefix or a
     // cursor compared with the full URL would let a reader guess a signature byte by byte.
     const cursor = parseCursor(query.cursor ?? '')
-    const matching = store.list().map((meta) => ({ meta, shown: redactUrl(meta.url) }))
+    const matching = (await listAll(store)).map((meta) => ({ meta, shown: redactUrl(meta.url) }))
       .filter(({ shown }) => shown.startsWith(prefix)).sort((a, b) => compare(a.shown, b.shown) || compare(a.meta.key, b.meta.key))
     const after = matching.filter(({ meta, shown }) => (compare(shown, cursor.url) || compare(meta.key, cursor.key)) > 0)
     const page = after.slice(0, limit)
@@ -87,14 +89,14 @@ export const adminApi: FastifyPluginAsync<AdminApiOptions> = async (app, opts) =
   })
 
   app.delete('/_/api/entries/:key', async (request) => {
-    const meta = entryOf(request)
-    store.delete(meta.key)
+    const meta = await entryOf(request)
+    await store.delete(meta.key)
     request.log.info({ key: meta.key, url: meta.url }, 'admin: entry deleted')
     return { ...entryJson(meta), deleted: true }
   })
 
   const pin = (pinned: boolean) => async (request: FastifyRequest) => {
-    const meta = await store.setPinned(entryOf(request).key, pinned)
+    const meta = await store.setPinned((await entryOf(request)).key, pinned)
     if (meta === undefined) throw new AdminNotFoundError((request.params as { key: string }).key)
     request.log.info({ key: meta.key, url: meta.url, pinned }, pinned ? 'admin: entry pinned' : 'admin: entry unpinned')
     return entryJson(meta)
@@ -106,15 +108,16 @@ export const adminApi: FastifyPluginAsync<AdminApiOptions> = async (app, opts) =
     const { urls, pin: pinAfter } = prefetchBody(request)
     // Every URL is checked before anything starts: one refused URL refuses the request.
     const targets = urls.map((url) => ({ url, target: mirrorTarget(url, opts.targetOptions) }))
-    const results = targets.map(({ url, target }) => {
-      const started = cache.prefetch(target)
+    const results = []
+    for (const { url, target } of targets) {
+      const started = await cache.prefetch(target)
       if (pinAfter) {
         void started.done.then(async (cached) => {
           if (cached) await store.setPinned(started.key, true)
         }).catch((err: unknown) => { request.log.warn({ err, key: started.key }, 'admin: could not pin a prefetched entry') })
       }
-      return { url: redactUrl(url), upstream: redactUrl(target.url.href), key: started.key, state: started.state }
-    })
+      results.push({ url: redactUrl(url), upstream: redactUrl(target.url.href), key: started.key, state: started.state })
+    }
     request.log.info({ urls: results.length, pin: pinAfter }, 'admin: prefetch started')
     return await reply.code(202).send({ results })
   })
@@ -142,10 +145,10 @@ export const adminApi: FastifyPluginAsync<AdminApiOptions> = async (app, opts) =
     return { key, url: download.url.href, written: download.written, cancelled: true }
   })
 
-  function entryOf (request: FastifyRequest): EntryMeta {
+  async function entryOf (request: FastifyRequest): Promise<EntryMeta> {
     const { key } = request.params as { key: string }
     if (!KEY.test(key)) throw new AdminBadRequestError(request.url, `'${key}' is not a cache key (64 lower-case hex digits, as GET /_/api/entries lists them)`)
-    const meta = store.peek(key)
+    const meta = await store.peek(key)
     if (meta === undefined) throw new AdminNotFoundError(key)
     return meta
   }

@@ -44,6 +44,10 @@ declare module 'fastify' {
   interface FastifyInstance {
     dsmirror: {
       config: DsmirrorConfig
+      /**
+       * The store this app composed. Production code reads it as a CacheStore (cache-store.ts);
+       * it is typed as the concrete DiskStore so tests can reach its directory layout.
+       */
       store: DiskStore
       cache: MirrorCache
       upstream: Upstream
@@ -241,6 +245,7 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
   app.addHook('onClose', async () => {
     caWatcher.close()
     await cache.close()
+    await store.close()
     await upstream.close()
   })
   return app

@@ -9,10 +9,12 @@ import pino from 'pino'
 import type { DsmirrorConfig } from '../config/schema.js'
 import { AdminClient, defaultServer } from './admin-client.js'
 import { CommandRefusedError, commandGroup, CONFIG_FLAGS, CONFIG_FLAGS_HELP, loadCliConfig, type ConfigOption } from './cli-common.js'
-import { DiskStore, type EntryMeta } from './disk-store.js'
+import type { CacheStore, EntryMeta } from './cache-store.js'
+import { DiskStore } from './disk-store.js'
 import { AdminServerRunningError } from './errors.js'
 import { formatBytes } from './format-bytes.js'
 import { redactUrl } from './redact-url.js'
+import { listAll } from './store-listing.js'
 
 const EXIT_FAILED = 1
 const API_PAGE_ENTRIES = 1000
@@ -59,7 +61,7 @@ async function ls (prefix: string | undefined, opts: CacheOptions): Promise<void
   const client = await runningServer(config, opts)
   const entries = client !== null
     ? await listThroughApi(client, prefix)
-    : (await DiskStore.readEntries(config.cache.dir)).filter(matches(prefix, config)).map(listed).sort((a, b) => a.url < b.url ? -1 : 1)
+    : (await readEntriesOffline(config)).filter(matches(prefix, config)).map(listed).sort((a, b) => a.url < b.url ? -1 : 1)
   if (opts.json === true) {
     process.stdout.write(`${JSON.stringify(entries, null, 2)}\n`)
     return
@@ -74,7 +76,7 @@ async function verify (opts: CacheOptions): Promise<void> {
   const client = await runningServer(config, opts)
   if (client !== null) throw new AdminServerRunningError(client.server, config.cache.dir, 'verify')
   const store = await openStore(config)
-  const entries = store.list()
+  const entries = await listAll(store)
   const total = entries.reduce((n, e) => n + e.size, 0)
   const bar = process.stderr.isTTY === true
     ? new cliProgress.SingleBar({ format: ' {bar} {percentage}% {done} / {size}  {entries} entries', hideCursor: true, stream: process.stderr }, cliProgress.Presets.shades_classic)
@@ -124,8 +126,8 @@ async function purge (prefix: string | undefined, opts: CacheOptions): Promise<v
     }
   } else {
     const store = await openStore(config)
-    for (const meta of store.list().filter(matches(prefix, config))) {
-      store.delete(meta.key)
+    for (const meta of (await listAll(store)).filter(matches(prefix, config))) {
+      await store.delete(meta.key)
       deleted++
       process.stdout.write(`deleted  ${redactUrl(meta.url)}\n`)
     }
@@ -156,9 +158,15 @@ async function listThroughApi (client: AdminClient, prefix: string | undefined):
   return entries
 }
 
-async function openStore (config: DsmirrorConfig): Promise<DiskStore> {
+/** The store of cache.dir, opened as the server would open it (temp files of a dead server are cleaned). */
+async function openStore (config: DsmirrorConfig): Promise<CacheStore> {
   // Warnings only, to stderr: stdout is the command's report.
   return await DiskStore.open({ dir: config.cache.dir, maxSize: config.cache.maxSize, log: pino({ level: 'warn' }, pino.destination(2)) })
+}
+
+/** The entries of cache.dir read without opening the store, which would clean temp files a running server may be writing. */
+async function readEntriesOffline (config: DsmirrorConfig): Promise<EntryMeta[]> {
+  return await DiskStore.readEntries(config.cache.dir)
 }
 
 function listed (meta: EntryMeta): ListedEntry {

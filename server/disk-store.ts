@@ -1,69 +1,28 @@
-// The disk cache (docs/design.md "Cache"): the only module that touches the cache directory.
+// The disk cache (docs/design.md "Cache" and "The store contract"): the CacheStore
+// (cache-store.ts) on a local directory, and with its Staging (staging.ts) the only code that
+// touches that directory.
 //   objects/<k[0:2]>/<k>        body        objects/<k[0:2]>/<k>.json   metadata
-//   tmp/<k>.part                in-flight   tmp/<k>.part.json           resume state
-//   quarantine/<k>-<time>.bin   bodies that failed their digest, kept for inspection
+//   tmp/<k>.part                in-flight   tmp/<k>.part.json           resume state   (staging.ts)
+//   quarantine/<k>-<time>.bin   bodies that failed their digest, kept for inspection  (staging.ts)
 // Bodies are committed with fsync + rename after they are verified, metadata the same way after
 // the body (the verdaccio `writeTarball` pattern), so nothing half-written is ever under
 // objects/. The index is an lru-cache sized in bytes whose dispose unlinks evicted bodies; it is
 // rebuilt from the metadata at start, oldest access first. Pinned entries (admin API) live beside
 // the LRU, never evicted, and their bytes are taken off what the LRU may hold.
 import { createHash } from 'node:crypto'
-import { constants as fsc, createReadStream } from 'node:fs'
-import { mkdir, open, readdir, readFile, rename, rm, stat, statfs, truncate, type FileHandle, writeFile } from 'node:fs/promises'
+import { createReadStream } from 'node:fs'
+import { mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
+import type { Readable } from 'node:stream'
 import { LRUCache } from 'lru-cache'
-import writeFileAtomic from 'write-file-atomic'
 import type { Logger } from 'pino'
-import { CacheIoError } from './errors.js'
+import type {
+  CacheHealth, CacheStore, Commit, EntryMeta, ListPage, ListQuery, Reservation, ReserveOptions, ReserveRefusal, StoredBody, StoreStats, VerifyResult
+} from './cache-store.js'
+import { ioError, readJson, Staging, writeAtomically } from './staging.js'
 
-/** Metadata persisted next to every committed body. */
-export interface EntryMeta {
-  key: string
-  url: string
-  status: 200
-  /** End-to-end response headers as stored (no Content-Length, no hop-by-hop, no Set-Cookie). */
-  headers: Record<string, string | string[]>
-  size: number
-  sha256: string
-  etag: string | null
-  lastModified: string | null
-  fetchedAt: number
-  lastAccess: number
-  immutable: boolean
-  /** http-cache-semantics `CachePolicy#toObject()`, for RFC 9111 freshness and revalidation. */
-  policy: Record<string, unknown>
-  /** Never evicted; counts against maxSize (admin API pin). Absent in entries written before pins. */
-  pinned?: boolean
-  /** The body file as published (see BodyStamp). Absent in entries written before stamps: size only. */
-  file?: BodyStamp
-}
-
-/**
- * What the body file looked like when it was published. Any write to it changes its mtime, so a
- * body truncated, appended to or edited in place after publish is noticed on the next open (one
- * fstat per hit, instead of hashing every hit: the hit path is the bench target). Silent bit rot
- * that leaves size and mtime alone is not seen here: `dsmirror cache verify` re-hashes bodies.
- * No inode number: a cache directory restored with `cp -a` or `rsync -a` keeps its entries.
- */
-export interface BodyStamp {
-  size: number
-  mtimeMs: number
-}
-
-/** What a restart needs to resume an interrupted download from `durable` bytes. */
-export interface ResumeState {
-  key: string
-  url: string
-  etag: string | null
-  lastModified: string | null
-  size: number | null
-  /** The stored headers of the response being downloaded (for the entry's metadata). */
-  headers: Record<string, string | string[]>
-  policy: Record<string, unknown>
-  immutable: boolean
-  /** Bytes known to be on disk (fsynced) at the last checkpoint. */
-  durable: number
-}
+export type { BodyStamp, CacheHealth, EntryMeta } from './cache-store.js'
+export type { ResumeState } from './staging.js'
 
 export interface DiskStoreOptions {
   dir: string
@@ -73,22 +32,21 @@ export interface DiskStoreOptions {
 }
 
 const VERIFY_READ_CHUNK_BYTES = 1024 * 1024
+/** Hits stream a committed body in reads this large (the pump, file-pump.ts, picks its own sizes). */
+export const HIT_READ_CHUNK_BYTES = 1024 * 1024
 
 /** Persist lastAccess at most this often per entry: hits must not turn into metadata writes. */
 export const ACCESS_PERSIST_INTERVAL_MS = 60 * 60 * 1000
 /** /_/healthz probes the cache directory at most this often; in between it repeats the last answer. */
 export const HEALTH_PROBE_INTERVAL_MS = 5000
 
-/** What /_/healthz says of the cache directory. */
-export type CacheHealth = { ok: true } | { ok: false; reason: string }
-
-export class DiskStore {
+export class DiskStore implements CacheStore {
   readonly dir: string
   readonly maxSize: number
+  readonly staging: Staging
   readonly #log: Logger
   readonly #now: () => number
   readonly #index: LRUCache<string, EntryMeta>
-  readonly #resumable = new Map<string, ResumeState>()
   readonly #pinned = new Map<string, EntryMeta>()
   /** Published entries whose metadata is not on disk yet: `persist` writes it, after the body's fsync. */
   readonly #unpersisted = new WeakSet<EntryMeta>()
@@ -107,18 +65,27 @@ export class DiskStore {
   #evictions = 0
   #health: { at: number; result: CacheHealth } | null = null
   #probing: Promise<CacheHealth> | null = null
+  /** Every key, pinned or not, in ascending order, for list(query); rebuilt after the key set changed. */
+  #sortedKeys: string[] | null = null
 
   private constructor (opts: DiskStoreOptions) {
     this.dir = opts.dir
     this.maxSize = opts.maxSize
     this.#log = opts.log
     this.#now = opts.now ?? Date.now
+    this.staging = new Staging({
+      dir: join(this.dir, 'tmp'),
+      quarantineDir: join(this.dir, 'quarantine'),
+      now: this.#now,
+      recover: async () => { await this.#recoverLayout() }
+    })
     this.#index = new LRUCache<string, EntryMeta>({
       maxSize: opts.maxSize,
       sizeCalculation: (meta) => Math.max(1, meta.size),
       // A replaced entry ('set') was renamed over in place; only evicted or deleted entries go.
       dispose: (meta, key, reason) => {
         if (reason !== 'evict' && reason !== 'delete') return
+        this.#sortedKeys = null
         // Pinning moves an entry out of the LRU: its files stay.
         if (this.#pinned.get(key) === meta) return
         if (reason === 'evict') this.#evictions++
@@ -134,12 +101,12 @@ export class DiskStore {
   }
 
   get objectsDir (): string { return join(this.dir, 'objects') }
-  get tmpDir (): string { return join(this.dir, 'tmp') }
-  get quarantineDir (): string { return join(this.dir, 'quarantine') }
+  get tmpDir (): string { return this.staging.dir }
+  get quarantineDir (): string { return this.staging.quarantineDir }
 
   bodyPath (key: string): string { return join(this.objectsDir, key.slice(0, 2), key) }
   metaPath (key: string): string { return `${this.bodyPath(key)}.json` }
-  tempPath (key: string): string { return join(this.tmpDir, `${key}.part`) }
+  tempPath (key: string): string { return this.staging.path(key) }
 
   /** The entry, marked as recently used. */
   get (key: string): EntryMeta | undefined {
@@ -158,9 +125,36 @@ export class DiskStore {
 
   peek (key: string): EntryMeta | undefined { return this.#pinned.get(key) ?? this.#index.peek(key) }
 
-  list (): EntryMeta[] { return [...this.#pinned.values(), ...this.#index.values()] }
+  /** Every entry, pinned first, then the LRU from the most recently used (disk only: tests read the order). */
+  list (): EntryMeta[]
+  /** One page in ascending key order (CacheStore): a cursor is the last key of the previous page. */
+  list (query: ListQuery): ListPage
+  list (query?: ListQuery): EntryMeta[] | ListPage {
+    if (query === undefined) return [...this.#pinned.values(), ...this.#index.values()]
+    this.#sortedKeys ??= [...this.#pinned.keys(), ...this.#index.keys()].sort()
+    const keys = this.#sortedKeys
+    const limit = Math.max(1, Math.floor(query.limit))
+    let at = 0
+    if (query.after !== undefined && query.after !== '') {
+      // The first key after the cursor: the cursor's own entry may have gone meanwhile.
+      let high = keys.length
+      while (at < high) {
+        const mid = (at + high) >>> 1
+        if ((keys[mid] as string) <= query.after) at = mid + 1
+        else high = mid
+      }
+    }
+    const entries: EntryMeta[] = []
+    let last = at
+    for (; last < keys.length && entries.length < limit; last++) {
+      const meta = this.peek(keys[last] as string)
+      if (meta !== undefined) entries.push(meta)
+    }
+    const next = last < keys.length ? (entries.at(-1)?.key ?? null) : null
+    return { entries, next }
+  }
 
-  get stats (): { bytes: number; entries: number; maxSize: number; reserved: number; evictions: number; pinnedBytes: number; pinnedEntries: number } {
+  get stats (): StoreStats {
     return {
       bytes: this.#index.calculatedSize + this.#pinnedBytes,
       entries: this.#index.size + this.#pinned.size,
@@ -173,7 +167,7 @@ export class DiskStore {
   }
 
   /** Opens a committed body for reading. The handle keeps the bytes alive if the entry is evicted meanwhile. */
-  async openBody (key: string): Promise<{ handle: FileHandle; meta: EntryMeta } | null> {
+  async openBody (key: string): Promise<DiskBody | null> {
     const meta = this.get(key)
     if (meta === undefined) return null
     let handle: FileHandle
@@ -185,7 +179,7 @@ export class DiskStore {
       return null
     }
     const found = await handle.stat().catch(() => null)
-    if (found !== null && stampMatches(meta, found)) return { handle, meta }
+    if (found !== null && stampMatches(meta, found)) return diskBody(handle, meta)
     await handle.close().catch(() => {})
     // A body renamed over by a newer download of the key is not a changed body: use the new entry.
     if (this.peek(key) !== meta) return await this.openBody(key)
@@ -222,12 +216,16 @@ export class DiskStore {
 
   /** Bytes the filesystem under tmp/ has free for this process, or null when it cannot tell. */
   async freeBytes (): Promise<number | null> {
-    try {
-      const fs = await statfs(this.tmpDir)
-      return fs.bavail * fs.bsize
-    } catch {
-      return null
+    return await this.staging.freeBytes()
+  }
+
+  /** CacheStore: `claim` (or `admit` with checkFreeSpace) as a Reservation that `use` grows. */
+  async reserve (bytes: number, opts: ReserveOptions = {}): Promise<Reservation | ReserveRefusal> {
+    if (bytes > 0) {
+      const admitted = opts.checkFreeSpace === true ? await this.admit(bytes) : this.claim(bytes) ? 'ok' : 'quota'
+      if (admitted !== 'ok') return admitted
     }
+    return new DiskReservation(this, Math.max(0, bytes))
   }
 
   /**
@@ -275,21 +273,7 @@ export class DiskStore {
 
   /** Opens (creating or truncating to `from`) the temp file of an in-flight download. */
   async openTemp (key: string, from = 0): Promise<FileHandle> {
-    const path = this.tempPath(key)
-    try {
-      const handle = await open(path, fsc.O_RDWR | fsc.O_CREAT, 0o644).catch(async (err: unknown) => {
-        if (!isMissingDir(err)) throw err
-        // Issue 12 item 4: the cache directory was removed under the running server (a tmp
-        // cleaner, a re-mounted volume). Recreate the layout and try once more, instead of
-        // answering 500 to every miss until a restart.
-        await this.#recoverLayout()
-        return await open(path, fsc.O_RDWR | fsc.O_CREAT, 0o644)
-      })
-      await handle.truncate(from)
-      return handle
-    } catch (err: unknown) {
-      throw ioError(path, err)
-    }
+    return await this.staging.open(key, from)
   }
 
   /**
@@ -310,9 +294,7 @@ export class DiskStore {
     try {
       await this.#recoverLayout()
       // Empty: a full disk with inodes left still passes (the cache then serves what it has).
-      const probe = join(this.tmpDir, `.healthz-${process.pid}`)
-      await (await open(probe, 'w', 0o644)).close()
-      await rm(probe, { force: true })
+      await this.staging.probe()
       return { ok: true }
     } catch (err: unknown) {
       const detail = err instanceof Error ? err.message : String(err)
@@ -335,27 +317,38 @@ export class DiskStore {
     this.#pinned.clear()
     this.#pinnedBytes = 0
     this.#index.clear()
-    this.#resumable.clear()
+    this.#sortedKeys = null
+    this.staging.forgetResumable()
   }
 
   async #makeLayout (): Promise<void> {
-    await Promise.all([this.objectsDir, this.tmpDir, this.quarantineDir].map(async (d) => await mkdir(d, { recursive: true })))
+    await Promise.all([mkdir(this.objectsDir, { recursive: true }), this.staging.makeLayout()])
   }
 
   /** An interrupted download of `key` found at start, to resume; taken at most once. */
-  takeResumable (key: string): ResumeState | undefined {
-    const state = this.#resumable.get(key)
-    this.#resumable.delete(key)
-    return state
-  }
-
-  async writeResumeState (state: ResumeState): Promise<void> {
-    await writeAtomically(`${this.tempPath(state.key)}.json`, JSON.stringify(state))
+  takeResumable (key: string): ReturnType<Staging['takeResumable']> {
+    return this.staging.takeResumable(key)
   }
 
   async removeTemp (key: string): Promise<void> {
-    await rm(this.tempPath(key), { force: true })
-    await rm(`${this.tempPath(key)}.json`, { force: true })
+    await this.staging.remove(key)
+  }
+
+  /**
+   * CacheStore: `publish` (visible now, the reservation's bytes move to the entry), then, after
+   * the caller's writes, the staged body's fsync and the metadata (`persist`) as `durable`.
+   */
+  async commit (meta: EntryMeta, staged: FileHandle, room: Reservation): Promise<Commit> {
+    if (!(room instanceof DiskReservation) || !room.of(this)) throw new Error('a reservation of another store')
+    await this.publish(meta, { claimed: room.promised, written: room.used })
+    room.handedOver()
+    const durable = (async () => {
+      await staged.datasync()
+      await this.persist(meta)
+    })()
+    // The caller awaits it; this only keeps a failure before it does from being reported as unhandled.
+    durable.catch(() => {})
+    return { durable }
   }
 
   /**
@@ -377,7 +370,7 @@ export class DiskStore {
       const published = await stat(this.tempPath(meta.key))
       meta.file = { size: published.size, mtimeMs: published.mtimeMs }
       await rename(this.tempPath(meta.key), body)
-      await rm(`${this.tempPath(meta.key)}.json`, { force: true })
+      await this.staging.forget(meta.key)
     } catch (err: unknown) {
       throw ioError(body, err)
     } finally {
@@ -420,6 +413,7 @@ export class DiskStore {
   delete (key: string): boolean {
     const pinned = this.#pinned.get(key)
     if (pinned === undefined) return this.#index.delete(key)
+    this.#sortedKeys = null
     this.#pinned.delete(key)
     this.#pinnedBytes -= entryBytes(pinned)
     void this.#unlinkEntry(key, pinned)
@@ -434,6 +428,7 @@ export class DiskStore {
     const meta = this.peek(key)
     if (meta === undefined) return undefined
     if ((meta.pinned === true) !== pinned) {
+      this.#sortedKeys = null
       if (pinned) {
         meta.pinned = true
         this.#pinned.set(key, meta)
@@ -460,6 +455,7 @@ export class DiskStore {
 
   /** Indexes `meta` where its key lives: beside the LRU when pinned, else in it. */
   #indexEntry (meta: EntryMeta): void {
+    this.#sortedKeys = null
     const pinned = this.#pinned.get(meta.key)
     if (pinned === undefined) {
       this.#index.set(meta.key, meta)
@@ -482,7 +478,7 @@ export class DiskStore {
    * mismatch (or a missing body) moves it to quarantine/ with a note and drops the entry, so the
    * next request fetches it again. Null when the body is intact.
    */
-  async verify (key: string, onBytes?: (bytes: number) => void): Promise<{ expected: string; actual: string; quarantined: string | null } | null> {
+  async verify (key: string, onBytes?: (bytes: number) => void): Promise<VerifyResult | null> {
     const meta = this.peek(key)
     if (meta === undefined) return null
     let actual: string
@@ -499,16 +495,9 @@ export class DiskStore {
       return { expected: meta.sha256, actual: 'missing', quarantined: null }
     }
     if (actual === meta.sha256) return null
-    const target = join(this.quarantineDir, `${key}-${this.#now()}.bin`)
-    try {
-      await mkdir(this.quarantineDir, { recursive: true })
-      await rename(this.bodyPath(key), target)
-      await writeFile(`${target}.json`, JSON.stringify({
-        url: meta.url, expected: { algorithm: 'sha256', hex: meta.sha256 }, actual, size: meta.size, reason: 'cache verify', quarantinedAt: new Date(this.#now()).toISOString()
-      }, null, 2))
-    } catch (err: unknown) {
-      throw ioError(target, err)
-    }
+    const target = await this.staging.quarantineFile(this.bodyPath(key), key, {
+      url: meta.url, expected: { algorithm: 'sha256', hex: meta.sha256 }, actual, size: meta.size, reason: 'cache verify'
+    })
     // The body is gone from objects/ already; this drops the index entry and the metadata.
     this.delete(key)
     return { expected: meta.sha256, actual, quarantined: target }
@@ -533,12 +522,12 @@ export class DiskStore {
 
   /** Moves a temp body that failed verification aside, with a note of why. */
   async quarantine (key: string, note: Record<string, unknown>): Promise<string> {
-    const target = join(this.quarantineDir, `${key}-${this.#now()}.bin`)
-    await mkdir(this.quarantineDir, { recursive: true })
-    await rename(this.tempPath(key), target)
-    await writeFile(`${target}.json`, JSON.stringify({ ...note, quarantinedAt: new Date(this.#now()).toISOString() }, null, 2))
-    await rm(`${this.tempPath(key)}.json`, { force: true })
-    return target
+    return await this.staging.quarantine(key, note)
+  }
+
+  /** CacheStore: waits for the unlinks of evicted and deleted entries still running. */
+  async close (): Promise<void> {
+    while (this.#unlinking.size > 0) await Promise.all([...this.#unlinking.values()])
   }
 
   /** Removes an evicted or deleted entry's files, one unlink per key at a time; publish waits for it. */
@@ -561,7 +550,7 @@ export class DiskStore {
 
   async #load (): Promise<void> {
     await this.#makeLayout()
-    await this.#loadTemps()
+    await this.staging.load()
     const metas: EntryMeta[] = []
     let dropped = 0
     let unreadable = 0
@@ -615,41 +604,9 @@ export class DiskStore {
       this.#index.set(meta.key, meta)
     }
     this.#trim()
-    this.#log.info({ entries: this.#index.size, bytes: this.#index.calculatedSize, dropped, unreadable, resumable: this.#resumable.size }, 'cache index rebuilt')
+    this.#sortedKeys = null
+    this.#log.info({ entries: this.#index.size, bytes: this.#index.calculatedSize, dropped, unreadable, resumable: this.staging.resumable }, 'cache index rebuilt')
   }
-
-  /** Keeps interrupted downloads that can be resumed (truncated to their durable length), deletes the rest. */
-  async #loadTemps (): Promise<void> {
-    for (const name of await readdir(this.tmpDir)) {
-      if (!name.endsWith('.part')) {
-        if (!name.endsWith('.part.json')) await rm(join(this.tmpDir, name), { force: true })
-        continue
-      }
-      const key = name.slice(0, -'.part'.length)
-      const path = join(this.tmpDir, name)
-      const state = await readJson<ResumeState>(`${path}.json`)
-      const size = await stat(path).then((s) => s.size, () => -1)
-      const usable = state !== null && state.key === key && state.durable > 0 && size >= state.durable &&
-        (state.etag !== null || state.lastModified !== null)
-      if (usable) {
-        await truncate(path, state.durable)
-        this.#resumable.set(key, state)
-      } else {
-        await this.removeTemp(key)
-      }
-    }
-    for (const name of await readdir(this.tmpDir)) {
-      if (name.endsWith('.part.json') && !this.#resumable.has(name.slice(0, -'.part.json'.length))) {
-        await rm(join(this.tmpDir, name), { force: true })
-      }
-    }
-  }
-}
-
-/** ENOENT or ENOTDIR: a directory on the path is missing (or is no longer a directory). */
-function isMissingDir (err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException | null)?.code
-  return code === 'ENOENT' || code === 'ENOTDIR'
 }
 
 function entryBytes (meta: EntryMeta): number {
@@ -659,20 +616,6 @@ function entryBytes (meta: EntryMeta): number {
 /** Whether a body file still is what `meta` says was published: its size, and its mtime when stamped. */
 function stampMatches (meta: EntryMeta, found: { size: number; mtimeMs: number }): boolean {
   return found.size === meta.size && (meta.file === undefined || (found.size === meta.file.size && found.mtimeMs === meta.file.mtimeMs))
-}
-
-function ioError (path: string, err: unknown): Error {
-  const wrapped = new CacheIoError(path, err instanceof Error ? err.message : String(err))
-  wrapped.cause = err
-  return wrapped
-}
-
-async function readJson<T> (path: string): Promise<T | null> {
-  try {
-    return JSON.parse(await readFile(path, 'utf8')) as T
-  } catch {
-    return null
-  }
 }
 
 /** ENOENT: the file is gone. */
@@ -709,7 +652,65 @@ async function readMeta (path: string): Promise<EntryMeta | null> {
   return meta
 }
 
-/** Temp file, fsync, rename (write-file-atomic): a reader sees the old file or the new one, never a torn one. */
-async function writeAtomically (path: string, text: string): Promise<void> {
-  await writeFileAtomic(path, text, { mode: 0o644, fsync: true })
+/** A committed body on disk: a StoredBody over an open file (tests also reach its handle). */
+export interface DiskBody extends StoredBody {
+  readonly handle: FileHandle
+}
+
+function diskBody (handle: FileHandle, meta: EntryMeta): DiskBody {
+  return {
+    handle,
+    meta,
+    size: meta.size,
+    read: async (buffer, length, position) => (await handle.read(buffer, 0, length, position)).bytesRead,
+    stream: (start, endInclusive): Readable => handle.createReadStream({ start, end: endInclusive ?? undefined, highWaterMark: HIT_READ_CHUNK_BYTES, autoClose: false }),
+    close: async () => { await handle.close().catch(() => {}) }
+  }
+}
+
+/**
+ * DiskStore's Reservation: its promise is `claim`ed (or `admit`ted), its staged bytes `useSpace`d;
+ * `commit` hands both over to the published entry in one step (DiskStore.publish).
+ */
+class DiskReservation implements Reservation {
+  readonly #store: DiskStore
+  #promised: number
+  #used = 0
+
+  constructor (store: DiskStore, promised: number) {
+    this.#store = store
+    this.#promised = promised
+  }
+
+  get promised (): number { return this.#promised }
+  get used (): number { return this.#used }
+
+  of (store: DiskStore): boolean { return this.#store === store }
+
+  use (bytes: number): boolean {
+    const extra = Math.max(0, this.#used + bytes - this.#promised)
+    if (extra > 0 && !this.#store.claim(extra)) return false
+    if (!this.#store.useSpace(bytes)) {
+      this.#store.release(extra, 0)
+      return false
+    }
+    this.#promised += extra
+    this.#used += bytes
+    return true
+  }
+
+  async reclaim (bytes: number): Promise<boolean> {
+    return await this.#store.evictForSpace(bytes)
+  }
+
+  release (): void {
+    this.#store.release(this.#promised, this.#used)
+    this.handedOver()
+  }
+
+  /** The bytes are the published entry's now (publish released them): nothing left to give back. */
+  handedOver (): void {
+    this.#promised = 0
+    this.#used = 0
+  }
 }

@@ -16,7 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { createGunzip } from 'node:zlib'
 import CachePolicy from 'http-cache-semantics'
 import type { Logger } from 'pino'
-import type { DiskStore, EntryMeta, ResumeState } from './disk-store.js'
+import type { CacheStore, EntryMeta, Reservation } from './cache-store.js'
 import {
   CacheIoError, ChecksumMismatchError, type DsmError, isDsmError, UpstreamBadResponseError, UpstreamChangedError, UpstreamIncompleteError,
   UpstreamTooSlowError
@@ -25,6 +25,7 @@ import type { PumpSource } from './file-pump.js'
 import { GrowingFileReader, type GrowingSource, READ_CHUNK_BYTES } from './growing-file-reader.js'
 import { freshenedByNotModified } from './not-modified.js'
 import { mapUpstreamError, type Upstream, type UpstreamResponse } from './upstream.js'
+import type { ResumeState } from './staging.js'
 import { storedHeaders } from './stored-headers.js'
 
 /** Queue at most this much received-but-unwritten data before pausing the upstream. */
@@ -72,7 +73,7 @@ export interface DownloadOptions {
   key: string
   url: URL
   upstream: Upstream
-  store: DiskStore
+  store: CacheStore
   /** Headers sent upstream. */
   headers: Record<string, string>
   /** The client request the cache policy is evaluated for (RFC 9111 storability, Vary). */
@@ -118,9 +119,8 @@ export class Download extends EventEmitter implements GrowingSource {
   #writeError: unknown = null
   #sha256: Hash = createHash('sha256')
   #md5: Hash | null = null
-  /** Room promised by the store (DiskStore.claim) and tmp/ bytes accounted there (useSpace). */
-  #claimed = 0
-  #accounted = 0
+  /** Room the store promised this body, grown as bytes are staged (cache-store.ts Reservation). */
+  #room: Reservation | null = null
   /** The first response declared Content-Length: only then may the body be kept as immutable. */
   #lengthDeclared = false
   /** The end of a length-less body was confirmed upstream (a 416 `bytes *\/N` to `Range: bytes=N-`). */
@@ -358,7 +358,7 @@ export class Download extends EventEmitter implements GrowingSource {
 
   async #begin (): Promise<DownloadOutcome> {
     const { store, revalidate } = this.#opts
-    const resume = revalidate === null ? store.takeResumable(this.key) : undefined
+    const resume = revalidate === null ? store.staging.takeResumable(this.key) : undefined
     try {
       if (resume !== undefined) {
         const resumed = await this.#resumeFromDisk(resume)
@@ -408,19 +408,18 @@ export class Download extends EventEmitter implements GrowingSource {
       : !policy.storable() ? 'the response is not storable (Cache-Control no-store/private, or Authorization)' : null
     const length = parseLength(headers['content-length'])
     const { store } = this.#opts
-    if (notStorable !== null) return this.#uncacheable(notStorable, res, true)
+    if (notStorable !== null) return await this.#uncacheable(notStorable, res, true)
     if (length !== null && !store.fits(length)) {
-      return this.#uncacheable(`it is larger than cache.maxSize (${length} bytes)`, res, true)
+      return await this.#uncacheable(`it is larger than cache.maxSize (${length} bytes)`, res, true)
     }
-    if (length !== null) {
-      // Promised, not evicted for (issue 12 item 2): entries go only as bytes are written.
-      const admitted = await store.admit(length)
-      if (admitted !== 'ok') {
-        const why = admitted === 'quota' ? 'downloads in flight and pinned entries hold the room under cache.maxSize' : 'the cache filesystem has no room for it'
-        return this.#uncacheable(`${why} (${length} bytes)`, res, true, 'no-space')
-      }
-      this.#claimed = length
+    // Promised, not evicted for (issue 12 item 2): entries go only as bytes are written. A
+    // length-less body starts with an empty promise that grows as it is written.
+    const room = await store.reserve(length ?? 0, { checkFreeSpace: length !== null })
+    if (typeof room === 'string') {
+      const why = room === 'quota' ? 'downloads in flight and pinned entries hold the room under cache.maxSize' : 'the cache filesystem has no room for it'
+      return await this.#uncacheable(`${why} (${length ?? 0} bytes)`, res, true, 'no-space')
     }
+    this.#room = room
     this.#size = length
     this.#lengthDeclared = length !== null
     this.#policy = policy
@@ -428,7 +427,7 @@ export class Download extends EventEmitter implements GrowingSource {
     this.#etag = headerValue(headers.etag)
     this.#lastModified = headerValue(headers['last-modified'])
     try {
-      this.#handle = await store.openTemp(this.key)
+      this.#handle = await store.staging.open(this.key)
     } catch (err: unknown) {
       // A read-only or unusable cache dir: the upstream can still serve this client (issue 12 item 11).
       return this.#passThroughBeforeFirstByte(res, null, err)
@@ -462,7 +461,7 @@ export class Download extends EventEmitter implements GrowingSource {
 
   /** Writes the first chunk at offset 0, making room for it; on ENOSPC evicts and retries once. */
   async #writeFirst (chunk: Buffer): Promise<void> {
-    if (!this.#account(chunk.length)) throw new CacheIoError(this.#opts.store.tempPath(this.key), 'no room under cache.maxSize')
+    if (!this.#account(chunk.length)) throw new CacheIoError(this.#opts.store.staging.path(this.key), 'no room under cache.maxSize')
     const handle = this.#handle
     if (handle === null) throw new Error('temp file closed before the first write')
     const write = async (): Promise<void> => {
@@ -472,7 +471,7 @@ export class Download extends EventEmitter implements GrowingSource {
     try {
       await write()
     } catch (err: unknown) {
-      if (!isNoSpace(err) || !await this.#opts.store.evictForSpace(chunk.length)) throw err
+      if (!isNoSpace(err) || this.#room === null || !await this.#room.reclaim(chunk.length)) throw err
       await write()
     }
     this.#sha256.update(chunk)
@@ -490,39 +489,28 @@ export class Download extends EventEmitter implements GrowingSource {
       this.#refs = 0
       await handle.close().catch(() => {})
     }
-    await store.removeTemp(this.key).catch(() => {})
-    store.release(this.#claimed, this.#accounted)
-    this.#claimed = 0
-    this.#accounted = 0
+    await store.staging.remove(this.key).catch(() => {})
+    this.#releaseSpace()
     const rest = res.body
     const body = first === null ? rest : Readable.from((async function * () { yield first; yield * rest as AsyncIterable<Buffer> })(), { objectMode: false })
-    return this.#uncacheable(`the cache could not store it (${err instanceof Error ? err.message : String(err)})`, { ...res, body }, true, detail)
+    return await this.#uncacheable(`the cache could not store it (${err instanceof Error ? err.message : String(err)})`, { ...res, body }, true, detail)
   }
 
   /**
-   * Accounts `bytes` about to be written under tmp/: within this download's promise, or promised
-   * now for a length-less body, then made room for (DiskStore.useSpace). False: no room.
+   * Accounts `bytes` about to be staged: within this download's promise, or promised now for a
+   * length-less body, then made room for (Reservation.use). False: no room.
    */
   #account (bytes: number): boolean {
-    const { store } = this.#opts
-    const extra = Math.max(0, this.#accounted + bytes - this.#claimed)
-    if (extra > 0 && !store.claim(extra)) return false
-    if (!store.useSpace(bytes)) {
-      store.release(extra, 0)
-      return false
-    }
-    this.#claimed += extra
-    this.#accounted += bytes
-    return true
+    return this.#room?.use(bytes) ?? false
   }
 
-  #uncacheable (reason: string, response: UpstreamResponse, supersedes = false, detail?: 'no-space' | 'cache-unwritable'): DownloadOutcome {
+  async #uncacheable (reason: string, response: UpstreamResponse, supersedes = false, detail?: 'no-space' | 'cache-unwritable'): Promise<DownloadOutcome> {
     // A revalidation answered with a new 200 that will not be kept: the stored copy is no longer
     // the current representation, so it must not be served again, not even stale when the
     // upstream later fails (serveStale). A pinned copy stays: the operator asked to keep it.
     const { revalidate, store } = this.#opts
-    if (supersedes && revalidate !== null && store.peek(this.key)?.pinned !== true) {
-      store.delete(this.key)
+    if (supersedes && revalidate !== null && (await store.peek(this.key))?.pinned !== true) {
+      await store.delete(this.key)
       this.#opts.log.info({ url: this.url.href, reason }, 'revalidation got a response that is not stored; the old copy is dropped')
     }
     this.#settle('failed')
@@ -531,7 +519,7 @@ export class Download extends EventEmitter implements GrowingSource {
 
   async #bufferResponse (res: UpstreamResponse): Promise<DownloadOutcome> {
     const length = parseLength(res.headers['content-length'])
-    if (length !== null && length > MAX_BUFFERED_RESPONSE_BYTES) return this.#uncacheable(`status ${res.status}`, res)
+    if (length !== null && length > MAX_BUFFERED_RESPONSE_BYTES) return await this.#uncacheable(`status ${res.status}`, res)
     const chunks: Buffer[] = []
     let total = 0
     for await (const chunk of res.body as AsyncIterable<Buffer>) {
@@ -540,7 +528,7 @@ export class Download extends EventEmitter implements GrowingSource {
       if (total > MAX_BUFFERED_RESPONSE_BYTES) {
         const rest = res.body
         const body = Readable.from((async function * () { yield * chunks; yield * rest as AsyncIterable<Buffer> })())
-        return this.#uncacheable(`status ${res.status}`, { ...res, body })
+        return await this.#uncacheable(`status ${res.status}`, { ...res, body })
       }
     }
     this.#settle('failed')
@@ -550,9 +538,9 @@ export class Download extends EventEmitter implements GrowingSource {
   /** An interrupted download found at start: re-hash its prefix and continue from it. */
   async #resumeFromDisk (resume: ResumeState): Promise<DownloadOutcome | null> {
     const { store, log } = this.#opts
-    this.#handle = await store.openTemp(this.key, resume.durable)
+    this.#handle = await store.staging.open(this.key, resume.durable)
     this.#refs = 1
-    for await (const chunk of createReadStream(store.tempPath(this.key), { end: resume.durable - 1, highWaterMark: 1024 * 1024 })) {
+    for await (const chunk of createReadStream(store.staging.path(this.key), { end: resume.durable - 1, highWaterMark: 1024 * 1024 })) {
       this.#sha256.update(chunk as Buffer)
       this.#md5?.update(chunk as Buffer)
     }
@@ -565,21 +553,20 @@ export class Download extends EventEmitter implements GrowingSource {
     this.#lastModified = resume.lastModified
     this.#policy = CachePolicy.fromObject(resume.policy as unknown as CachePolicy.CachePolicyObject)
     const promised = Math.max(resume.size ?? 0, resume.durable)
-    const claimed = store.claim(promised)
-    if (!claimed || !store.useSpace(resume.durable)) {
-      if (claimed) store.release(promised, 0)
+    const room = await store.reserve(promised)
+    if (typeof room === 'string' || !room.use(resume.durable)) {
+      if (typeof room !== 'string') room.release()
       await this.#handle.close().catch(() => {})
       this.#handle = null
       this.#refs = 0
-      await store.removeTemp(this.key)
+      await store.staging.remove(this.key)
       this.#written = 0
       this.#checkpointed = 0
       this.#sha256 = createHash('sha256')
       if (this.#md5 !== null) this.#md5 = createHash('md5')
       return null
     }
-    this.#claimed = promised
-    this.#accounted = resume.durable
+    this.#room = room
     log.info({ key: this.key, url: this.url.href, offset: resume.durable }, 'resuming interrupted download')
     this.#settle('streaming')
     void this.#pump(null, 0)
@@ -675,7 +662,7 @@ export class Download extends EventEmitter implements GrowingSource {
     if (validator !== null && this.#written > 0 && this.#handle !== null) {
       overlap = Buffer.alloc(this.#written - from)
       const { bytesRead } = await this.#handle.read(overlap, 0, overlap.length, from)
-      if (bytesRead !== overlap.length) throw new CacheIoError(this.#opts.store.tempPath(this.key), `read ${bytesRead} of ${overlap.length} bytes at ${from}`)
+      if (bytesRead !== overlap.length) throw new CacheIoError(this.#opts.store.staging.path(this.key), `read ${bytesRead} of ${overlap.length} bytes at ${from}`)
       headers.range = `bytes=${from}-`
       headers['if-range'] = validator
     }
@@ -809,7 +796,7 @@ export class Download extends EventEmitter implements GrowingSource {
         // A declared length was admitted whole: only a pin taken meanwhile can leave no room.
         if (this.#size !== null) {
           body.destroy()
-          throw new CacheIoError(this.#opts.store.tempPath(this.key), 'no room left under cache.maxSize (entries were pinned during the download)')
+          throw new CacheIoError(this.#opts.store.staging.path(this.key), 'no room left under cache.maxSize (entries were pinned during the download)')
         }
         // Never past the quota (issue 12 item 3): what is on disk is served from there, the
         // rest from memory, and nothing is kept.
@@ -865,7 +852,7 @@ export class Download extends EventEmitter implements GrowingSource {
             bytesWritten = (await this.#handle.writev(buffers, this.#written)).bytesWritten
           } catch (err: unknown) {
             // A full filesystem mid-stream (issue 12 item 11): evict, retry the write once.
-            if (retried || !isNoSpace(err) || !await this.#opts.store.evictForSpace(pending)) throw err
+            if (retried || !isNoSpace(err) || this.#room === null || !await this.#room.reclaim(pending)) throw err
             retried = true
             continue
           }
@@ -878,7 +865,7 @@ export class Download extends EventEmitter implements GrowingSource {
         if (this.#written - this.#checkpointed >= CHECKPOINT_BYTES) void this.#checkpoint()
       }
     } catch (err: unknown) {
-      this.#writeError = new CacheIoError(this.#opts.store.tempPath(this.key), err instanceof Error ? err.message : String(err))
+      this.#writeError = new CacheIoError(this.#opts.store.staging.path(this.key), err instanceof Error ? err.message : String(err))
       this.#queue = []
       this.#queuedBytes = 0
     } finally {
@@ -893,7 +880,7 @@ export class Download extends EventEmitter implements GrowingSource {
     const durable = this.#written
     try {
       await this.#handle.datasync()
-      await this.#opts.store.writeResumeState({
+      await this.#opts.store.staging.checkpoint({
         key: this.key,
         url: this.url.href,
         etag: this.#etag,
@@ -919,7 +906,7 @@ export class Download extends EventEmitter implements GrowingSource {
     if (digest !== null && actual !== digest.hex) {
       const err = new ChecksumMismatchError(this.url.href, `expected ${digest.algorithm}:${digest.hex}, got ${digest.algorithm}:${actual ?? ''}`)
       try {
-        const path = await store.quarantine(this.key, { url: this.url.href, expected: digest, actual, size: this.#written })
+        const path = await store.staging.quarantine(this.key, { url: this.url.href, expected: digest, actual, size: this.#written })
         log.error({ key: this.key, url: this.url.href, expected: digest.hex, actual, quarantined: path }, 'digest mismatch; body quarantined')
       } catch (qerr: unknown) {
         log.error({ err: qerr, key: this.key }, 'could not quarantine a body that failed its digest')
@@ -931,14 +918,14 @@ export class Download extends EventEmitter implements GrowingSource {
       // Passed through: every byte was served, none is kept (the temp file held only a prefix).
       log.info({ key: this.key, url: this.url.href, bytes: this.#tailEnd }, 'download served uncached; it did not fit under cache.maxSize')
       this.#releaseSpace()
-      await store.removeTemp(this.key).catch(() => {})
+      await store.staging.remove(this.key).catch(() => {})
       this.#settle('committed')
       this.unref()
       return
     }
     if (this.#size === null) {
       // A container that ends early is a truncated download, whatever the upstream says (issue 12 item 1).
-      const broken = await checkContainer(store.tempPath(this.key), this.url).catch((err: unknown) => `it could not be read back (${err instanceof Error ? err.message : String(err)})`)
+      const broken = await checkContainer(store.staging.path(this.key), this.url).catch((err: unknown) => `it could not be read back (${err instanceof Error ? err.message : String(err)})`)
       if (broken !== null) {
         this.#fail(new UpstreamIncompleteError(this.url.href, `${broken}; the body without Content-Length ended early`), true)
         return
@@ -970,21 +957,19 @@ export class Download extends EventEmitter implements GrowingSource {
         log.warn({ key: this.key, url: this.url.href, bytes: meta.size, maxSize: store.maxSize, confirmed: verified },
           verified ? 'download larger than cache.maxSize; served but not cached' : 'the end of a body without Content-Length was not confirmed upstream; served but not cached')
         this.#releaseSpace()
-        await store.removeTemp(this.key)
+        await store.staging.remove(this.key)
         this.#settle('committed')
         this.unref()
         return
       }
-      await store.publish(meta, { claimed: this.#claimed, written: this.#accounted })
-      this.#claimed = 0
-      this.#accounted = 0
+      if (this.#room === null) throw new Error('no room reserved before commit')
+      const { durable } = await store.commit(meta, handle, this.#room)
       this.#cached = true
       // Durable after the clients are served: fsync runs at disk speed (measured 376 MB/s here
       // against 5 GB/s into the page cache), so waiting for it would cap every cold download.
       this.#durable = (async () => {
         try {
-          await handle.datasync()
-          await store.persist(meta)
+          await durable
           log.info({ key: this.key, url: this.url.href, bytes: meta.size, ms: this.#opts.now() - this.startedAt }, 'download committed')
         } catch (err: unknown) {
           log.error({ err, key: this.key }, 'could not make a served body durable; it is dropped at the next start')
@@ -1012,15 +997,13 @@ export class Download extends EventEmitter implements GrowingSource {
     this.#error = err
     this.#releaseSpace()
     this.#opts.log.warn({ key: this.key, url: this.url.href, code: err.code, err }, 'download failed; nothing cached')
-    if (removeTemp) void this.#opts.store.removeTemp(this.key).catch(() => {})
+    if (removeTemp) void this.#opts.store.staging.remove(this.key).catch(() => {})
     this.#settle('failed')
     if (this.#handle !== null) this.unref()
   }
 
   #releaseSpace (): void {
-    this.#opts.store.release(this.#claimed, this.#accounted)
-    this.#claimed = 0
-    this.#accounted = 0
+    this.#room?.release()
   }
 
   #settle (state: State): void {

@@ -16,7 +16,7 @@
 //   and fragmented.
 // So the pump holds at most LARGE_BUFFER_BUDGET_BYTES + PUMP_BUFFERS × SMALL_BUFFER_BYTES per
 // response. Hand-written because Node has no sendfile and no stream with a recycled buffer pool.
-import type { FileHandle } from 'node:fs/promises'
+import type { StoredBody } from './cache-store.js'
 import type { Writable } from 'node:stream'
 
 /** A read of a complete file (a cached hit): large, for throughput. */
@@ -39,11 +39,11 @@ export interface PumpSource {
   complete: () => boolean
 }
 
-/** A committed file: every byte is there. */
-export function fileSource (handle: FileHandle, size: number): PumpSource {
+/** A committed body (cache-store.ts StoredBody): every byte is there. */
+export function storedSource (body: Pick<StoredBody, 'size' | 'read'>): PumpSource {
   return {
-    ready: async (position) => size - position,
-    read: async (buffer, length, position) => (await handle.read(buffer, 0, length, position)).bytesRead,
+    ready: async (position) => body.size - position,
+    read: async (buffer, length, position) => await body.read(buffer, length, position),
     complete: () => true
   }
 }

@@ -6,7 +6,7 @@
 // downloads and their clients through the CacheObserver interface (mirror-cache.ts).
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { OUTCOMES, type Outcome } from './cache-status.js'
-import type { DiskStore } from './disk-store.js'
+import type { CacheStore } from './cache-store.js'
 import type { Download } from './download.js'
 import { isDsmError } from './errors.js'
 import type { CacheObserver } from './mirror-cache.js'
@@ -21,7 +21,7 @@ export const RATE_WINDOW_MS = 5_000
 const RATE_SAMPLE_MS = 200
 
 export interface MetricsOptions {
-  store: Pick<DiskStore, 'stats'>
+  store: Pick<CacheStore, 'stats'>
   /** The downloads in flight (MirrorCache#downloads), read at scrape time. */
   downloads: () => ReadonlyMap<string, Download>
   recentErrors: RecentErrors

@@ -10,18 +10,17 @@ import picomatch from 'picomatch'
 import type { Logger } from 'pino'
 import { canonicalUrl, cacheKey } from './cache-key.js'
 import { failedWith, setCacheStatus, type CacheStatus } from './cache-status.js'
-import type { DiskStore, EntryMeta } from './disk-store.js'
+import type { CacheStore, EntryMeta } from './cache-store.js'
 import { Download, type DownloadOptions, type ExpectedDigest } from './download.js'
 import { DownloadCancelledError, isDsmError } from './errors.js'
 import type { MirrorTarget } from './mirror-target.js'
-import { fileSource } from './file-pump.js'
+import { storedSource } from './file-pump.js'
 import { freshenedByNotModified } from './not-modified.js'
 import { sendObject } from './serve-object.js'
 import { forwardedHeaders } from './stored-headers.js'
 import { mapUpstreamError, type Upstream, type UpstreamResponse } from './upstream.js'
 
 export const MAX_NEGATIVE_ENTRIES = 10_000
-export const HIT_READ_CHUNK_BYTES = 1024 * 1024
 /** Client request headers that are sent upstream on the cached path; the rest stay here. */
 const UPSTREAM_REQUEST_HEADERS = ['accept', 'accept-language', 'authorization', 'user-agent']
 const NEGATIVE_STATUSES = new Set([404, 410])
@@ -40,7 +39,7 @@ const NO_STALE_DIRECTIVES = ['no-cache', 'must-revalidate', 'proxy-revalidate', 
 type Forward = 'miss' | 'stale' | 'vary-miss' | 'request'
 
 export interface MirrorCacheOptions {
-  store: DiskStore
+  store: CacheStore
   upstream: Upstream
   immutable: readonly string[]
   revalidateAfter: number
@@ -115,7 +114,7 @@ export class MirrorCache {
     const negative = request.headers.authorization === undefined ? this.#negative.get(key) : undefined
     if (negative !== undefined) return this.#sendBuffered(reply, negative, { hit: true, detail: 'negative' })
 
-    const meta = this.#opts.store.get(key)
+    const meta = await this.#opts.store.get(key)
     const inFlight = this.#downloads.has(key)
     if (meta !== undefined) {
       const fwd = this.#freshness(meta, request, target)
@@ -134,10 +133,11 @@ export class MirrorCache {
    * download for its key, or follows the one in flight. A cached entry is left as it is, fresh or
    * not: the next client request revalidates it as usual.
    */
-  prefetch (target: MirrorTarget): PrefetchStart {
+  async prefetch (target: MirrorTarget): Promise<PrefetchStart> {
     const key = cacheKey(target.url)
+    if (!this.#downloads.has(key) && await this.#opts.store.peek(key) !== undefined) return { key, state: 'cached', done: Promise.resolve(true) }
+    // Looked up after the store answered: a download may have started meanwhile.
     let download = this.#downloads.get(key)
-    if (download === undefined && this.#opts.store.peek(key) !== undefined) return { key, state: 'cached', done: Promise.resolve(true) }
     const initiator = download === undefined
     if (download === undefined) {
       const url = target.url
@@ -230,7 +230,7 @@ export class MirrorCache {
       this.#opts.log.warn({ url: download.url.href, code: isDsmError(err) ? err.code : undefined, err }, 'prefetch failed')
       return false
     }
-    return this.#opts.store.peek(download.key) !== undefined
+    return await this.#opts.store.peek(download.key) !== undefined
   }
 
   /** Suspends every in-flight download (resumable after restart) and lets committed ones become durable. */
@@ -401,16 +401,15 @@ export class MirrorCache {
   async #serveHit (request: FastifyRequest, reply: FastifyReply, target: MirrorTarget, meta: EntryMeta, cacheStatus: CacheStatus): Promise<FastifyReply> {
     const opened = await this.#opts.store.openBody(meta.key)
     if (opened === null) return await this.#fetch(request, reply, target, meta.key, null, 'miss')
-    const { handle } = opened
     const current = opened.meta
     return sendObject(request, reply, {
       size: current.size,
       headers: current.headers,
       etag: current.etag,
       lastModified: current.lastModified,
-      open: (start, end) => handle.createReadStream({ start, end: end ?? undefined, highWaterMark: HIT_READ_CHUNK_BYTES, autoClose: false }),
-      pump: fileSource(handle, current.size),
-      release: () => { void handle.close().catch(() => {}) }
+      open: (start, end) => opened.stream(start, end),
+      pump: storedSource(opened),
+      release: () => { void opened.close().catch(() => {}) }
     }, cacheStatus, { age: String(this.#age(current)) })
   }
 

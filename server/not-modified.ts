@@ -2,7 +2,7 @@
 // headers and freshness are updated from the 304, unless its validator selects another response,
 // in which case the stored one must not be touched at all.
 import CachePolicy from 'http-cache-semantics'
-import type { EntryMeta } from './disk-store.js'
+import type { EntryMeta } from './cache-store.js'
 import { storedHeaders } from './stored-headers.js'
 
 /** The entry refreshed by a 304, or null when the 304 is not about the stored response. */

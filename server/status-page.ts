@@ -4,7 +4,7 @@ import { randomBytes, X509Certificate } from 'node:crypto'
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify'
 import { readServedCaPem } from '../certs/serving-tls.js'
 import type { DsmirrorConfig } from '../config/schema.js'
-import type { DiskStore, EntryMeta } from './disk-store.js'
+import type { CacheStore, EntryMeta } from './cache-store.js'
 import { listenerUrls } from './listener-urls.js'
 import { FROM_CACHE, type Metrics, type Outcome } from './metrics.js'
 import type { MirrorCache } from './mirror-cache.js'
@@ -12,6 +12,7 @@ import type { RecentError, RecentErrors } from './recent-errors.js'
 import { publicMessage } from './errors.js'
 import { redactUrl } from './redact-url.js'
 import { renderLive, renderStatusPage } from './status-html.js'
+import { listAll } from './store-listing.js'
 
 /** Rows in each of the "largest" and "most recent" entry tables. */
 export const STATUS_ENTRY_ROWS = 8
@@ -20,7 +21,7 @@ const PLAIN_HOST = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/
 
 export interface StatusPageOptions {
   config: DsmirrorConfig
-  store: DiskStore
+  store: CacheStore
   cache: MirrorCache
   metrics: Metrics
   recentErrors: RecentErrors
@@ -97,7 +98,7 @@ export async function statusSnapshot (app: FastifyInstance, request: FastifyRequ
   }
   const fromUpstream = requests.miss ?? 0
   const stats = store.stats
-  const entries = store.list()
+  const entries = await listAll(store)
   // URLs are shown to every reader: credentials in query strings are redacted (issue 12 item 12).
   const toEntry = (m: EntryMeta): StatusEntry => ({ url: redactUrl(m.url), size: m.size, fetchedAt: m.fetchedAt })
   return {
