@@ -9,7 +9,7 @@ import { createCipheriv, createHash } from 'node:crypto'
 import { Agent, request } from 'undici'
 import type { SoakObject } from './soak-upstream.js'
 
-/** The pump's bound (server/file-pump.ts), repeated here: the soak measures a built revision, not this tree. */
+/** The pump's bound (server/cache/file-pump.ts), repeated here: the soak measures a built revision, not this tree. */
 export const LARGE_BUFFER_BUDGET_BYTES = 64 * 1024 * 1024
 export const SMALL_BUFFER_BYTES = 64 * 1024
 export const PUMP_BUFFERS = 4

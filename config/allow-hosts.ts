@@ -1,6 +1,6 @@
 // The allowHosts grammar, in one place so the config check and `dsmirror config` agree.
 // An entry is one of:
-//   download.pytorch.org            exact host name, HTTPS port 443 only (server/allowlist.ts)
+//   download.pytorch.org            exact host name, HTTPS port 443 only (server/upstream/allowlist.ts)
 //   mirror.corp:8443                host name with a port
 //   *.hf.co / *.corp.example:8443   any subdomain (not the suffix itself), port 443 or the one given; the suffix needs
 //                                   two labels or more, so `*.com` cannot open up a whole TLD, and may not be a

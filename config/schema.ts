@@ -110,7 +110,7 @@ export interface DsmirrorConfig {
     maxRedirects: number
     /**
      * Canonical CIDR ranges (`10.0.0.0/8`, `fd00::/8`) of non-public addresses that resolved
-     * upstream names may connect to (server/address-policy.ts); public addresses always may.
+     * upstream names may connect to (server/upstream/address-policy.ts); public addresses always may.
      */
     allowAddresses: string[]
   }
@@ -133,7 +133,7 @@ export interface DsmirrorConfig {
   checksums: Record<string, string>
   admin: {
     token: string | null
-    /** Extra names (lower case, `*.suffix` allowed) clients use for /_/ pages (server/admin-guard.ts). */
+    /** Extra names (lower case, `*.suffix` allowed) clients use for /_/ pages (server/routes/admin-guard.ts). */
     allowedHosts: string[]
   }
   log: { level: LogLevel }

@@ -8,22 +8,22 @@ import { watchCaBundle, type CaBundleWatcher } from '../certs/bundle-reload.js'
 import { buildCaBundle, SYSTEM_BUNDLE_PATHS, writeCaBundle, type CaBundle } from '../certs/ca-bundle.js'
 import { readServedCaPem } from '../certs/serving-tls.js'
 import type { DsmirrorConfig } from '../config/schema.js'
-import { adminApi } from './admin-api.js'
-import { checkAdminRequest, configuredNames } from './admin-guard.js'
-import { Allowlist } from './allowlist.js'
-import { connectionsCheckingInterval, createClientErrorHandler, type ClientErrorHandler } from './client-errors.js'
-import { LOCAL, outcomeOf, renderCacheStatus, setCacheStatus } from './cache-status.js'
-import { DiskStore } from './disk-store.js'
+import { adminApi } from './routes/admin-api.js'
+import { checkAdminRequest, configuredNames } from './routes/admin-guard.js'
+import { Allowlist } from './upstream/allowlist.js'
+import { connectionsCheckingInterval, createClientErrorHandler, type ClientErrorHandler } from './http/client-errors.js'
+import { LOCAL, outcomeOf, renderCacheStatus, setCacheStatus } from './cache/cache-status.js'
+import { DiskStore } from './cache/disk-store.js'
 import { BadPathError, clientError, NotFoundError } from './errors.js'
-import { isLoopbackAddress } from './loopback.js'
+import { isLoopbackAddress } from './http/loopback.js'
 import { Metrics } from './metrics.js'
-import { metricsPlugin } from './metrics-plugin.js'
-import { MirrorCache } from './mirror-cache.js'
-import { parseMirrorTarget, type MirrorTarget } from './mirror-target.js'
+import { metricsPlugin } from './http/metrics-plugin.js'
+import { MirrorCache } from './cache/mirror-cache.js'
+import { parseMirrorTarget, type MirrorTarget } from './routes/mirror-target.js'
 import { RecentErrors } from './recent-errors.js'
-import { REDACTING_SERIALIZERS } from './redact-url.js'
-import { statusPage } from './status-page.js'
-import { mapUpstreamError, Upstream } from './upstream.js'
+import { REDACTING_SERIALIZERS } from './http/redact-url.js'
+import { statusPage } from './routes/status-page.js'
+import { mapUpstreamError, Upstream } from './upstream/upstream.js'
 
 export const MAX_URL_BYTES = 16 * 1024
 const CACHED_METHODS = ['GET', 'HEAD'] as const
@@ -53,7 +53,7 @@ declare module 'fastify' {
       upstream: Upstream
       caBundle: CaBundle
       caWatcher: CaBundleWatcher
-      /** Both listeners' 'clientError' handler (server/client-errors.ts), counted in metrics and /_/. */
+      /** Both listeners' 'clientError' handler (server/http/client-errors.ts), counted in metrics and /_/. */
       clientErrorHandler: ClientErrorHandler
     }
   }
@@ -145,7 +145,7 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
     }
   })
   app.decorate('dsmirror', { config, store, cache, upstream, caBundle, caWatcher, clientErrorHandler })
-  // What the cache did, set with setCacheStatus (server/cache-status.ts) wherever the header is.
+  // What the cache did, set with setCacheStatus (server/cache/cache-status.ts) wherever the header is.
   app.decorateReply('cacheStatus', null)
   // First, so its hooks see every request, refused ones included.
   await app.register(metricsPlugin, { metrics, recentErrors })
@@ -155,7 +155,7 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
     // for someone else: dsmirror is a mirror, not an open forward proxy.
     if (!(request.raw.url ?? '').startsWith('/')) throw new BadPathError(request.raw.url ?? '', 'absolute-form and authority-form targets are not accepted')
   })
-  // DNS rebinding and cross-site requests against /_/ (server/admin-guard.ts), before any route runs.
+  // DNS rebinding and cross-site requests against /_/ (server/routes/admin-guard.ts), before any route runs.
   const serverNames = configuredNames(config)
   app.addHook('onRequest', async (request) => {
     const refused = checkAdminRequest(request, config, serverNames)

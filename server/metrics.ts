@@ -5,15 +5,15 @@
 // events (responses, errors, upstream bytes) are counted as they happen. The cache reports its
 // downloads and their clients through the CacheObserver interface (mirror-cache.ts).
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
-import { OUTCOMES, type Outcome } from './cache-status.js'
-import type { CacheStore } from './cache-store.js'
-import type { Download } from './download.js'
+import { OUTCOMES, type Outcome } from './cache/cache-status.js'
+import type { CacheStore } from './cache/cache-store.js'
+import type { Download } from './cache/download.js'
 import { isDsmError } from './errors.js'
-import type { CacheObserver } from './mirror-cache.js'
+import type { CacheObserver } from './cache/mirror-cache.js'
 import type { RecentErrors } from './recent-errors.js'
 
-// The outcomes are defined, and derived from the typed CacheStatus, in server/cache-status.ts.
-export { cacheOutcome, FROM_CACHE, OUTCOMES, type Outcome } from './cache-status.js'
+// The outcomes are defined, and derived from the typed CacheStatus, in server/cache/cache-status.ts.
+export { cacheOutcome, FROM_CACHE, OUTCOMES, type Outcome } from './cache/cache-status.js'
 /** Upstream time to first byte: from a download's start to its response headers. */
 export const TTFB_BUCKETS_SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
 /** A download's rate is measured over this much recent progress. */

@@ -1,7 +1,7 @@
 // The last few errors dsmirror reported, for the status page (/_/): a person looking at a failed
 // download wants the code, the URL and the fix without grepping logs. A fixed-size ring, so a
 // flood of refused requests costs nothing but the oldest rows.
-import { redactUrl } from './redact-url.js'
+import { redactUrl } from './http/redact-url.js'
 
 export const RECENT_ERRORS_MAX = 50
 

@@ -19,7 +19,7 @@ const BIN = fileURLToPath(new URL('../../bin/dsmirror.js', import.meta.url))
 const missing: string[] = []
 if (!await pythonHas('torchvision')) missing.push('Debian\'s torchvision (apt-get install python3-torchvision)')
 // bin/dsmirror.js loads the built CLI; `npm test` builds it first.
-if (!await access(fileURLToPath(new URL('../../dist/server/cli.js', import.meta.url))).then(() => true, () => false)) missing.push('the CLI is not built (npm run build)')
+if (!await access(fileURLToPath(new URL('../../dist/server/cli/cli.js', import.meta.url))).then(() => true, () => false)) missing.push('the CLI is not built (npm run build)')
 const skip = skipUnless(t, missing)
 
 t.test('torchvision over dsmirror\'s HTTPS listener', { skip }, async (t) => {

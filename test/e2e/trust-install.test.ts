@@ -26,7 +26,7 @@ async function missingPrerequisites (): Promise<string[]> {
   if (!await executable('/usr/sbin/update-ca-certificates')) missing.push('update-ca-certificates is not installed (apt-get install ca-certificates)')
   if (!await executable('/usr/bin/curl')) missing.push('curl is not installed')
   if (!await executable(PYTHON)) missing.push(`${PYTHON} is not installed`)
-  if (!await exists(fileURLToPath(new URL('../../dist/server/cli.js', import.meta.url)))) missing.push('the CLI is not built (npm run build)')
+  if (!await exists(fileURLToPath(new URL('../../dist/server/cli/cli.js', import.meta.url)))) missing.push('the CLI is not built (npm run build)')
   return missing
 }
 

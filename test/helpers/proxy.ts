@@ -12,7 +12,7 @@ import pino from 'pino'
 import { parseConfig } from '../../config/load-config.js'
 import type { DsmirrorConfig } from '../../config/schema.js'
 import { buildApp } from '../../server/app.js'
-import { startHttpsListener, type HttpsListener, type HttpsListenerDeps } from '../../server/https-listener.js'
+import { startHttpsListener, type HttpsListener, type HttpsListenerDeps } from '../../server/http/https-listener.js'
 import { getTestPki } from './pki.js'
 
 export interface TestProxy {

@@ -7,7 +7,7 @@
 // DSM_CLIENT_HEADERS_TOO_LARGE). Sent byte for byte over raw sockets to 127.0.0.1.
 import t from 'tap'
 import { MAX_URL_BYTES } from '../../server/app.js'
-import { MAX_HEADER_BYTES } from '../../server/client-errors.js'
+import { MAX_HEADER_BYTES } from '../../server/http/client-errors.js'
 import { startCanary } from '../helpers/canary.js'
 import { rawRequest } from '../helpers/raw-http.js'
 import { startProxy } from '../helpers/proxy.js'

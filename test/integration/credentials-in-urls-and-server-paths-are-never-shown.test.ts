@@ -6,7 +6,7 @@
 import { open, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
-import { cacheKey } from '../../server/cache-key.js'
+import { cacheKey } from '../../server/cache/cache-key.js'
 import { CacheIoError } from '../../server/errors.js'
 import { makeBytes } from '../helpers/bytes.js'
 import { runDsmirror } from '../helpers/cli.js'

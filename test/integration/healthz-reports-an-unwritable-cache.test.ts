@@ -10,7 +10,7 @@ import { makeBytes, sha256 } from '../helpers/bytes.js'
 import { request } from '../helpers/http-client.js'
 import { startProxy } from '../helpers/proxy.js'
 import { startUpstream } from '../helpers/upstream.js'
-import { HEALTH_PROBE_INTERVAL_MS } from '../../server/disk-store.js'
+import { HEALTH_PROBE_INTERVAL_MS } from '../../server/cache/disk-store.js'
 
 t.test('/_/healthz is 503 with the reason while the cache directory cannot be written', async (t) => {
   let clock = Date.parse('2026-03-01T00:00:00Z')

@@ -1,9 +1,9 @@
 // Requests Node's parser refuses (smuggling framing, oversized heads) never reach Fastify's
-// hooks, so they are counted where they are refused (server/client-errors.ts onRefused): an
+// hooks, so they are counted where they are refused (server/http/client-errors.ts onRefused): an
 // operator sees them in /_/metrics and among the recent errors of /_/, on both listeners.
 import t from 'tap'
 import { request as httpsRequest } from 'node:https'
-import { MAX_HEADER_BYTES } from '../../server/client-errors.js'
+import { MAX_HEADER_BYTES } from '../../server/http/client-errors.js'
 import { request } from '../helpers/http-client.js'
 import { rawRequest } from '../helpers/raw-http.js'
 import { startProxy } from '../helpers/proxy.js'

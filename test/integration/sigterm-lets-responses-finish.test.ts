@@ -1,5 +1,5 @@
 // Issue #6: SIGTERM (and SIGINT) stop accepting at once but let responses already under way
-// finish inside the grace period (server/cli.ts SHUTDOWN_GRACE_MS): a client in the middle of a
+// finish inside the grace period (server/cli/cli.ts SHUTDOWN_GRACE_MS): a client in the middle of a
 // short download gets every byte, the download is committed, and the process exits 0. The long
 // case (a download that outlives the grace period and is resumed after a restart) is
 // sigterm-mid-download-resumes-from-offset.test.ts.

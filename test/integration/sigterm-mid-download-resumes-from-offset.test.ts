@@ -1,5 +1,5 @@
 // Issue #6: SIGTERM during a 256 MiB download, restart, request again. The shutdown checkpoints
-// the download (server/cli.ts: grace period, then downloads suspended), so the restarted proxy
+// the download (server/cli/cli.ts: grace period, then downloads suspended), so the restarted proxy
 // asks the upstream for a Range from the saved offset (less the RESUME_OVERLAP_BYTES it
 // re-reads to prove the upstream still sends the same bytes), and the client gets the exact body.
 import t from 'tap'
@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto'
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { RESUME_OVERLAP_BYTES } from '../../server/download.js'
+import { RESUME_OVERLAP_BYTES } from '../../server/cache/download.js'
 import { makeBytes, sha256 } from '../helpers/bytes.js'
 import { startChildProxy } from '../helpers/child-proxy.js'
 import { openResponse } from '../helpers/http-client.js'

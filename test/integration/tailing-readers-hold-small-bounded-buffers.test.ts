@@ -10,8 +10,8 @@ import { makeBytes, sha256 } from '../helpers/bytes.js'
 import { openResponse, request } from '../helpers/http-client.js'
 import { startProxy } from '../helpers/proxy.js'
 import { startUpstream } from '../helpers/upstream.js'
-import { LARGE_BUFFER_BUDGET_BYTES, PUMP_BUFFERS, readBuffers, SMALL_BUFFER_BYTES } from '../../server/file-pump.js'
-import { READ_CHUNK_BYTES } from '../../server/growing-file-reader.js'
+import { LARGE_BUFFER_BUDGET_BYTES, PUMP_BUFFERS, readBuffers, SMALL_BUFFER_BYTES } from '../../server/cache/file-pump.js'
+import { READ_CHUNK_BYTES } from '../../server/cache/growing-file-reader.js'
 
 const SIZE = 16 * 1024 * 1024
 /** The upstream sends this much, then stalls: every reader catches up with the writer and waits. */

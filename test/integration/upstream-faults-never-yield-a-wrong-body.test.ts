@@ -8,7 +8,7 @@
 // the proxy's log line for that download). Offsets are seeded: DSMIRROR_TEST_SEED replays a run.
 import t, { type Test } from 'tap'
 import { readdir, readFile } from 'node:fs/promises'
-import { RESUME_OVERLAP_BYTES } from '../../server/download.js'
+import { RESUME_OVERLAP_BYTES } from '../../server/cache/download.js'
 import { makeBytes, sha256 } from '../helpers/bytes.js'
 import { request, type ClientResponse } from '../helpers/http-client.js'
 import { captureLog } from '../helpers/log-capture.js'

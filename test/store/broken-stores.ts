@@ -4,9 +4,9 @@ import type { FileHandle } from 'node:fs/promises'
 import pino from 'pino'
 import type {
   CacheHealth, CacheStore, Commit, EntryMeta, ListPage, ListQuery, Reservation, ReserveOptions, ReserveRefusal, StoredBody, StoreStats, VerifyResult
-} from '../../server/cache-store.js'
-import { DiskStore } from '../../server/disk-store.js'
-import type { Staging } from '../../server/staging.js'
+} from '../../server/cache/cache-store.js'
+import { DiskStore } from '../../server/cache/disk-store.js'
+import type { Staging } from '../../server/cache/staging.js'
 import type { MakeStore } from './cache-store.suite.js'
 
 /** Every call goes to the DiskStore inside; a broken store overrides the one it breaks. */

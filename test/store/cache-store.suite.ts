@@ -1,5 +1,5 @@
 // The conformance suite of the store contract (docs/design.md "The store contract",
-// server/cache-store.ts): `cacheStoreTests(t, makeStore)` runs the same checks against any
+// server/cache/cache-store.ts): `cacheStoreTests(t, makeStore)` runs the same checks against any
 // CacheStore, DiskStore now (disk-store.test.ts) and the S3 store of issue 16 with no change.
 // Modelled on undici's cacheStoreTests (test/cache-interceptor/cache-store-test-utils.js): one
 // factory, every check through the interface only, a fresh location per subtest, a restart is a
@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto'
 import { readFile, stat } from 'node:fs/promises'
 import type { Test } from 'tap'
-import type { CacheStore, EntryMeta, Reservation } from '../../server/cache-store.js'
+import type { CacheStore, EntryMeta, Reservation } from '../../server/cache/cache-store.js'
 import { makeBytes, sha256 } from '../helpers/bytes.js'
 
 export interface StoreFactoryOptions {

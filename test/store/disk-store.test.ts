@@ -2,7 +2,7 @@
 // (cache-store.suite.ts), each location a fresh directory.
 import pino from 'pino'
 import t from 'tap'
-import { DiskStore } from '../../server/disk-store.js'
+import { DiskStore } from '../../server/cache/disk-store.js'
 import { cacheStoreTests } from './cache-store.suite.js'
 
 const log = pino({ level: 'silent' })

@@ -7,7 +7,7 @@
 // that IPv4 address, and that the IPv4 classification equals an independent numeric reference.
 import fc from 'fast-check'
 import t from 'tap'
-import { ADDRESS_CLASSES, AddressPolicy, classifyAddress, embeddedIpv4, parseCidr, type AddressClass } from '../../server/address-policy.js'
+import { ADDRESS_CLASSES, AddressPolicy, classifyAddress, embeddedIpv4, parseCidr, type AddressClass } from '../../server/upstream/address-policy.js'
 
 const RUNS = 2000
 
@@ -58,7 +58,7 @@ t.test('every range edge, by table', async (t) => {
 
 t.test('non-canonical spellings are not addresses: the classifier never guesses', async (t) => {
   // dns.lookup and net only ever hand over canonical dotted quads; octal, hex and short forms
-  // are the URL parser's business (server/allowlist.ts canonicalises them before any check).
+  // are the URL parser's business (server/upstream/allowlist.ts canonicalises them before any check).
   for (const text of ['2130706433', '0177.0.0.1', '0x7f.0.0.1', '127.1', '127.0.0.1.', '[::1]', 'localhost', '', ' 127.0.0.1', '1.2.3.4/8']) {
     t.throws(() => classifyAddress(text), TypeError, `'${text}' is refused`)
   }

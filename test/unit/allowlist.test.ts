@@ -4,7 +4,7 @@
 // or name slips past it, and nothing that would be parsed as userinfo is accepted as a host.
 import fc from 'fast-check'
 import t from 'tap'
-import { Allowlist, canonicalHost, DEFAULT_UPSTREAM_PORT } from '../../server/allowlist.js'
+import { Allowlist, canonicalHost, DEFAULT_UPSTREAM_PORT } from '../../server/upstream/allowlist.js'
 
 const RUNS = 1000
 

@@ -2,7 +2,7 @@
 // spelling reaches another URL's key, and canonicalisation never moves a URL to another host.
 import fc from 'fast-check'
 import t from 'tap'
-import { cacheKey, canonicalUrl } from '../../server/cache-key.js'
+import { cacheKey, canonicalUrl } from '../../server/cache/cache-key.js'
 
 const RUNS = 1000
 

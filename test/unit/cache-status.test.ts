@@ -1,8 +1,8 @@
-// The typed cache status (server/cache-status.ts, issue 10 item 4): every status dsmirror sets
+// The typed cache status (server/cache/cache-status.ts, issue 10 item 4): every status dsmirror sets
 // renders to the Cache-Status text it has always sent, and maps to its metrics outcome without
 // the header being read back.
 import t from 'tap'
-import { cacheOutcome, errorCode, failedWith, outcomeOf, parseCacheStatus, renderCacheStatus, setCacheStatus, type CacheStatus } from '../../server/cache-status.js'
+import { cacheOutcome, errorCode, failedWith, outcomeOf, parseCacheStatus, renderCacheStatus, setCacheStatus, type CacheStatus } from '../../server/cache/cache-status.js'
 
 // [what the code sets, the header it has always sent, response status, metrics outcome]
 const CASES: Array<[CacheStatus, string, number, string]> = [

@@ -1,8 +1,8 @@
 // What `dsmirror prefetch` asks the server for: the path of each URL as given (mirror paths,
 // whole dsmirror URLs, upstream URLs), the lines of a list file, and which server by default.
 import t from 'tap'
-import { defaultServer, errorOf } from '../../server/admin-client.js'
-import { mirrorPath, parseList } from '../../server/cli-prefetch.js'
+import { defaultServer, errorOf } from '../../server/cli/admin-client.js'
+import { mirrorPath, parseList } from '../../server/cli/cli-prefetch.js'
 import { formatBytes } from '../../server/format-bytes.js'
 
 t.test('mirrorPath: every spelling becomes the path to GET on the server', async (t) => {

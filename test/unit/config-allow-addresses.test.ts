@@ -1,5 +1,5 @@
-// upstream.allowAddresses (server/address-policy.ts) and listen.headersTimeout
-// (server/client-errors.ts) in the config: CIDR ranges or single addresses, canonicalised;
+// upstream.allowAddresses (server/upstream/address-policy.ts) and listen.headersTimeout
+// (server/http/client-errors.ts) in the config: CIDR ranges or single addresses, canonicalised;
 // every bad entry is listed at once with the fix.
 import t from 'tap'
 import { parseConfig } from '../../config/load-config.js'

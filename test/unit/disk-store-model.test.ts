@@ -1,4 +1,4 @@
-// The cache index (docs/design.md "Cache", server/disk-store.ts) under random sequences of put, get,
+// The cache index (docs/design.md "Cache", server/cache/disk-store.ts) under random sequences of put, get,
 // delete, pin/unpin, interrupted puts and restarts, on a real temp directory, against a small
 // model: an LRU list plus the pinned set, and what each entry's metadata on disk says.
 // After every step: the index holds exactly the model's entries, in the model's LRU order, with
@@ -25,7 +25,7 @@ import { join } from 'node:path'
 import fc from 'fast-check'
 import pino from 'pino'
 import t from 'tap'
-import { DiskStore, type EntryMeta } from '../../server/disk-store.js'
+import { DiskStore, type EntryMeta } from '../../server/cache/disk-store.js'
 import { makeBytes } from '../helpers/bytes.js'
 
 const RUNS = 150

@@ -7,10 +7,10 @@
 // request target, in host or mirror form, gets one key.
 import fc from 'fast-check'
 import t from 'tap'
-import { Allowlist } from '../../server/allowlist.js'
-import { cacheKey, canonicalUrl } from '../../server/cache-key.js'
+import { Allowlist } from '../../server/upstream/allowlist.js'
+import { cacheKey, canonicalUrl } from '../../server/cache/cache-key.js'
 import { isDsmError } from '../../server/errors.js'
-import { parseMirrorTarget, type MirrorTargetOptions } from '../../server/mirror-target.js'
+import { parseMirrorTarget, type MirrorTargetOptions } from '../../server/routes/mirror-target.js'
 
 const RUNS = 2000
 

@@ -6,7 +6,7 @@
 import { deepStrictEqual } from 'node:assert/strict'
 import fc from 'fast-check'
 import t from 'tap'
-import { MAX_RANGES, selectRanges } from '../../server/serve-object.js'
+import { MAX_RANGES, selectRanges } from '../../server/cache/serve-object.js'
 import { MAX_MODEL_RANGES, modelRange } from '../helpers/range-model.js'
 import { rangeHeader } from '../helpers/range-headers.js'
 

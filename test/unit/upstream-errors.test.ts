@@ -9,7 +9,7 @@ import { createServer, type Server, type Socket } from 'node:net'
 import t, { type Test } from 'tap'
 import { createRootCa, issueLeaf } from '../../certs/local-ca.js'
 import { isDsmError, type DsmError } from '../../server/errors.js'
-import { mapUpstreamError, Upstream, type UpstreamOptions } from '../../server/upstream.js'
+import { mapUpstreamError, Upstream, type UpstreamOptions } from '../../server/upstream/upstream.js'
 import { getTestPki } from '../helpers/pki.js'
 import { startUpstream } from '../helpers/upstream.js'
 

@@ -21,9 +21,9 @@
 import { isIP } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import type { FastifyRequest } from 'fastify'
-import type { DsmirrorConfig } from '../config/schema.js'
+import type { DsmirrorConfig } from '../../config/schema.js'
 import { authorizeAdmin } from './admin-api.js'
-import { AdminHostNotAllowedError, AdminOriginError, type DsmError } from './errors.js'
+import { AdminHostNotAllowedError, AdminOriginError, type DsmError } from '../errors.js'
 
 /** Pages under /_/ any Host may read: they say nothing about what is cached. */
 const OPEN_ROUTES = new Set(['/_/healthz', '/_/ca.pem', '/_/metrics'])

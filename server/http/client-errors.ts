@@ -8,8 +8,8 @@
 //   - a head that does not arrive within listen.headersTimeout, 408 DSM_CLIENT_TIMEOUT (slowloris).
 import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
-import { renderCacheStatus } from './cache-status.js'
-import { ClientBadRequestError, ClientHeadersTooLargeError, ClientTimeoutError, type DsmError } from './errors.js'
+import { renderCacheStatus } from '../cache/cache-status.js'
+import { ClientBadRequestError, ClientHeadersTooLargeError, ClientTimeoutError, type DsmError } from '../errors.js'
 
 /** Node's default --max-http-header-size, which neither listener changes. */
 export const MAX_HEADER_BYTES = 16 * 1024

@@ -18,7 +18,7 @@ import { Agent, EnvHttpProxyAgent, ProxyAgent, type Dispatcher } from 'undici'
 import { AddressPolicy } from './address-policy.js'
 import {
   type DsmError, isDsmError, UpstreamBadResponseError, UpstreamConnectError, UpstreamForbiddenAddressError, UpstreamRedirectError, UpstreamTimeoutError, UpstreamTlsError
-} from './errors.js'
+} from '../errors.js'
 
 export const KEEP_ALIVE_TIMEOUT_MS = 30_000
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308])

@@ -5,11 +5,11 @@
 // by parseMirrorTarget, so the allowlist and the path checks apply to them as to any request.
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
-import type { CacheStore, EntryMeta } from './cache-store.js'
-import { listAll } from './store-listing.js'
-import { AdminBadRequestError, AdminForbiddenError, AdminNoDownloadError, AdminNotFoundError, AdminUnauthorizedError, type DsmError } from './errors.js'
+import type { CacheStore, EntryMeta } from '../cache/cache-store.js'
+import { listAll } from '../cache/store-listing.js'
+import { AdminBadRequestError, AdminForbiddenError, AdminNoDownloadError, AdminNotFoundError, AdminUnauthorizedError, type DsmError } from '../errors.js'
 import { parseMirrorTarget, type MirrorTarget, type MirrorTargetOptions } from './mirror-target.js'
-import { redactUrl } from './redact-url.js'
+import { redactUrl } from '../http/redact-url.js'
 
 export const DEFAULT_PAGE_ENTRIES = 100
 export const MAX_PAGE_ENTRIES = 1000
@@ -19,7 +19,7 @@ const READ_METHODS = new Set(['GET', 'HEAD'])
 
 export interface AdminApiOptions {
   targetOptions: MirrorTargetOptions
-  /** The loopback decision on the socket's remote address (server/loopback.ts; tests inject another). */
+  /** The loopback decision on the socket's remote address (server/http/loopback.ts; tests inject another). */
   isLoopback: (remoteAddress: string | undefined) => boolean
 }
 

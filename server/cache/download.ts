@@ -20,11 +20,11 @@ import type { CacheStore, EntryMeta, Reservation } from './cache-store.js'
 import {
   CacheIoError, ChecksumMismatchError, type DsmError, isDsmError, UpstreamBadResponseError, UpstreamChangedError, UpstreamIncompleteError,
   UpstreamTooSlowError
-} from './errors.js'
+} from '../errors.js'
 import type { PumpSource } from './file-pump.js'
 import { GrowingFileReader, type GrowingSource, READ_CHUNK_BYTES } from './growing-file-reader.js'
 import { freshenedByNotModified } from './not-modified.js'
-import { mapUpstreamError, type Upstream, type UpstreamResponse } from './upstream.js'
+import { mapUpstreamError, type Upstream, type UpstreamResponse } from '../upstream/upstream.js'
 import type { ResumeState } from './staging.js'
 import { storedHeaders } from './stored-headers.js'
 

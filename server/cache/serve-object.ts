@@ -7,7 +7,7 @@ import type { OutgoingHttpHeaders } from 'node:http'
 import { Readable } from 'node:stream'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { failedWith, setCacheStatus, type CacheStatus } from './cache-status.js'
-import { isDsmError, RangeNotSatisfiableError } from './errors.js'
+import { isDsmError, RangeNotSatisfiableError } from '../errors.js'
 import { pumpFile, type PumpSource } from './file-pump.js'
 
 export interface ServableObject {

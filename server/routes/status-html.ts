@@ -4,7 +4,7 @@
 // languages and nothing needs a build step. The part carries no <style>: a parsed copy of the
 // whole page would bring a style with another response's nonce, which the CSP reports. Every interpolated string goes through esc(): entry URLs, request
 // targets and error messages come from clients.
-import { formatBytes } from './format-bytes.js'
+import { formatBytes } from '../format-bytes.js'
 import type { StatusSnapshot } from './status-page.js'
 
 export const REFRESH_MS = 1_000

@@ -3,8 +3,8 @@
 // are drained with progress (that is how `dsmirror prefetch` warms the cache: the normal path).
 import http, { type IncomingMessage } from 'node:http'
 import https from 'node:https'
-import type { DsmirrorConfig } from '../config/schema.js'
-import { AdminServerUnreachableError, isDsmError } from './errors.js'
+import type { DsmirrorConfig } from '../../config/schema.js'
+import { AdminServerUnreachableError, isDsmError } from '../errors.js'
 
 /** How long `dsmirror cache` waits for /_/healthz before it works on the directory itself. */
 export const PROBE_TIMEOUT_MS = 1_500

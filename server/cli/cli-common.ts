@@ -3,8 +3,8 @@
 import { createRequire } from 'node:module'
 import type { Command } from 'commander'
 import pino, { type Logger } from 'pino'
-import { loadConfig } from '../config/load-config.js'
-import type { DsmirrorConfig } from '../config/schema.js'
+import { loadConfig } from '../../config/load-config.js'
+import type { DsmirrorConfig } from '../../config/schema.js'
 
 const require = createRequire(import.meta.url)
 

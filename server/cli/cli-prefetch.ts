@@ -7,8 +7,8 @@ import cliProgress from 'cli-progress'
 import type { Command } from 'commander'
 import { AdminClient, defaultServer, describeError, type DrainResult } from './admin-client.js'
 import { CommandRefusedError, CONFIG_FLAGS, CONFIG_FLAGS_HELP, loadCliConfig, type ConfigOption } from './cli-common.js'
-import { AdminServerUnreachableError } from './errors.js'
-import { formatBytes } from './format-bytes.js'
+import { AdminServerUnreachableError } from '../errors.js'
+import { formatBytes } from '../format-bytes.js'
 
 export const DEFAULT_PREFETCH_CONCURRENCY = 4
 const EXIT_FAILED = 1

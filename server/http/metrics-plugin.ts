@@ -6,10 +6,10 @@
 // response and is absent from chunked ones.
 import type { ServerResponse } from 'node:http'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
-import { errorCode, outcomeOf, renderCacheStatus } from './cache-status.js'
-import { clientError } from './errors.js'
-import type { Metrics } from './metrics.js'
-import type { RecentErrors } from './recent-errors.js'
+import { errorCode, outcomeOf, renderCacheStatus } from '../cache/cache-status.js'
+import { clientError } from '../errors.js'
+import type { Metrics } from '../metrics.js'
+import type { RecentErrors } from '../recent-errors.js'
 
 export interface MetricsPluginOptions {
   metrics: Metrics

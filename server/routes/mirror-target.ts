@@ -4,8 +4,8 @@
 // It works on the raw target, before any framework decoding, because traversal and smuggling
 // hide in the encoded form: `%2e%2e`, `%2f`, `%5c`, `%00`, userinfo and absolute-form targets are
 // refused here, so no later normalisation can turn them into another host or path.
-import { type Allowlist, canonicalHost } from './allowlist.js'
-import { BadPathError, HostNotAllowedError, MirrorUnknownError } from './errors.js'
+import { type Allowlist, canonicalHost } from '../upstream/allowlist.js'
+import { BadPathError, HostNotAllowedError, MirrorUnknownError } from '../errors.js'
 
 export interface MirrorTarget {
   /** The upstream URL to fetch; also the cache key's source (keys stay on this, never a redirect). */

@@ -10,8 +10,8 @@ import type { AddressInfo } from 'node:net'
 import type { SecureContextOptions } from 'node:tls'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
-import type { DsmirrorConfig } from '../config/schema.js'
-import { createServingTls, type ServedPair, type ServingTls, type ServingTlsOptions } from '../certs/serving-tls.js'
+import type { DsmirrorConfig } from '../../config/schema.js'
+import { createServingTls, type ServedPair, type ServingTls, type ServingTlsOptions } from '../../certs/serving-tls.js'
 import { recordListenerUrl } from './listener-urls.js'
 import { connectionsCheckingInterval } from './client-errors.js'
 
@@ -68,7 +68,7 @@ export async function startHttpsListener (app: FastifyInstance, config: Dsmirror
   // nobody listens. A socket whose handshake never finished cannot carry an HTTP answer (the
   // handler's reply would wait for a handshake that never comes, holding the socket: issue 12
   // item 9), so it is closed here; after the handshake, the same DSM-coded 400/408/431 as the
-  // HTTP listener (server/client-errors.ts).
+  // HTTP listener (server/http/client-errors.ts).
   const secured = new WeakSet<object>()
   server.on('secureConnection', (socket) => { secured.add(socket) })
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {

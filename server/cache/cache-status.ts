@@ -2,7 +2,7 @@
 // docs/design.md "Cache outcomes"). The code that decides sets it on the reply with setCacheStatus; the Cache-Status
 // header (RFC 9211) is rendered from it once, and metrics, the request log line and the aborted
 // response's log line read the type (reply.cacheStatus), never the header text.
-import type { DsmCode } from './errors.js'
+import type { DsmCode } from '../errors.js'
 
 /**
  * RFC 9211 §2.2 `fwd`, why the cache went upstream: `miss` (nothing stored), `stale` (stored, not
@@ -57,7 +57,7 @@ export const LOCAL: CacheStatus = Object.freeze({ detail: 'local' })
 
 declare module 'fastify' {
   interface FastifyReply {
-    /** What the cache did for this response; null until something decided (server/cache-status.ts). */
+    /** What the cache did for this response; null until something decided (server/cache/cache-status.ts). */
     cacheStatus: CacheStatus | null
   }
 }

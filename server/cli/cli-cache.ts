@@ -6,15 +6,15 @@
 import cliProgress from 'cli-progress'
 import type { Command } from 'commander'
 import pino from 'pino'
-import type { DsmirrorConfig } from '../config/schema.js'
+import type { DsmirrorConfig } from '../../config/schema.js'
 import { AdminClient, defaultServer } from './admin-client.js'
 import { CommandRefusedError, commandGroup, CONFIG_FLAGS, CONFIG_FLAGS_HELP, loadCliConfig, type ConfigOption } from './cli-common.js'
-import type { CacheStore, EntryMeta } from './cache-store.js'
-import { DiskStore } from './disk-store.js'
-import { AdminServerRunningError } from './errors.js'
-import { formatBytes } from './format-bytes.js'
-import { redactUrl } from './redact-url.js'
-import { listAll } from './store-listing.js'
+import type { CacheStore, EntryMeta } from '../cache/cache-store.js'
+import { DiskStore } from '../cache/disk-store.js'
+import { AdminServerRunningError } from '../errors.js'
+import { formatBytes } from '../format-bytes.js'
+import { redactUrl } from '../http/redact-url.js'
+import { listAll } from '../cache/store-listing.js'
 
 const EXIT_FAILED = 1
 const API_PAGE_ENTRIES = 1000
@@ -25,7 +25,7 @@ interface CacheOptions extends ConfigOption {
   all?: boolean
 }
 
-/** An entry as the admin API lists it (server/admin-api.ts entryJson). */
+/** An entry as the admin API lists it (server/routes/admin-api.ts entryJson). */
 interface ListedEntry {
   key: string
   url: string

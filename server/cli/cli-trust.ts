@@ -2,15 +2,15 @@
 // `dsmirror certs bundle`: the client-side trust commands (docs/design.md "Trust"). Part of the CLI
 // entry (reads process.env, sets the exit code); the work is in certs/.
 import type { Command } from 'commander'
-import { formatCaBundleReport } from '../certs/ca-bundle-report.js'
-import { buildCaBundle } from '../certs/ca-bundle.js'
-import { formatDoctorReport, parseDoctorTarget, runDoctor, targetsFromConfig, type DoctorTarget } from '../certs/doctor.js'
-import { loadOrCreateLocalCa, readLocalCaCertificate } from '../certs/local-ca-store.js'
-import { formatTrustEnv, installCa, TRUST_SHELLS, uninstallCa, writeTrustBundle, type TrustShell } from '../certs/trust-store.js'
-import { parseDuration } from '../config/units.js'
-import type { DsmirrorConfig } from '../config/schema.js'
+import { formatCaBundleReport } from '../../certs/ca-bundle-report.js'
+import { buildCaBundle } from '../../certs/ca-bundle.js'
+import { formatDoctorReport, parseDoctorTarget, runDoctor, targetsFromConfig, type DoctorTarget } from '../../certs/doctor.js'
+import { loadOrCreateLocalCa, readLocalCaCertificate } from '../../certs/local-ca-store.js'
+import { formatTrustEnv, installCa, TRUST_SHELLS, uninstallCa, writeTrustBundle, type TrustShell } from '../../certs/trust-store.js'
+import { parseDuration } from '../../config/units.js'
+import type { DsmirrorConfig } from '../../config/schema.js'
 import { CommandRefusedError, commandGroup, CONFIG_FLAGS, CONFIG_FLAGS_HELP, loadCliConfig, type ConfigOption } from './cli-common.js'
-import { DoctorTargetError } from './errors.js'
+import { DoctorTargetError } from '../errors.js'
 
 const EXIT_FAILED_CHECK = 1
 

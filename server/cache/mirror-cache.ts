@@ -12,13 +12,13 @@ import { canonicalUrl, cacheKey } from './cache-key.js'
 import { failedWith, setCacheStatus, type CacheStatus } from './cache-status.js'
 import type { CacheStore, EntryMeta } from './cache-store.js'
 import { Download, type DownloadOptions, type ExpectedDigest } from './download.js'
-import { DownloadCancelledError, isDsmError } from './errors.js'
-import type { MirrorTarget } from './mirror-target.js'
+import { DownloadCancelledError, isDsmError } from '../errors.js'
+import type { MirrorTarget } from '../routes/mirror-target.js'
 import { storedSource } from './file-pump.js'
 import { freshenedByNotModified } from './not-modified.js'
 import { sendObject } from './serve-object.js'
 import { forwardedHeaders } from './stored-headers.js'
-import { mapUpstreamError, type Upstream, type UpstreamResponse } from './upstream.js'
+import { mapUpstreamError, type Upstream, type UpstreamResponse } from '../upstream/upstream.js'
 
 export const MAX_NEGATIVE_ENTRIES = 10_000
 /** Client request headers that are sent upstream on the cached path; the rest stay here. */
@@ -48,7 +48,7 @@ export interface MirrorCacheOptions {
   checksums: Readonly<Record<string, string>>
   retries: number
   retryDelay: number
-  /** upstream.timeouts.minRate and minRateWindow (server/download.ts). */
+  /** upstream.timeouts.minRate and minRateWindow (server/cache/download.ts). */
   minRate?: { bytesPerSecond: number; windowMs: number }
   /** cache.orphanTimeout: ms a download may run with no client before it is cancelled; 0 never. */
   orphanTimeout?: number

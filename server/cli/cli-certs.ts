@@ -2,7 +2,7 @@
 // config without starting a server. Exits 1 when they cannot be used (e.g. key and certificate
 // do not match), so a deploy script can check before it restarts the service.
 import type { Command } from 'commander'
-import { formatCertificateReport, reportServingCertificates } from '../certs/certificate-report.js'
+import { formatCertificateReport, reportServingCertificates } from '../../certs/certificate-report.js'
 import { commandGroup, CONFIG_FLAGS, CONFIG_FLAGS_HELP, loadCliConfig, type ConfigOption } from './cli-common.js'
 
 export function registerCertsCommands (program: Command): void {

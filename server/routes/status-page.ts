@@ -2,17 +2,17 @@
 // GET /_/api/status (the same snapshot as JSON, for scripts). Read-only; it never changes state.
 import { randomBytes, X509Certificate } from 'node:crypto'
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify'
-import { readServedCaPem } from '../certs/serving-tls.js'
-import type { DsmirrorConfig } from '../config/schema.js'
-import type { CacheStore, EntryMeta } from './cache-store.js'
-import { listenerUrls } from './listener-urls.js'
-import { FROM_CACHE, type Metrics, type Outcome } from './metrics.js'
-import type { MirrorCache } from './mirror-cache.js'
-import type { RecentError, RecentErrors } from './recent-errors.js'
-import { publicMessage } from './errors.js'
-import { redactUrl } from './redact-url.js'
+import { readServedCaPem } from '../../certs/serving-tls.js'
+import type { DsmirrorConfig } from '../../config/schema.js'
+import type { CacheStore, EntryMeta } from '../cache/cache-store.js'
+import { listenerUrls } from '../http/listener-urls.js'
+import { FROM_CACHE, type Metrics, type Outcome } from '../metrics.js'
+import type { MirrorCache } from '../cache/mirror-cache.js'
+import type { RecentError, RecentErrors } from '../recent-errors.js'
+import { publicMessage } from '../errors.js'
+import { redactUrl } from '../http/redact-url.js'
 import { renderLive, renderStatusPage } from './status-html.js'
-import { listAll } from './store-listing.js'
+import { listAll } from '../cache/store-listing.js'
 
 /** Rows in each of the "largest" and "most recent" entry tables. */
 export const STATUS_ENTRY_ROWS = 8

@@ -9,7 +9,7 @@ import { constants as fsc } from 'node:fs'
 import { mkdir, open, readdir, readFile, rename, rm, stat, statfs, truncate, type FileHandle, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import writeFileAtomic from 'write-file-atomic'
-import { CacheIoError } from './errors.js'
+import { CacheIoError } from '../errors.js'
 
 /** What a restart needs to resume an interrupted download from `durable` bytes. */
 export interface ResumeState {
