@@ -1,7 +1,10 @@
 // The CLI entry: the only place that reads process.env and argv, listens, handles signals and
 // exits (the fastify/demo app.ts + server.ts split). `dsmirror serve` runs the proxy; each other
 // command group registers itself below (one line each).
+import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { Command, CommanderError } from 'commander'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
@@ -25,7 +28,21 @@ const EXIT_USAGE = 2
 const EXIT_FAILURE = 1
 
 const require = createRequire(import.meta.url)
-const { version } = require('../../package.json') as { version: string }
+/**
+ * This file runs as dist/server/cli/cli.js (the published entry) and, in tests, from source one
+ * level less deep, so the package's own package.json is found by walking up, not by a fixed path.
+ */
+function readPackageVersion (): string {
+  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+    const candidate = join(dir, 'package.json')
+    if (existsSync(candidate)) {
+      const pkg = require(candidate) as { name?: string, version?: string }
+      if (pkg.name === 'dsmirror' && typeof pkg.version === 'string') return pkg.version
+    }
+    if (dirname(dir) === dir) return '0.0.0-unknown'
+  }
+}
+const version = readPackageVersion()
 
 async function serve (opts: ConfigOption): Promise<void> {
   const config = await loadCliConfig(opts)
