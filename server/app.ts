@@ -1,33 +1,30 @@
 // Assembles the proxy from its parts; never listens (the CLI entry does). Every long-lived
 // resource built here is closed from Fastify's onClose.
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
-import replyFrom from '@fastify/reply-from'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { isIP, type LookupFunction } from 'node:net'
 import type { Logger } from 'pino'
 import { watchCaBundle, type CaBundleWatcher } from '../certs/bundle-reload.js'
 import { buildCaBundle, SYSTEM_BUNDLE_PATHS, writeCaBundle, type CaBundle } from '../certs/ca-bundle.js'
-import { readServedCaPem } from '../certs/serving-tls.js'
 import type { DsmirrorConfig } from '../config/schema.js'
 import { adminApi } from './routes/admin-api.js'
 import { checkAdminRequest, configuredNames } from './routes/admin-guard.js'
 import { Allowlist } from './upstream/allowlist.js'
 import { connectionsCheckingInterval, createClientErrorHandler, type ClientErrorHandler } from './http/client-errors.js'
-import { LOCAL, outcomeOf, renderCacheStatus, setCacheStatus } from './cache/cache-status.js'
 import { DiskStore } from './cache/disk-store.js'
-import { BadPathError, clientError, NotFoundError } from './errors.js'
+import { answerFrameworkError, registerErrorHandlers } from './http/error-handler.js'
+import { registerRequestLog } from './http/request-log.js'
 import { isLoopbackAddress } from './http/loopback.js'
 import { Metrics } from './metrics.js'
 import { metricsPlugin } from './http/metrics-plugin.js'
 import { MirrorCache } from './cache/mirror-cache.js'
-import { parseMirrorTarget, type MirrorTarget } from './routes/mirror-target.js'
+import { refuseProxyForms, registerMirrorRoutes } from './routes/mirror.js'
+import { registerOpsRoutes } from './routes/ops.js'
 import { RecentErrors } from './recent-errors.js'
 import { REDACTING_SERIALIZERS } from './http/redact-url.js'
 import { statusPage } from './routes/status-page.js'
-import { mapUpstreamError, Upstream } from './upstream/upstream.js'
+import { Upstream } from './upstream/upstream.js'
 
 export const MAX_URL_BYTES = 16 * 1024
-const CACHED_METHODS = ['GET', 'HEAD'] as const
-const PASSED_METHODS = ['POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const
 
 export interface AppDeps {
   logger: Logger
@@ -114,7 +111,7 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
 
   const app = Fastify({
     loggerInstance: log as FastifyBaseLogger,
-    // One line per request, written by the onResponse hook below, instead of Fastify's two.
+    // One line per request, written by http/request-log.ts, instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     routerOptions: { maxParamLength: MAX_URL_BYTES },
     // Slowloris: a client gets listen.headersTimeout for its request head (Fastify's
@@ -123,14 +120,7 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
     // refuses a headersTimeout above its default requestTimeout (300 s).
     http: { requestTimeout: 0, headersTimeout: config.listen.headersTimeout, connectionsCheckingInterval: connectionsCheckingInterval(config.listen.headersTimeout) },
     clientErrorHandler,
-    // Malformed targets that the router itself rejects still get a DSM code.
-    // These replies skip the error handler and hooks, so the body and Cache-Status are written here
-    // in the same shape (a %zz or overlong UTF-8 target, the CVE-2000-0884 class, lands here).
-    frameworkErrors: (err, request, reply) => {
-      const error = new BadPathError(request.raw.url ?? '', err.message)
-      void setCacheStatus((reply as FastifyReply).code(error.statusCode), { error: error.code })
-        .type('application/json; charset=utf-8').send({ statusCode: error.statusCode, code: error.code, error: error.message })
-    }
+    frameworkErrors: answerFrameworkError
   })
   // caFiles changes and SIGHUP (cli.ts) swap the trust store without a restart.
   const caWatcher = await watchCaBundle({
@@ -147,100 +137,22 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
   app.decorate('dsmirror', { config, store, cache, upstream, caBundle, caWatcher, clientErrorHandler })
   // What the cache did, set with setCacheStatus (server/cache/cache-status.ts) wherever the header is.
   app.decorateReply('cacheStatus', null)
-  // First, so its hooks see every request, refused ones included.
-  await app.register(metricsPlugin, { metrics, recentErrors })
 
-  app.addHook('onRequest', async (request) => {
-    // Absolute-form (`GET http://host/ HTTP/1.1`) and authority-form targets are proxy requests
-    // for someone else: dsmirror is a mirror, not an open forward proxy.
-    if (!(request.raw.url ?? '').startsWith('/')) throw new BadPathError(request.raw.url ?? '', 'absolute-form and authority-form targets are not accepted')
-  })
-  // DNS rebinding and cross-site requests against /_/ (server/routes/admin-guard.ts), before any route runs.
+  // Order matters: hooks run in the order they are added.
+  await app.register(metricsPlugin, { metrics, recentErrors }) // first, so it sees refused requests too
+  refuseProxyForms(app)
   const serverNames = configuredNames(config)
   app.addHook('onRequest', async (request) => {
+    // DNS rebinding and cross-site requests against /_/ (routes/admin-guard.ts), before any route runs.
     const refused = checkAdminRequest(request, config, serverNames)
     if (refused !== null) throw refused
   })
-  // RFC 9211 on every response: the cached path and the error handler say what happened; the
-  // proxy's own pages were never a cache matter.
-  app.addHook('onSend', async (_request, reply, payload) => {
-    if (reply.cacheStatus === null) setCacheStatus(reply, LOCAL)
-    return payload
-  })
-  app.addHook('onResponse', async (request, reply) => {
-    const cacheStatus = reply.cacheStatus
-    request.log.info({
-      method: request.method,
-      url: request.raw.url,
-      status: reply.statusCode,
-      cache: cacheStatus === null ? undefined : renderCacheStatus(cacheStatus),
-      outcome: outcomeOf(cacheStatus, reply.statusCode),
-      bytes: Number(reply.getHeader('content-length') ?? 0),
-      ms: Math.round(reply.elapsedTime)
-    }, 'request')
-  })
-
-  app.setErrorHandler(async (err: unknown, request, reply) => {
-    const { status, code, message } = clientError(err, String(request.id))
-    if (status >= 500) request.log.error({ err, code }, 'request failed')
-    else request.log.info({ code, message }, 'request refused')
-    if (reply.cacheStatus === null) setCacheStatus(reply, { error: code })
-    return reply.code(status).type('application/json; charset=utf-8').send({ statusCode: status, code, error: message })
-  })
-  app.setNotFoundHandler(async (request) => {
-    throw new NotFoundError(request.raw.url ?? '')
-  })
-
-  await app.register(replyFrom, {
-    // A thin wrapper so a swapped trust store (upstream.setCa) reaches pass-through requests too.
-    undici: { request: (...args: Parameters<Upstream['dispatcher']['request']>) => upstream.dispatcher.request(...args) } as unknown as Upstream['dispatcher'],
-    http2: false
-  })
-
-  // 503 with the reason when the cache directory cannot be written (issue 12 item 4), so an
-  // orchestrator's probe (docker/healthcheck.mjs, the k8s manifests) restarts or alerts.
-  app.get('/_/healthz', async (_request, reply) => {
-    const health = await store.health()
-    if (health.ok) return { status: 'ok' }
-    return await reply.code(503).send({ status: 'unhealthy', reason: health.reason })
-  })
+  registerRequestLog(app)
+  registerErrorHandlers(app)
+  registerOpsRoutes(app, { config, store })
   await app.register(statusPage, { config, store, cache, metrics, recentErrors, now })
   await app.register(adminApi, { targetOptions, isLoopback: deps.isLoopback ?? isLoopbackAddress })
-  // The CA a client installs to trust the HTTPS listener; on every listener, so a client can
-  // fetch it over plain HTTP before it trusts anything. A certificate only, never a key.
-  app.get('/_/ca.pem', async (_request, reply) => {
-    const pem = await readServedCaPem(config)
-    return reply
-      .type('application/x-pem-file')
-      .header('content-disposition', 'attachment; filename="dsmirror-ca.pem"')
-      // The CA can be replaced (new tls.hostnames, new files): always ask again.
-      .header('cache-control', 'no-cache')
-      .send(pem)
-  })
-
-  const resolveTarget = (request: FastifyRequest): MirrorTarget => {
-    const raw = request.raw.url ?? ''
-    if (raw === '/_' || raw.startsWith('/_/') || raw.startsWith('/_?')) throw new NotFoundError(raw)
-    return parseMirrorTarget(raw, targetOptions)
-  }
-
-  app.route({
-    method: [...CACHED_METHODS],
-    url: '/*',
-    exposeHeadRoute: false,
-    handler: async (request, reply) => await cache.handle(request, reply, resolveTarget(request))
-  })
-
-  await app.register(async (passThrough) => {
-    // Pass-through bodies stream upstream untouched, whatever their type.
-    passThrough.removeAllContentTypeParsers()
-    passThrough.addContentTypeParser('*', (_request, payload, done) => { done(null, payload) })
-    passThrough.route({
-      method: [...PASSED_METHODS],
-      url: '/*',
-      handler: async (request, reply) => passThroughRequest(request, reply, resolveTarget(request))
-    })
-  })
+  await registerMirrorRoutes(app, { cache, upstream, targetOptions })
 
   app.addHook('onClose', async () => {
     caWatcher.close()
@@ -266,26 +178,6 @@ function warnOpenListenersWithoutToken (config: DsmirrorConfig, log: Logger): vo
   }
   if (open.length === 0) return
   log.warn({ listeners: open }, 'a listener is reachable from other machines and admin.token is not set: they can read the status page and /_/api/, and every change (delete, pin, prefetch) is refused to them. Set admin.token (e.g. openssl rand -hex 32) to manage the cache from other machines, or bind the listener to 127.0.0.1.')
-}
-
-/** Non-GET/HEAD requests (the Hugging Face API POSTs) go upstream uncached, same CA, proxy and allowlist. */
-function passThroughRequest (request: FastifyRequest, reply: FastifyReply, target: MirrorTarget): FastifyReply {
-  return reply.from(target.url.href, {
-    rewriteRequestHeaders: (_req, headers) => {
-      const { host: _host, ...rest } = headers
-      return rest
-    },
-    rewriteHeaders: (headers) => {
-      // The upstream's own Cache-Status (a chained cache) is not what this cache did.
-      const { 'cache-status': _upstream, ...rest } = headers
-      setCacheStatus(reply, { fwd: 'method' })
-      return rest
-    },
-    onError: (errorReply, { error }) => {
-      const mapped = mapUpstreamError(error, target.url)
-      void setCacheStatus(errorReply, { fwd: 'method', error: mapped.code }).send(mapped)
-    }
-  })
 }
 
 function hostEntry (url: URL): string {

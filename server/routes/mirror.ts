@@ -1,0 +1,82 @@
+// The mirror front door: `/<host>/<path>` and `/<mirror>/<path>`. GET and HEAD go to the cache;
+// other methods (the Hugging Face API POSTs) are passed through uncached with the same undici
+// dispatcher (managed CA, egress proxy, allowlist). Nothing under `/_/` is ever forwarded.
+import replyFrom from '@fastify/reply-from'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { setCacheStatus } from '../cache/cache-status.js'
+import type { MirrorCache } from '../cache/mirror-cache.js'
+import { BadPathError, NotFoundError } from '../errors.js'
+import { mapUpstreamError, type Upstream } from '../upstream/upstream.js'
+import { parseMirrorTarget, type MirrorTarget, type MirrorTargetOptions } from './mirror-target.js'
+
+const CACHED_METHODS = ['GET', 'HEAD'] as const
+const PASSED_METHODS = ['POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const
+
+export interface MirrorRoutesOptions {
+  cache: MirrorCache
+  upstream: Upstream
+  targetOptions: MirrorTargetOptions
+}
+
+/**
+ * Absolute-form (`GET http://host/ HTTP/1.1`) and authority-form targets are proxy requests for
+ * someone else: dsmirror is a mirror, not an open forward proxy. Registered before every other
+ * request hook, so such a target is refused as a bad path whatever it names.
+ */
+export function refuseProxyForms (app: FastifyInstance): void {
+  app.addHook('onRequest', async (request) => {
+    if (!(request.raw.url ?? '').startsWith('/')) throw new BadPathError(request.raw.url ?? '', 'absolute-form and authority-form targets are not accepted')
+  })
+}
+
+export async function registerMirrorRoutes (app: FastifyInstance, { cache, upstream, targetOptions }: MirrorRoutesOptions): Promise<void> {
+  await app.register(replyFrom, {
+    // A thin wrapper so a swapped trust store (upstream.setCa) reaches pass-through requests too.
+    undici: { request: (...args: Parameters<Upstream['dispatcher']['request']>) => upstream.dispatcher.request(...args) } as unknown as Upstream['dispatcher'],
+    http2: false
+  })
+
+  const resolveTarget = (request: FastifyRequest): MirrorTarget => {
+    const raw = request.raw.url ?? ''
+    if (raw === '/_' || raw.startsWith('/_/') || raw.startsWith('/_?')) throw new NotFoundError(raw)
+    return parseMirrorTarget(raw, targetOptions)
+  }
+
+  app.route({
+    method: [...CACHED_METHODS],
+    url: '/*',
+    exposeHeadRoute: false,
+    handler: async (request, reply) => await cache.handle(request, reply, resolveTarget(request))
+  })
+
+  await app.register(async (passThrough) => {
+    // Pass-through bodies stream upstream untouched, whatever their type.
+    passThrough.removeAllContentTypeParsers()
+    passThrough.addContentTypeParser('*', (_request, payload, done) => { done(null, payload) })
+    passThrough.route({
+      method: [...PASSED_METHODS],
+      url: '/*',
+      handler: async (request, reply) => passThroughRequest(request, reply, resolveTarget(request))
+    })
+  })
+}
+
+/** Non-GET/HEAD requests go upstream uncached, same CA, proxy and allowlist. */
+function passThroughRequest (request: FastifyRequest, reply: FastifyReply, target: MirrorTarget): FastifyReply {
+  return reply.from(target.url.href, {
+    rewriteRequestHeaders: (_req, headers) => {
+      const { host: _host, ...rest } = headers
+      return rest
+    },
+    rewriteHeaders: (headers) => {
+      // The upstream's own Cache-Status (a chained cache) is not what this cache did.
+      const { 'cache-status': _upstream, ...rest } = headers
+      setCacheStatus(reply, { fwd: 'method' })
+      return rest
+    },
+    onError: (errorReply, { error }) => {
+      const mapped = mapUpstreamError(error, target.url)
+      void setCacheStatus(errorReply, { fwd: 'method', error: mapped.code }).send(mapped)
+    }
+  })
+}

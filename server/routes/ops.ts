@@ -1,0 +1,32 @@
+// The proxy's own small endpoints: /_/healthz for orchestrators and /_/ca.pem for clients. The
+// status page and the admin API are their own plugins (status-page.ts, admin-api.ts).
+import type { FastifyInstance } from 'fastify'
+import { readServedCaPem } from '../../certs/serving-tls.js'
+import type { DsmirrorConfig } from '../../config/schema.js'
+import type { CacheStore } from '../cache/cache-store.js'
+
+export interface OpsRoutesOptions {
+  config: DsmirrorConfig
+  store: CacheStore
+}
+
+export function registerOpsRoutes (app: FastifyInstance, { config, store }: OpsRoutesOptions): void {
+  // 503 with the reason when the cache directory cannot be written (issue 12 item 4), so an
+  // orchestrator's probe (docker/healthcheck.mjs, the k8s manifests) restarts or alerts.
+  app.get('/_/healthz', async (_request, reply) => {
+    const health = await store.health()
+    if (health.ok) return { status: 'ok' }
+    return await reply.code(503).send({ status: 'unhealthy', reason: health.reason })
+  })
+  // The CA a client installs to trust the HTTPS listener; on every listener, so a client can
+  // fetch it over plain HTTP before it trusts anything. A certificate only, never a key.
+  app.get('/_/ca.pem', async (_request, reply) => {
+    const pem = await readServedCaPem(config)
+    return reply
+      .type('application/x-pem-file')
+      .header('content-disposition', 'attachment; filename="dsmirror-ca.pem"')
+      // The CA can be replaced (new tls.hostnames, new files): always ask again.
+      .header('cache-control', 'no-cache')
+      .send(pem)
+  })
+}
