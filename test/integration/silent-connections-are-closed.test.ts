@@ -35,7 +35,9 @@ async function heldFor (socket: Socket, dribble?: () => Buffer): Promise<Held> {
   const timer = dribble === undefined ? undefined : setInterval(() => { if (socket.writable) socket.write(dribble()) }, DRIBBLE_EVERY_MS)
   let expired = false
   const deadline = setTimeout(() => { expired = true; socket.destroy() }, DEADLINE_MS)
-  await once(socket, 'close')
+  // Not events.once: it rejects on 'error', and a server that closes a socket with unread bytes
+  // resets it (Node 24 does, for the dribbled ClientHello); the close is what is waited for.
+  await new Promise<void>((resolve) => { socket.once('close', () => { resolve() }) })
   clearInterval(timer)
   clearTimeout(deadline)
   return { ms: Date.now() - started, closed: !expired, data }
