@@ -13,6 +13,7 @@ import { request, sha256 } from '../helpers/http-client.js'
 import { getTestPki } from '../helpers/pki.js'
 import { startProxy } from '../helpers/proxy.js'
 import { startUpstream } from '../helpers/upstream.js'
+import { waitUntil } from '../helpers/wait.js'
 
 const RELOAD_WAIT_MS = 5000
 const POLL_MS = 25
@@ -42,7 +43,7 @@ t.test('adding a root to a caFiles directory trusts it at once; a download in fl
   t.match(refused.body.toString(), /"code":"DSM_UPSTREAM_TLS"/)
 
   // Wait until the download is really under way before the trust store changes.
-  while (public_.count('/big.tar') === 0) await sleep(POLL_MS)
+  await waitUntil(() => public_.count('/big.tar') > 0, { what: 'the upstream to see /big.tar', pollMs: POLL_MS })
   const bundleBefore = proxy.app.dsmirror.caBundle
   await copyFile(pki.files.otherCa, join(caDir, 'corporate-root.pem'))
   const deadline = Date.now() + RELOAD_WAIT_MS

@@ -2,13 +2,24 @@
 // extra argument) gets one line on stderr and exit 2, never a stack trace; a command that refuses
 // its arguments after parsing (purge without a prefix, a bad --shell) gets one line and exit 1.
 // Help and version still exit 0. Runs the built CLI (npx tsc -p tsconfig.build.json).
-import t from 'tap'
-import { runDsmirror } from '../helpers/cli.js'
+import t, { type Test } from 'tap'
+import { runDsmirror, type CliRun } from '../helpers/cli.js'
 
 const STACK_FRAME = /^\s+at /m
 
 function oneLine (stderr: string): boolean {
   return stderr.trimEnd().split('\n').length === 1
+}
+
+/** Runs the CLI and checks its exit code and its one-line, stack-free message. */
+async function expectOneLine (t: Test, args: string[], code: number, message: RegExp): Promise<CliRun> {
+  const run = await runDsmirror(args)
+  const name = `dsmirror ${args.join(' ')}`
+  t.equal(run.code, code, `${name} exits ${code}`)
+  t.match(run.stderr, message, name)
+  t.ok(oneLine(run.stderr), `${name} prints one line: ${JSON.stringify(run.stderr)}`)
+  t.notMatch(run.stderr, STACK_FRAME, `${name} prints no stack trace`)
+  return run
 }
 
 t.test('usage errors: one line, exit 2', async (t) => {
@@ -19,13 +30,8 @@ t.test('usage errors: one line, exit 2', async (t) => {
     [['doctor', 'a', 'b'], /too many arguments/]
   ]
   for (const [args, message] of cases) {
-    const run = await runDsmirror(args)
-    const name = `dsmirror ${args.join(' ')}`
-    t.equal(run.code, 2, `${name} exits 2`)
-    t.match(run.stderr, /^dsmirror: /, `${name} says who is talking`)
-    t.match(run.stderr, message, name)
-    t.ok(oneLine(run.stderr), `${name} prints one line: ${JSON.stringify(run.stderr)}`)
-    t.notMatch(run.stderr, STACK_FRAME, `${name} prints no stack trace`)
+    const run = await expectOneLine(t, args, 2, message)
+    t.match(run.stderr, /^dsmirror: /, `dsmirror ${args.join(' ')} says who is talking`)
   }
 })
 
@@ -42,12 +48,7 @@ t.test('arguments a command refuses: one line, exit 1', async (t) => {
     [['trust', 'env', '--shell', 'tcsh'], /--shell tcsh is not supported/],
     [['prefetch'], /Nothing to prefetch/]
   ] as Array<[string[], RegExp]>) {
-    const run = await runDsmirror(args)
-    const name = `dsmirror ${args.join(' ')}`
-    t.equal(run.code, 1, `${name} exits 1`)
-    t.match(run.stderr, message, name)
-    t.ok(oneLine(run.stderr), `${name} prints one line: ${JSON.stringify(run.stderr)}`)
-    t.notMatch(run.stderr, STACK_FRAME, `${name} prints no stack trace`)
+    await expectOneLine(t, args, 1, message)
   }
 })
 
