@@ -10,6 +10,7 @@ import { isAbsolute, join, resolve } from 'node:path'
 import { z } from 'zod'
 
 import { expandPreset, isHostName, normalizeAllowHost } from './allow-hosts.js'
+import { isLoopbackHost } from './loopback.js'
 import { DEFAULT_ALLOW_HOSTS } from './presets.js'
 import { TORCHVISION_CHECKSUMS } from './torchvision-checksums.js'
 import { parseDuration, parseSize, showValue } from './units.js'
@@ -23,7 +24,9 @@ export const DEFAULT_DATA_DIR = './dsmirror-data'
 export const DEFAULT_CACHE_SUBDIR = 'cache'
 export const DEFAULT_HTTP_HOST = '127.0.0.1'
 export const DEFAULT_HTTP_PORT = 8080
-export const DEFAULT_HTTPS_HOST = '0.0.0.0'
+// Loopback like listen.http (issue 17): the auto leaf names only loopback names, so a wider bind
+// gained nothing but exposure. Opening a listener is the operator's explicit choice.
+export const DEFAULT_HTTPS_HOST = '127.0.0.1'
 export const DEFAULT_HTTPS_PORT = 8443
 export const TLS_MODES = ['auto', 'files', 'off'] as const
 export const DEFAULT_TLS_MODE = 'auto'
@@ -135,6 +138,8 @@ export interface DsmirrorConfig {
     token: string | null
     /** Extra names (lower case, `*.suffix` allowed) clients use for /_/ pages (server/routes/admin-guard.ts). */
     allowedHosts: string[]
+    /** Accept a listener beyond loopback without admin.token (issue 17); refused otherwise. */
+    openOnNetwork: boolean
   }
   log: { level: LogLevel }
 }
@@ -482,13 +487,40 @@ export function createConfigSchema (options: ConfigSchemaOptions): z.ZodType<Dsm
     checksums: checksumRecord(),
     admin: section({
       token: leaf(checkToken).default(null),
-      allowedHosts: list('host names', '[mirror.corp, "*.corp.example"]', leaf(checkTlsHostname)).default(() => [])
+      allowedHosts: list('host names', '[mirror.corp, "*.corp.example"]', leaf(checkTlsHostname)).default(() => []),
+      openOnNetwork: leaf(checkBoolean).default(false)
     }),
     log: section({ level: leaf(checkEnum('log level', LOG_LEVELS)).default(DEFAULT_LOG_LEVEL) })
   })
 
-  return schema.transform((config): DsmirrorConfig => ({
+  return schema.superRefine((config, ctx) => {
+    for (const issue of openListenerIssues(config)) ctx.addIssue({ code: 'custom', ...issue })
+  }).transform((config): DsmirrorConfig => ({
     ...config,
     cache: { ...config.cache, dir: config.cache.dir ?? join(config.dataDir, DEFAULT_CACHE_SUBDIR) }
   }))
+}
+
+/**
+ * Issue 17: a listener beyond loopback serves the status page (every cached URL) and the mirror's
+ * allowlisted egress to whoever reaches it, so it needs admin.token, or admin.openOnNetwork: true
+ * as the operator's explicit acceptance. Refused at load, so `dsmirror config check` says it too.
+ */
+function openListenerIssues (config: { listen: { http: ListenConfig | false, https: ListenConfig | false }, tls: { mode: string }, admin: { token: string | null, openOnNetwork: boolean } }): Array<{ path: string[], message: string }> {
+  if (config.admin.token !== null || config.admin.openOnNetwork) return []
+  const issues: Array<{ path: string[], message: string }> = []
+  for (const scheme of ['http', 'https'] as const) {
+    const listen = config.listen[scheme]
+    if (listen === false || (scheme === 'https' && config.tls.mode === 'off') || isLoopbackHost(listen.host)) continue
+    const envName = `DSMIRROR_LISTEN_${scheme.toUpperCase()}_HOST`
+    issues.push({
+      path: ['listen', scheme, 'host'],
+      message: `is ${listen.host}, reachable from other machines, and admin.token is not set: anyone who reaches ` +
+        `port ${listen.port} could read the status page (every cached URL) and use the mirror's egress. ` +
+        "Set admin.token (e.g. 'openssl rand -hex 32'; DSMIRROR_ADMIN_TOKEN) so only its holders can change the cache, " +
+        'or set admin.openOnNetwork: true (DSMIRROR_ADMIN_OPENONNETWORK=true) to accept that, ' +
+        `or listen on 127.0.0.1 (${envName}=127.0.0.1).`
+    })
+  }
+  return issues
 }

@@ -1,7 +1,7 @@
 // Assembles the proxy from its parts; never listens (the CLI entry does). Every long-lived
 // resource built here is closed from Fastify's onClose.
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
-import { isIP, type LookupFunction } from 'node:net'
+import type { LookupFunction } from 'node:net'
 import type { Logger } from 'pino'
 import { watchCaBundle, type CaBundleWatcher } from '../certs/bundle-reload.js'
 import { buildCaBundle, SYSTEM_BUNDLE_PATHS, writeCaBundle, type CaBundle } from '../certs/ca-bundle.js'
@@ -13,7 +13,7 @@ import { connectionsCheckingInterval, createClientErrorHandler, type ClientError
 import { DiskStore } from './cache/disk-store.js'
 import { answerFrameworkError, registerErrorHandlers } from './http/error-handler.js'
 import { registerRequestLog } from './http/request-log.js'
-import { isLoopbackAddress } from './http/loopback.js'
+import { isLoopbackAddress, isLoopbackHost } from '../config/loopback.js'
 import { Metrics } from './metrics.js'
 import { metricsPlugin } from './http/metrics-plugin.js'
 import { MirrorCache } from './cache/mirror-cache.js'
@@ -68,7 +68,7 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
   for (const entry of expiredExtra) log.warn({ subject: entry.subject, notAfter: entry.notAfter, source: entry.source }, 'expired CA certificate in upstream.caFiles left out of the bundle')
   log.info({ trusted: caBundle.certificates.length, expired: expired.length }, 'upstream CA bundle built')
 
-  warnOpenListenersWithoutToken(config, log)
+  noteAutoLeafNames(config, log)
   const allowlist = new Allowlist([...config.allowHosts, ...Object.values(config.mirrors).map((m) => hostEntry(new URL(m.url)))])
   const upstream = new Upstream({
     ca: caBundle.certificates,
@@ -167,17 +167,22 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
  * Issue 12 item 14: a listener other machines can reach, with no admin.token, serves them the
  * status page and the admin API's reads, and refuses them every change; say so at start, once.
  */
-function warnOpenListenersWithoutToken (config: DsmirrorConfig, log: Logger): void {
-  if (config.admin.token !== null) return
-  const open: string[] = []
-  for (const [scheme, listen] of [['http', config.listen.http], ['https', config.tls.mode === 'off' ? false : config.listen.https]] as const) {
-    if (listen === false) continue
-    const host = listen.host.toLowerCase()
-    const loopback = isIP(host) !== 0 ? isLoopbackAddress(host) : host === 'localhost'
-    if (!loopback) open.push(`${scheme}://${host.includes(':') ? `[${host}]` : host}:${listen.port}`)
-  }
-  if (open.length === 0) return
-  log.warn({ listeners: open }, 'a listener is reachable from other machines and admin.token is not set: they can read the status page and /_/api/, and every change (delete, pin, prefetch) is refused to them. Set admin.token (e.g. openssl rand -hex 32) to manage the cache from other machines, or bind the listener to 127.0.0.1.')
+/**
+ * Issue 17: with tls.mode auto on a listener beyond loopback, say which names the local CA's leaf
+ * covers; a client on another machine that uses the server's own name fails verification until
+ * that name is in tls.hostnames.
+ */
+function noteAutoLeafNames (config: DsmirrorConfig, log: Logger): void {
+  const https = config.listen.https
+  if (https === false || config.tls.mode !== 'auto' || isLoopbackHost(https.host)) return
+  const names = config.tls.hostnames
+  const onlyLoopback = names.every((name) => isLoopbackHost(name))
+  const message = `listen.https is open on ${https.host}:${https.port}; its certificate (tls.mode auto) names ${names.join(', ')}. ` +
+    (onlyLoopback
+      ? 'Clients on other machines fail verification: add the names they use to tls.hostnames (e.g. [localhost, mirror.corp]; DSMIRROR_TLS_HOSTNAMES), then trust the local CA there (dsmirror trust install).'
+      : 'Clients must use one of those names and trust the local CA (dsmirror trust install); add the server\'s other names to tls.hostnames.')
+  if (onlyLoopback) log.warn({ hostnames: names }, message)
+  else log.info({ hostnames: names }, message)
 }
 
 function hostEntry (url: URL): string {

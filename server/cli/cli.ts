@@ -2,6 +2,7 @@
 // exits (the fastify/demo app.ts + server.ts split). `dsmirror serve` runs the proxy; each other
 // command group registers itself below (one line each).
 import { existsSync } from 'node:fs'
+import type net from 'node:net'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -17,6 +18,8 @@ import { registerTrustCommands } from './cli-trust.js'
 import { CommandRefusedError, CONFIG_FLAGS, CONFIG_FLAGS_HELP, createLogger, loadCliConfig, type ConfigOption } from './cli-common.js'
 import { isDsmError } from '../errors.js'
 import { startHttpsListener } from '../http/https-listener.js'
+import { listenOnIpv6Loopback } from '../http/ipv6-loopback.js'
+import { recordListenerUrl } from '../http/listener-urls.js'
 
 /** How long a graceful shutdown may take before the process exits anyway. */
 export const SHUTDOWN_GRACE_MS = 8_000
@@ -61,13 +64,31 @@ async function serve (opts: ConfigOption): Promise<void> {
 
 /** HTTP first in the list (tests and scripts read urls[0]); HTTPS is started first, before the app is ready. */
 async function listen (app: FastifyInstance, config: DsmirrorConfig, log: Logger): Promise<string[]> {
+  // The [::1] companions (server/http/ipv6-loopback.ts) stop accepting as soon as closing begins;
+  // the hook is added now because the HTTPS listener makes the app ready.
+  const companions: net.Server[] = []
+  app.addHook('preClose', async () => { for (const companion of companions) companion.close() })
   const https = await startHttpsListener(app, config, { logger: log })
   const urls: string[] = []
   const http = config.listen.http
-  if (http !== false) urls.push(await app.listen({ host: http.host, port: http.port }))
-  if (https !== null) urls.push(https.url)
+  if (http !== false) {
+    urls.push(await app.listen({ host: http.host, port: http.port }))
+    const companion = await listenOnIpv6Loopback(app.server, http.host, portOf(app.server), log, (url) => { recordListenerUrl(app, url) })
+    if (companion !== null) companions.push(companion)
+  }
+  if (https !== null) {
+    urls.push(https.url)
+    const host = config.listen.https === false ? '' : config.listen.https.host
+    const companion = await listenOnIpv6Loopback(https.server, host, portOf(https.server), log, (url) => { recordListenerUrl(app, url) })
+    if (companion !== null) companions.push(companion)
+  }
   if (urls.length === 0) throw new Error('No listener is enabled: set listen.http, or listen.https with tls.mode auto or files.')
   return urls
+}
+
+function portOf (server: net.Server): number {
+  const address = server.address()
+  return typeof address === 'object' && address !== null ? address.port : 0
 }
 
 function handleSignals (app: FastifyInstance, log: Logger): void {

@@ -19,7 +19,7 @@ const READ_METHODS = new Set(['GET', 'HEAD'])
 
 export interface AdminApiOptions {
   targetOptions: MirrorTargetOptions
-  /** The loopback decision on the socket's remote address (server/http/loopback.ts; tests inject another). */
+  /** The loopback decision on the socket's remote address (config/loopback.ts; tests inject another). */
   isLoopback: (remoteAddress: string | undefined) => boolean
 }
 

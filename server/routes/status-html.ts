@@ -77,13 +77,20 @@ ${renderSnippets(s)}
 `
 }
 
+// What each setup exposes (issue 17; docs/config.md "Opening a listener").
+const EXPOSURE_TEXT: Record<StatusSnapshot['exposure'], string> = {
+  loopback: 'Loopback only: this machine (or its network namespace, for a sidecar) can reach it. To serve a team, open a listener and set admin.token.',
+  'network-with-token': 'Open to the network: anyone who can route here can download through it and read this page; changes need admin.token.',
+  'network-open': 'Open to the network without admin.token (admin.openOnNetwork: true): anyone who can route here can download through it and read this page; changes are refused to them.'
+}
+
 function renderListeners (s: StatusSnapshot): string {
   const urls = s.listeners.length === 0 ? '<li class="muted">not listening yet</li>' : s.listeners.map((u) => `<li class="url">${esc(u)}</li>`).join('')
   const ca = s.ca.fingerprint256 !== null
     ? `<p>CA certificate: <a href="/_/ca.pem" id="ca-link">/_/ca.pem</a> · ${esc(s.ca.subject ?? '')}, valid to ${esc(s.ca.validTo ?? '')}</p>
 <p>SHA-256 fingerprint: <span class="url" id="ca-fingerprint">${esc(s.ca.fingerprint256)}</span></p>`
     : `<p>CA certificate: none (${esc(s.ca.problem ?? '')})</p>`
-  return `<div class="grid"><div class="card"><h2>Listening on</h2><ul>${urls}</ul></div><div class="card"><h2>HTTPS trust</h2>${ca}</div></div>`
+  return `<div class="grid"><div class="card"><h2>Listening on</h2><ul>${urls}</ul><p id="exposure">${esc(EXPOSURE_TEXT[s.exposure])}</p></div><div class="card"><h2>HTTPS trust</h2>${ca}</div></div>`
 }
 
 export function renderLive (s: StatusSnapshot): string {

@@ -3,6 +3,7 @@
 import { randomBytes, X509Certificate } from 'node:crypto'
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify'
 import { readServedCaPem } from '../../certs/serving-tls.js'
+import { isLoopbackHost } from '../../config/loopback.js'
 import type { DsmirrorConfig } from '../../config/schema.js'
 import type { CacheStore, EntryMeta } from '../cache/cache-store.js'
 import { listenerUrls } from '../http/listener-urls.js'
@@ -38,6 +39,8 @@ export interface StatusSnapshot {
   now: number
   startedAt: number
   listeners: string[]
+  /** Who can reach the listeners (issue 17): loopback only, or the network with a token, or openly. */
+  exposure: Exposure
   ca: { fingerprint256: string | null, subject: string | null, validTo: string | null, problem: string | null }
   cache: { bytes: number, maxSize: number, entries: number, reserved: number, evictions: number }
   served: {
@@ -77,6 +80,16 @@ const plugin: FastifyPluginAsync<StatusPageOptions> = async (app, opts) => {
   })
 }
 
+export type Exposure = 'loopback' | 'network-with-token' | 'network-open'
+
+/** From the config, which refuses an open listener without a token or admin.openOnNetwork. */
+export function exposureOf (config: DsmirrorConfig): Exposure {
+  const open = [config.listen.http, config.tls.mode === 'off' ? false : config.listen.https]
+    .some((listen) => listen !== false && !isLoopbackHost(listen.host))
+  if (!open) return 'loopback'
+  return config.admin.token !== null ? 'network-with-token' : 'network-open'
+}
+
 export const statusPage = plugin
 
 export async function statusSnapshot (app: FastifyInstance, request: FastifyRequest, opts: StatusPageOptions, startedAt: number): Promise<StatusSnapshot> {
@@ -105,6 +118,7 @@ export async function statusSnapshot (app: FastifyInstance, request: FastifyRequ
     now,
     startedAt,
     listeners,
+    exposure: exposureOf(opts.config),
     ca: await describeCa(opts.config),
     cache: { bytes: stats.bytes, maxSize: stats.maxSize, entries: stats.entries, reserved: stats.reserved, evictions: stats.evictions },
     served: {

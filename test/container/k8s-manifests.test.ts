@@ -13,15 +13,19 @@ import { K8S_SCHEMAS } from './k8s-schemas.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const K8S_DIR = join(ROOT, 'docker/k8s')
-/** Secrets docs/deployment.md has the user create with kubectl (a TLS key is never committed). */
-const CREATED_BY_USER = new Set(['dsmirror-tls'])
+/** Secrets docs/deployment.md has the user create with kubectl (a TLS key or token is never committed). */
+const CREATED_BY_USER = new Set(['dsmirror-tls', 'dsmirror-admin'])
+/** The DSMIRROR_* variables the image's Dockerfile sets (ENV), which a container's env overrides. */
+const IMAGE_ENV: Record<string, string> = Object.fromEntries(
+  [...readFileSync(join(ROOT, 'docker/Dockerfile'), 'utf8').matchAll(/\b(DSMIRROR_[A-Z_]+)=(\S+)/g)].map((m) => [m[1] ?? '', m[2] ?? ''])
+)
 
 interface Container {
   name: string
-  env?: Array<{ name: string, value?: string }>
+  env?: Array<{ name: string, value?: string, valueFrom?: { secretKeyRef?: { name: string, key: string } } }>
   ports?: Array<{ name?: string, containerPort: number }>
-  readinessProbe?: { httpGet?: { path?: string, port: number | string } }
-  livenessProbe?: { httpGet?: { path?: string, port: number | string } }
+  readinessProbe?: { httpGet?: { path?: string, port: number | string }, exec?: { command: string[] } }
+  livenessProbe?: { httpGet?: { path?: string, port: number | string }, exec?: { command: string[] } }
   volumeMounts?: Array<{ name: string, mountPath: string }>
   restartPolicy?: string
 }
@@ -58,8 +62,12 @@ function dsmirrorContainers (spec: PodSpec): Container[] {
   return [...(spec.initContainers ?? []), ...spec.containers].filter((c) => c.name === 'dsmirror')
 }
 
+/** A container's env; a value from a Secret reads as a stand-in token naming it. */
 function envOf (container: Container): Record<string, string> {
-  return Object.fromEntries((container.env ?? []).map((e) => [e.name, e.value ?? '']))
+  return Object.fromEntries((container.env ?? []).map((e) => {
+    const ref = e.valueFrom?.secretKeyRef
+    return [e.name, ref === undefined ? e.value ?? '' : `from-secret-${ref.name}-${ref.key}`]
+  }))
 }
 
 t.test('every object matches its schema', async (t) => {
@@ -92,7 +100,27 @@ t.test('dsmirror runs as a native sidecar beside the trainer', async (t) => {
   const sidecar = spec?.initContainers?.find((c) => c.name === 'dsmirror')
   t.equal(sidecar?.restartPolicy, 'Always', 'init container with restartPolicy: Always')
   t.ok((spec?.containers.length ?? 0) >= 1, 'a trainer container beside it')
-  t.equal(envOf(sidecar ?? { name: '' }).DSMIRROR_LISTEN_HTTP_HOST, '127.0.0.1', 'the sidecar listens on loopback only')
+  const configMap = objects.find(({ obj }) => obj.kind === 'ConfigMap')?.obj
+  const config = parseConfig(parseYaml(configMap?.data?.['config.yaml'] ?? '') as unknown, { env: { ...IMAGE_ENV, ...envOf(sidecar ?? { name: '' }) }, cwd: '/app' })
+  t.equal(config.listen.http === false ? '' : config.listen.http.host, '127.0.0.1', 'the sidecar listens on loopback only')
+  t.equal(config.listen.https, false, 'and has no HTTPS listener')
+  for (const probe of [sidecar?.readinessProbe, sidecar?.livenessProbe]) {
+    // The kubelet's httpGet probes come to the pod IP, which a loopback listener does not answer.
+    t.same(probe?.exec?.command, ['node', '/app/docker/healthcheck.mjs'], 'probed from inside the pod (exec), not through the pod IP')
+  }
+})
+
+t.test('the team server opens its listeners with an admin token from a Secret', async (t) => {
+  const deployment = objects.find(({ obj }) => obj.kind === 'Deployment')?.obj
+  const container = deployment === undefined ? undefined : podSpecOf(deployment)?.containers.find((c) => c.name === 'dsmirror')
+  const configMap = objects.find(({ obj }) => obj.kind === 'ConfigMap')?.obj
+  const env = { ...IMAGE_ENV, ...envOf(container ?? { name: '' }) }
+  const config = parseConfig(parseYaml(configMap?.data?.['config.yaml'] ?? '') as unknown, { env, cwd: '/app' })
+  t.equal(config.listen.https === false ? '' : config.listen.https.host, '0.0.0.0', 'HTTPS open to the cluster')
+  t.equal(config.admin.token, 'from-secret-dsmirror-admin-token', 'admin.token from the dsmirror-admin Secret')
+  t.equal(config.admin.openOnNetwork, false, 'no opt-out of the token')
+  t.throws(() => parseConfig(parseYaml(configMap?.data?.['config.yaml'] ?? '') as unknown, { env: { ...env, DSMIRROR_ADMIN_TOKEN: '' }, cwd: '/app' }),
+    /reachable from other machines/, 'without the token it would not start')
 })
 
 t.test('references resolve: volumes, probe ports, ConfigMaps, Secrets, selectors', async (t) => {
@@ -112,6 +140,10 @@ t.test('references resolve: volumes, probe ports, ConfigMaps, Secrets, selectors
     }
     for (const c of [...(spec.initContainers ?? []), ...spec.containers]) {
       for (const m of c.volumeMounts ?? []) t.ok(volumes.has(m.name), `${file}: ${c.name} mounts declared volume ${m.name}`)
+      for (const e of c.env ?? []) {
+        const ref = e.valueFrom?.secretKeyRef
+        if (ref !== undefined) t.ok(secrets.has(ref.name) || CREATED_BY_USER.has(ref.name), `${file}: Secret ${ref.name} exists`)
+      }
       for (const probe of [c.readinessProbe, c.livenessProbe]) {
         if (probe?.httpGet === undefined) continue
         t.equal(probe.httpGet.path, '/_/healthz', `${file}: ${c.name} probes /_/healthz`)
@@ -141,13 +173,14 @@ t.test('every dsmirror config they carry is valid', async (t) => {
     if (spec === undefined) continue
     for (const c of dsmirrorContainers(spec)) {
       // The image's own ENV, then the container's.
-      const env = { DSMIRROR_DATADIR: '/data', DSMIRROR_LISTEN_HTTP_HOST: '0.0.0.0', ...envOf(c) }
+      const env = { ...IMAGE_ENV, ...envOf(c) }
       t.doesNotThrow(() => parseConfig(file, { env, cwd: '/app' }), `${name}: ${c.name}'s config + env`)
     }
   }
   const imageConfig = parseYaml(readFileSync(join(ROOT, 'docker/config.yaml'), 'utf8')) as unknown
-  const config = parseConfig(imageConfig, { env: {}, cwd: '/app' })
+  const config = parseConfig(imageConfig, { env: IMAGE_ENV, cwd: '/app' })
   t.equal(config.dataDir, '/data', 'the image config keeps state under /data')
+  t.same([config.listen.http, config.listen.https].map((l) => l === false ? null : l.host), ['127.0.0.1', '127.0.0.1'], 'the image listens on loopback unless a deployment opens it')
 })
 
 t.test('compose profiles: sidecar shares the network namespace, team serves HTTPS with files', async (t) => {
@@ -161,9 +194,15 @@ t.test('compose profiles: sidecar shares the network namespace, team serves HTTP
   const team = Object.values(compose.services).find((s) => s.profiles?.includes('team') === true)
   t.equal(team?.environment?.DSMIRROR_TLS_MODE, 'files')
   t.ok(team?.ports?.includes('8443:8443'), 'publishes 8443')
+  t.equal(team?.environment?.DSMIRROR_LISTEN_HTTPS_HOST, '0.0.0.0', 'the published listener is opened explicitly')
+  t.match(team?.environment?.DSMIRROR_ADMIN_TOKEN, /^\$\{DSMIRROR_ADMIN_TOKEN:\?/, 'with a token compose insists on')
+  t.equal(mirror?.environment?.DSMIRROR_LISTEN_HTTP_HOST, '127.0.0.1', 'the sidecar stays on loopback')
   for (const [name, s] of Object.entries(compose.services).filter(([name]) => name.startsWith('dsmirror'))) {
     t.equal(s.read_only, true, `${name} runs with a read-only root filesystem`)
-    const env = { DSMIRROR_DATADIR: '/data', DSMIRROR_LISTEN_HTTP_HOST: '0.0.0.0', ...s.environment }
-    t.doesNotThrow(() => parseConfig({ dataDir: '/data' }, { env, cwd: '/app' }), `${name}: environment is a valid config`)
+    // Compose's ${NAME:?message} stops when NAME is unset; a set value stands in here.
+    const environment = Object.fromEntries(Object.entries(s.environment ?? {}).map(([k, v]) => [k, v.replace(/^\$\{([A-Z_]+):\?[^}]*\}$/, 'set-by-the-user-$1')]))
+    const env = { ...IMAGE_ENV, ...environment }
+    const imageConfig = parseYaml(readFileSync(join(ROOT, 'docker/config.yaml'), 'utf8')) as unknown
+    t.doesNotThrow(() => parseConfig(imageConfig, { env, cwd: '/app' }), `${name}: environment is a valid config`)
   }
 })

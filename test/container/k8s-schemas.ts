@@ -19,6 +19,7 @@ const metadata = closed({ name: str, namespace: str, labels: strMap, annotations
 
 const probe = closed({
   httpGet: closed({ path: str, port: portRef, scheme: { enum: ['HTTP', 'HTTPS'] } }, ['port']),
+  exec: closed({ command: strList }, ['command']),
   initialDelaySeconds: int,
   periodSeconds: int,
   timeoutSeconds: int,
@@ -41,7 +42,14 @@ const containerProperties = {
   imagePullPolicy: { enum: ['Always', 'IfNotPresent', 'Never'] },
   command: strList,
   args: strList,
-  env: { type: 'array', items: closed({ name: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }, value: { type: 'string' } }, ['name']) },
+  env: {
+    type: 'array',
+    items: closed({
+      name: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' },
+      value: { type: 'string' },
+      valueFrom: closed({ secretKeyRef: closed({ name: str, key: str, optional: bool }, ['name', 'key']) })
+    }, ['name'])
+  },
   ports: { type: 'array', items: closed({ name: { type: 'string', pattern: '^[a-z0-9-]{1,15}$' }, containerPort: { type: 'integer', minimum: 1, maximum: 65535 }, protocol: { enum: ['TCP', 'UDP'] } }, ['containerPort']) },
   readinessProbe: probe,
   livenessProbe: probe,

@@ -87,8 +87,8 @@ t.test('env overrides win over the file', async (t) => {
   t.equal(config.listen.https, false)
 
   const back = parseConfig({ listen: { https: false } }, { cwd, env: { DSMIRROR_LISTEN_HTTPS: 'true' } })
-  t.same(back.listen.https, { host: '0.0.0.0', port: 8443 }, 'true restores the default listener')
-  const flowMap = parseConfig(undefined, { cwd, env: { DSMIRROR_LISTEN_HTTPS: '{ host: "::", port: 9443 }' } })
+  t.same(back.listen.https, { host: '127.0.0.1', port: 8443 }, 'true restores the default listener')
+  const flowMap = parseConfig(undefined, { cwd, env: { DSMIRROR_LISTEN_HTTPS: '{ host: "::", port: 9443 }', DSMIRROR_ADMIN_OPENONNETWORK: 'true' } })
   t.same(flowMap.listen.https, { host: '::', port: 9443 })
 })
 

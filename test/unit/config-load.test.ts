@@ -28,7 +28,7 @@ t.test('no file and no env gives every default', async (t) => {
   const config = await loadConfig({ env: {}, cwd })
   const expected: DsmirrorConfig = {
     dataDir: '/srv/work/dsmirror-data',
-    listen: { http: { host: '127.0.0.1', port: 8080 }, https: { host: '0.0.0.0', port: 8443 }, headersTimeout: 20_000 },
+    listen: { http: { host: '127.0.0.1', port: 8080 }, https: { host: '127.0.0.1', port: 8443 }, headersTimeout: 20_000 },
     tls: { mode: 'auto', hostnames: ['localhost', '127.0.0.1', '::1'], certFile: null, keyFile: null, leafLifetime: 7 * 24 * 3600 * 1000 },
     upstream: {
       caFiles: [],
@@ -52,7 +52,7 @@ t.test('no file and no env gives every default', async (t) => {
     allowHosts: [...new Set([...(PRESET_HOSTS['@torchvision'] ?? []), ...(PRESET_HOSTS['@huggingface'] ?? [])])],
     mirrors: { pytorch: { url: 'https://download.pytorch.org/' } },
     checksums: { ...TORCHVISION_CHECKSUMS },
-    admin: { token: null, allowedHosts: [] },
+    admin: { token: null, allowedHosts: [], openOnNetwork: false },
     log: { level: 'info' }
   }
   t.same(config, expected)

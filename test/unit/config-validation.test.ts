@@ -55,7 +55,7 @@ t.test('listeners: ports 0-65535, false turns one off, mappings are checked key 
   t.match(message, "  - listen.http.host: 'not a host' is not an address to listen on.")
   t.match(message, '  - listen.http.port: 8.5 is not a port.')
   t.match(message, '  - listen.http.tls: is not a known key. Remove it; the keys here are host, port.')
-  t.match(message, "  - listen.https: 'yes' is not a listener. Write { host: 0.0.0.0, port: 8443 }, or false to turn it off.")
+  t.match(message, "  - listen.https: 'yes' is not a listener. Write { host: 127.0.0.1, port: 8443 }, or false to turn it off.")
   t.match(configErrorOf(t, { listen: { http: { port: -1 } } }), 'listen.http.port: -1 is not a port')
   t.match(configErrorOf(t, { listen: { http: { port: '8080' } } }), "listen.http.port: '8080' is not a port")
 })

@@ -1,6 +1,6 @@
 // The admin API's "is this request from loopback" decision, from the socket's remote address only.
 import t from 'tap'
-import { isLoopbackAddress } from '../../server/http/loopback.js'
+import { isLoopbackAddress } from '../../config/loopback.js'
 
 t.test('loopback addresses in every spelling Node reports', async (t) => {
   for (const address of [

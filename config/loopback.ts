@@ -1,7 +1,15 @@
-// Whether a socket's remote address is this machine's loopback. The admin API accepts mutations
-// without a token only from loopback (docs/design.md "Operations"), so this is decided from the
+// Whether an address is this machine's loopback. The admin API accepts mutations without a token
+// only from loopback (docs/design.md "Operations"), so for a request this is decided from the
 // socket alone, never from X-Forwarded-For (no trustProxy): a header is the client's to forge.
-import { isIPv4, isIPv6 } from 'node:net'
+// The config uses the same decision for listen hosts (issue 17: a listener beyond loopback needs
+// admin.token or admin.openOnNetwork), which is why it lives here: imports point down.
+import { isIP, isIPv4, isIPv6 } from 'node:net'
+
+/** A listen host that only this machine can reach: a loopback literal, or `localhost`. */
+export function isLoopbackHost (host: string): boolean {
+  const plain = host.trim().replace(/^\[(.*)\]$/, '$1').toLowerCase()
+  return isIP(plain.split('%')[0] ?? '') !== 0 ? isLoopbackAddress(plain) : plain === 'localhost'
+}
 
 /**
  * True for 127.0.0.0/8, ::1 and IPv4-mapped loopback (::ffff:127.x.y.z, which a dual-stack
