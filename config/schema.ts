@@ -528,7 +528,7 @@ export function createConfigSchema (options: ConfigSchemaOptions): z.ZodType<Dsm
     // `/hf/...` and `/<mirror>/...` share the first path segment (docs/design.md "URL scheme").
     if (typeof value !== 'object' || value === null || value.huggingface?.mount === false || value.huggingface?.mount === undefined) return
     if (value.mirrors !== undefined && Object.hasOwn(value.mirrors, value.huggingface.mount)) {
-      ctx.addIssue({ code: 'custom', path: ['mirrors', value.huggingface.mount], message: `has the name of huggingface.mount. Rename the mirror, or set huggingface.mount to another segment (or false).` })
+      ctx.addIssue({ code: 'custom', path: ['mirrors', value.huggingface.mount], message: 'has the name of huggingface.mount. Rename the mirror, or set huggingface.mount to another segment (or false).' })
     }
   }, { when: () => true })
 
