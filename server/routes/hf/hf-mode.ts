@@ -87,6 +87,11 @@ export class HfMode {
   /** `${scope}|${repo}` -> until when the Hub confirmed that caller's access. */
   readonly #access = new LRUCache<string, number>({ max: MAX_HF_ENTRIES })
   readonly #repos = new Set<string>()
+  /**
+   * Hub calls in flight by what they ask: eight clients cold on one repo make one revision call
+   * and one metadata HEAD per file, not eight (the Hub's `resolvers` rate limit, §3).
+   */
+  readonly #inFlight = new Map<string, Promise<HubAnswer>>()
   readonly #stats = { resolvesLocal: 0, resolvesUpstream: 0, staleServed: 0, rateLimitsAvoided: 0 }
   readonly #counters: { resolves?: Counter<'answered'>, stale?: Counter, limited?: Counter }
 
@@ -411,8 +416,21 @@ export class HfMode {
 
   /** One Hub request, its body buffered (bounded). */
   async #fetch (url: URL, req: { method: 'GET' | 'HEAD' | 'POST', headers: Record<string, string>, body?: Buffer, redirect?: 'manual' }): Promise<HubAnswer> {
-    const res = await this.#opts.upstream.request(url, req)
-    return { status: res.status, headers: singleHeaders(res.headers), body: await readBounded(res, url) }
+    // Shared only between callers who would send the same request: same URL, method, body and credentials.
+    const key = [req.method, url.href, req.redirect ?? '', scope(req.headers.authorization), req.headers['content-type'] ?? '',
+      req.body === undefined ? '' : createHash('sha256').update(req.body).digest('hex')].join('|')
+    const running = this.#inFlight.get(key)
+    if (running !== undefined) return await running
+    const call = (async () => {
+      const res = await this.#opts.upstream.request(url, req)
+      return { status: res.status, headers: singleHeaders(res.headers), body: await readBounded(res, url) }
+    })()
+    this.#inFlight.set(key, call)
+    try {
+      return await call
+    } finally {
+      this.#inFlight.delete(key)
+    }
   }
 }
 
