@@ -17,6 +17,9 @@ import { isLoopbackAddress } from './http/loopback.js'
 import { Metrics } from './metrics.js'
 import { metricsPlugin } from './http/metrics-plugin.js'
 import { MirrorCache } from './cache/mirror-cache.js'
+import { BlobCache } from './cache/blob-cache.js'
+import { HfMode } from './routes/hf/hf-mode.js'
+import { registerHfRoutes } from './routes/hf/hf-routes.js'
 import { refuseProxyForms, registerMirrorRoutes } from './routes/mirror.js'
 import { registerOpsRoutes } from './routes/ops.js'
 import { RecentErrors } from './recent-errors.js'
@@ -47,6 +50,9 @@ declare module 'fastify' {
        */
       store: DiskStore
       cache: MirrorCache
+      /** The Hugging Face mode (null when huggingface.mount is false) and its content-addressed blobs. */
+      hf: HfMode | null
+      blobs: BlobCache
       upstream: Upstream
       caBundle: CaBundle
       caWatcher: CaBundleWatcher
@@ -69,7 +75,9 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
   log.info({ trusted: caBundle.certificates.length, expired: expired.length }, 'upstream CA bundle built')
 
   warnOpenListenersWithoutToken(config, log)
-  const allowlist = new Allowlist([...config.allowHosts, ...Object.values(config.mirrors).map((m) => hostEntry(new URL(m.url)))])
+  // The Hub endpoint is allowed like a mirror's URL: the config named it (its CDN hosts come from @huggingface).
+  const hubHost = config.huggingface.mount === false ? [] : [hostEntry(new URL(config.huggingface.endpoint))]
+  const allowlist = new Allowlist([...config.allowHosts, ...Object.values(config.mirrors).map((m) => hostEntry(new URL(m.url))), ...hubHost])
   const upstream = new Upstream({
     ca: caBundle.certificates,
     proxy: config.upstream.proxy,
@@ -108,6 +116,28 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
     observer: metrics
   })
   const targetOptions = { allowlist, mirrors: config.mirrors }
+  const blobs = new BlobCache({
+    store,
+    upstream,
+    retries: config.upstream.retries,
+    retryDelay: config.upstream.retryDelay,
+    minRate: { bytesPerSecond: config.upstream.timeouts.minRate, windowMs: config.upstream.timeouts.minRateWindow },
+    log,
+    now,
+    observer: metrics
+  })
+  const hf = config.huggingface.mount === false
+    ? null
+    : new HfMode({
+      mount: config.huggingface.mount,
+      endpoint: config.huggingface.endpoint,
+      revisionTtl: config.huggingface.revisionTtl,
+      upstream,
+      blobs,
+      log: log.child({ module: 'hf' }),
+      now,
+      registry: metrics.registry
+    })
 
   const app = Fastify({
     loggerInstance: log as FastifyBaseLogger,
@@ -134,7 +164,7 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
       upstream.setCa(bundle.certificates).catch((err: unknown) => { log.warn({ err }, 'closing the previous upstream dispatcher failed') })
     }
   })
-  app.decorate('dsmirror', { config, store, cache, upstream, caBundle, caWatcher, clientErrorHandler })
+  app.decorate('dsmirror', { config, store, cache, hf, blobs, upstream, caBundle, caWatcher, clientErrorHandler })
   // What the cache did, set with setCacheStatus (server/cache/cache-status.ts) wherever the header is.
   app.decorateReply('cacheStatus', null)
 
@@ -153,10 +183,12 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
   await app.register(statusPage, { config, store, cache, metrics, recentErrors, now })
   await app.register(adminApi, { targetOptions, isLoopback: deps.isLoopback ?? isLoopbackAddress })
   await registerMirrorRoutes(app, { cache, upstream, targetOptions })
+  if (hf !== null && config.huggingface.mount !== false) await registerHfRoutes(app, { mount: config.huggingface.mount, mode: hf })
 
   app.addHook('onClose', async () => {
     caWatcher.close()
     await cache.close()
+    await blobs.close()
     await store.close()
     await upstream.close()
   })
