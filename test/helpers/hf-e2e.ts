@@ -15,6 +15,7 @@ import { parseConfig } from '../../config/load-config.js'
 import { cleanEnv, executable, run, skipUnless, type Run } from './e2e-clients.js'
 import { startProxy, type StartProxyOptions, type TestProxy } from './proxy.js'
 import type { StandInHub } from './stand-in-hub.js'
+import { createTestResolver } from './test-resolver.js'
 
 export const HF_VENVS = process.env.DSMIRROR_HF_VENVS ?? '/var/tmp/dsmirror-hf-clients-venv'
 /** huggingface_hub 1.33.0 + datasets 5.0.1 + transformers 5.x + hf_xet + pyarrow. */
@@ -140,12 +141,21 @@ export interface HfMirror {
   endpoint: string
 }
 
-/** dsmirror in-process with the Hub mode pointed at the stand-in (its Hub and CDN hosts allowed). */
-export async function startHfMirror (t: Test, hub: StandInHub, opts: StartProxyOptions = {}): Promise<HfMirror> {
+/**
+ * dsmirror in-process with the Hub mode pointed at the stand-in, set up like test/helpers/hf-mode.ts:
+ * the CDN host name (localhost:P) allowed and answered by the test resolver, loopback upstreams allowed.
+ */
+export async function startHfMirror (t: Test, hub: StandInHub, opts: StartProxyOptions & { huggingface?: Record<string, unknown> } = {}): Promise<HfMirror> {
+  const resolver = createTestResolver({ localhost: ['127.0.0.1'] })
   const proxy = await startProxy({
+    lookup: resolver.lookup,
     ...opts,
-    allowHosts: [hub.host, hub.cdnHost, ...(opts.allowHosts ?? [])],
-    config: { huggingface: { mount: HF_MOUNT, endpoint: hub.origin }, ...opts.config }
+    allowHosts: [hub.cdnHost, ...(opts.allowHosts ?? [])],
+    config: {
+      upstream: { allowAddresses: ['127.0.0.0/8'] },
+      huggingface: { mount: HF_MOUNT, endpoint: hub.origin, ...opts.huggingface },
+      ...opts.config
+    }
   })
   t.teardown(() => proxy.close({ remove: true }))
   return { proxy, endpoint: `${proxy.origin}/${HF_MOUNT}` }
