@@ -20,7 +20,11 @@ interface Case {
   run: (endpoint: string, home: string) => Promise<{ code: number, output: unknown, stderr: string }>
   /** Where the client keeps its Hub cache. */
   cache: (home: string) => string
+  /** What the direct run must produce, when the case has a known answer. */
+  expect?: Record<string, unknown>
 }
+
+const ROWS = [{ text: 'alpha', label: 0 }, { text: 'beta', label: 1 }, { text: 'gamma', label: 0 }, { text: 'delta', label: 1 }]
 
 const python = (py: string, args: string[]): Case['run'] => async (endpoint, home) => {
   const r = await hfClient(py, args, { endpoint, hfHome: home })
@@ -43,11 +47,11 @@ const CASES: Case[] = [
     },
     cache: hubCache
   },
-  { name: 'load_dataset parquet', run: python(HUB1_PYTHON, ['load_dataset', TINY_PARQUET]), cache: hubCache },
-  { name: 'load_dataset CSV', run: python(HUB1_PYTHON, ['load_dataset', TINY_CSV]), cache: hubCache },
-  { name: 'load_dataset revision=refs/convert/parquet', run: python(HUB1_PYTHON, ['load_dataset', TINY_CSV, '--revision', 'refs/convert/parquet']), cache: hubCache },
-  { name: 'load_dataset streaming=True', run: python(HUB1_PYTHON, ['load_dataset', TINY_PARQUET, '--streaming']), cache: hubCache },
-  { name: 'transformers AutoConfig + AutoTokenizer', run: python(HUB1_PYTHON, ['auto', TINY_MODEL]), cache: hubCache },
+  { name: 'load_dataset parquet', run: python(HUB1_PYTHON, ['load_dataset', TINY_PARQUET]), cache: hubCache, expect: { rows: ROWS } },
+  { name: 'load_dataset CSV', run: python(HUB1_PYTHON, ['load_dataset', TINY_CSV]), cache: hubCache, expect: { rows: ROWS } },
+  { name: 'load_dataset revision=refs/convert/parquet', run: python(HUB1_PYTHON, ['load_dataset', TINY_CSV, '--revision', 'refs/convert/parquet']), cache: hubCache, expect: { rows: ROWS } },
+  { name: 'load_dataset streaming=True', run: python(HUB1_PYTHON, ['load_dataset', TINY_PARQUET, '--streaming']), cache: hubCache, expect: { rows: ROWS } },
+  { name: 'transformers AutoConfig + AutoTokenizer', run: python(HUB1_PYTHON, ['auto', TINY_MODEL]), cache: hubCache, expect: { model_type: 'bert', ids: [4, 7, 8, 9] } },
   {
     name: '@huggingface/hub downloadFile + snapshotDownload',
     run: async (endpoint, home) => {
@@ -71,6 +75,7 @@ t.test('each client through dsmirror matches its direct run, with no request to 
       const directHome = await freshHfHome(t, 'direct')
       const direct = await c.run(hub.origin, directHome)
       t.equal(direct.code, 0, 'the direct run works', { stderr: direct.stderr.slice(-2000) })
+      if (c.expect !== undefined) t.match(direct.output, c.expect, 'with the right answer')
 
       hub.xet = true
       hub.clearLog()
