@@ -12,6 +12,7 @@ import { LRUCache } from 'lru-cache'
 import type { Logger } from 'pino'
 import { Counter, Gauge, type Registry } from 'prom-client'
 import type { BlobCache, BlobRequest } from '../../cache/blob-cache.js'
+import type { Download } from '../../cache/download.js'
 import { setCacheStatus, type CacheStatus } from '../../cache/cache-status.js'
 import { type DsmError, HfBadHubAnswerError, isDsmError } from '../../errors.js'
 import { mapUpstreamError, type Upstream, type UpstreamResponse } from '../../upstream/upstream.js'
@@ -111,6 +112,11 @@ export class HfMode {
       // eslint-disable-next-line no-new
       new Gauge({ name: 'dsmirror_hf_repos', help: 'Hugging Face repositories seen since start.', registers, collect () { this.set(repos.size) } })
     }
+  }
+
+  /** Blob downloads in flight, for the status page. */
+  get blobDownloads (): ReadonlyMap<string, Download> {
+    return this.#opts.blobs.downloads
   }
 
   get stats (): HfStats {
