@@ -71,6 +71,15 @@ export const DEFAULT_NEGATIVE_TTL_MS = MINUTE_MS
  */
 export const DEFAULT_ORPHAN_TIMEOUT_MS = 5 * MINUTE_MS
 export const DEFAULT_MIRROR_URLS: Readonly<Record<string, string>> = Object.freeze({ pytorch: 'https://download.pytorch.org/' })
+/** The Hugging Face mode's mount: HF_ENDPOINT=<listener base URL>/hf (issue 11). */
+export const DEFAULT_HF_MOUNT = 'hf'
+export const DEFAULT_HF_ENDPOINT = 'https://huggingface.co'
+/**
+ * How long a branch/tag -> commit resolution is reused: the Hub counts every resolve against its
+ * `resolvers` rate limit (3000 per 5 min per IP), which a team behind one mirror shares
+ * (hf-protocol.md §3); a minute keeps `main` current without a call per HEAD.
+ */
+export const DEFAULT_HF_REVISION_TTL_MS = MINUTE_MS
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export const DEFAULT_LOG_LEVEL = 'info'
 /** Mirror names have no dot, so `/<mirror>/...` never collides with `/<host>/...`; `_` (the `/_/` pages) cannot start one. */
@@ -142,6 +151,14 @@ export interface DsmirrorConfig {
     openOnNetwork: boolean
   }
   log: { level: LogLevel }
+  /** The Hugging Face Hub mode (issue 11); mount false turns it off. */
+  huggingface: {
+    mount: string | false
+    /** The upstream Hub, as an origin without a trailing slash. */
+    endpoint: string
+    /** ms a branch/tag -> commit resolution is reused. */
+    revisionTtl: number
+  }
 }
 
 export interface ConfigSchemaOptions {
@@ -390,6 +407,23 @@ function checkRecordKeys (check: (key: string) => unknown) {
   }, { when: () => true }] as const
 }
 
+function checkHfMount (value: unknown): string | false {
+  if (value === false) return false
+  if (typeof value === 'string') {
+    const text = value.trim().replace(/^\/+|\/+$/g, '')
+    if (MIRROR_NAME_RE.test(text)) return text
+  }
+  return fail(`${showValue(value)} is not a mount. Write one path segment without a dot, like hf (HF_ENDPOINT=<base>/hf), or false to turn the mode off.`)
+}
+
+function checkHfEndpoint (value: unknown): string {
+  if (typeof value === 'string' && URL.canParse(value.trim())) {
+    const url = new URL(value.trim())
+    if ((url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '' && (url.pathname === '/' || url.pathname === '') && url.search === '' && url.hash === '') return url.origin
+  }
+  return fail(`${showValue(value)} is not a Hub origin. Write it like https://huggingface.co (no path).`)
+}
+
 function checkMirrorName (name: string): void {
   if (!MIRROR_NAME_RE.test(name)) {
     fail(`${showValue(name)} is not a mirror name. Use lower-case letters, digits, '-' and '_', starting with a letter or digit, and no dot (e.g. pytorch).`)
@@ -490,8 +524,19 @@ export function createConfigSchema (options: ConfigSchemaOptions): z.ZodType<Dsm
       allowedHosts: list('host names', '[mirror.corp, "*.corp.example"]', leaf(checkTlsHostname)).default(() => []),
       openOnNetwork: leaf(checkBoolean).default(false)
     }),
-    log: section({ level: leaf(checkEnum('log level', LOG_LEVELS)).default(DEFAULT_LOG_LEVEL) })
-  })
+    log: section({ level: leaf(checkEnum('log level', LOG_LEVELS)).default(DEFAULT_LOG_LEVEL) }),
+    huggingface: section({
+      mount: leaf(checkHfMount).default(DEFAULT_HF_MOUNT),
+      endpoint: leaf(checkHfEndpoint).default(DEFAULT_HF_ENDPOINT),
+      revisionTtl: leaf(checkDuration(0)).default(DEFAULT_HF_REVISION_TTL_MS)
+    })
+  }).superRefine((value, ctx) => {
+    // `/hf/...` and `/<mirror>/...` share the first path segment (docs/design.md "URL scheme").
+    if (typeof value !== 'object' || value === null || value.huggingface?.mount === false || value.huggingface?.mount === undefined) return
+    if (value.mirrors !== undefined && Object.hasOwn(value.mirrors, value.huggingface.mount)) {
+      ctx.addIssue({ code: 'custom', path: ['mirrors', value.huggingface.mount], message: 'has the name of huggingface.mount. Rename the mirror, or set huggingface.mount to another segment (or false).' })
+    }
+  }, { when: () => true })
 
   return schema.superRefine((config, ctx) => {
     for (const issue of openListenerIssues(config)) ctx.addIssue({ code: 'custom', ...issue })

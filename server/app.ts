@@ -17,6 +17,10 @@ import { isLoopbackAddress, isLoopbackHost } from '../config/loopback.js'
 import { Metrics } from './metrics.js'
 import { metricsPlugin } from './http/metrics-plugin.js'
 import { MirrorCache } from './cache/mirror-cache.js'
+import { BlobCache } from './cache/blob-cache.js'
+import { SmallObjects } from './cache/small-objects.js'
+import { HfMode } from './routes/hf/hf-mode.js'
+import { registerHfRoutes } from './routes/hf/hf-routes.js'
 import { refuseProxyForms, registerMirrorRoutes } from './routes/mirror.js'
 import { registerOpsRoutes } from './routes/ops.js'
 import { RecentErrors } from './recent-errors.js'
@@ -47,6 +51,9 @@ declare module 'fastify' {
        */
       store: DiskStore
       cache: MirrorCache
+      /** The Hugging Face mode (null when huggingface.mount is false) and its content-addressed blobs. */
+      hf: HfMode | null
+      blobs: BlobCache
       upstream: Upstream
       caBundle: CaBundle
       caWatcher: CaBundleWatcher
@@ -69,7 +76,9 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
   log.info({ trusted: caBundle.certificates.length, expired: expired.length }, 'upstream CA bundle built')
 
   noteAutoLeafNames(config, log)
-  const allowlist = new Allowlist([...config.allowHosts, ...Object.values(config.mirrors).map((m) => hostEntry(new URL(m.url)))])
+  // The Hub endpoint is allowed like a mirror's URL: the config named it (its CDN hosts come from @huggingface).
+  const hubHost = config.huggingface.mount === false ? [] : [hostEntry(new URL(config.huggingface.endpoint))]
+  const allowlist = new Allowlist([...config.allowHosts, ...Object.values(config.mirrors).map((m) => hostEntry(new URL(m.url))), ...hubHost])
   const upstream = new Upstream({
     ca: caBundle.certificates,
     proxy: config.upstream.proxy,
@@ -82,7 +91,13 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
   })
   const store = await DiskStore.open({ dir: config.cache.dir, maxSize: config.cache.maxSize, log: log.child({ module: 'cache' }), now })
   const recentErrors = new RecentErrors({ now })
-  const metrics: Metrics = new Metrics({ store, downloads: () => cache.downloads, recentErrors, now })
+  const metrics: Metrics = new Metrics({
+    store,
+    // Blob downloads (the Hugging Face mode) are downloads in flight too.
+    downloads: () => blobs.downloads.size === 0 ? cache.downloads : new Map([...cache.downloads, ...blobs.downloads]),
+    recentErrors,
+    now
+  })
   const clientErrorHandler = createClientErrorHandler({
     headersTimeoutMs: config.listen.headersTimeout,
     log: log.child({ module: 'listener' }),
@@ -108,6 +123,30 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
     observer: metrics
   })
   const targetOptions = { allowlist, mirrors: config.mirrors }
+  const blobs = new BlobCache({
+    store,
+    upstream,
+    retries: config.upstream.retries,
+    retryDelay: config.upstream.retryDelay,
+    minRate: { bytesPerSecond: config.upstream.timeouts.minRate, windowMs: config.upstream.timeouts.minRateWindow },
+    log,
+    now,
+    observer: metrics
+  })
+  const records = new SmallObjects({ store, log: log.child({ module: 'hf' }), now })
+  const hf = config.huggingface.mount === false
+    ? null
+    : new HfMode({
+      mount: config.huggingface.mount,
+      endpoint: config.huggingface.endpoint,
+      revisionTtl: config.huggingface.revisionTtl,
+      upstream,
+      blobs,
+      log: log.child({ module: 'hf' }),
+      now,
+      registry: metrics.registry,
+      records
+    })
 
   const app = Fastify({
     loggerInstance: log as FastifyBaseLogger,
@@ -134,7 +173,7 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
       upstream.setCa(bundle.certificates).catch((err: unknown) => { log.warn({ err }, 'closing the previous upstream dispatcher failed') })
     }
   })
-  app.decorate('dsmirror', { config, store, cache, upstream, caBundle, caWatcher, clientErrorHandler })
+  app.decorate('dsmirror', { config, store, cache, hf, blobs, upstream, caBundle, caWatcher, clientErrorHandler })
   // What the cache did, set with setCacheStatus (server/cache/cache-status.ts) wherever the header is.
   app.decorateReply('cacheStatus', null)
 
@@ -150,13 +189,16 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
   registerRequestLog(app)
   registerErrorHandlers(app)
   registerOpsRoutes(app, { config, store })
-  await app.register(statusPage, { config, store, cache, metrics, recentErrors, now })
+  await app.register(statusPage, { config, store, cache, metrics, recentErrors, now, hf })
   await app.register(adminApi, { targetOptions, isLoopback: deps.isLoopback ?? isLoopbackAddress })
   await registerMirrorRoutes(app, { cache, upstream, targetOptions })
+  if (hf !== null && config.huggingface.mount !== false) await registerHfRoutes(app, { mount: config.huggingface.mount, mode: hf })
 
   app.addHook('onClose', async () => {
     caWatcher.close()
     await cache.close()
+    await blobs.close()
+    await records.idle()
     await store.close()
     await upstream.close()
   })

@@ -193,6 +193,18 @@ export const AdminServerRunningError = createError(
   409
 )
 
+// The Hugging Face mode (issue 11).
+export const HfTokenOverHttpError = createError(
+  'DSM_HF_TOKEN_OVER_HTTP',
+  "A Hugging Face token was sent in clear over plain HTTP to the listener at '%s', which other machines can reach; it was not used. Point HF_ENDPOINT at the HTTPS listener (https://<host>:8443/hf, with SSL_CERT_FILE trusting dsmirror's CA) or at a loopback address, and rotate the token if it crossed a network.",
+  403
+)
+export const HfBadHubAnswerError = createError(
+  'DSM_HF_BAD_HUB_ANSWER',
+  "The Hub answered '%s' with %s, which a mirror cannot serve. Check that huggingface.endpoint points at a Hugging Face Hub (or a compatible server).",
+  502
+)
+
 /** Every error constructor, config's and certs' included, for the README table check and for metrics by code. */
 export const ERRORS: readonly FastifyErrorConstructor[] = [
   ...CONFIG_ERRORS,
@@ -228,7 +240,9 @@ export const ERRORS: readonly FastifyErrorConstructor[] = [
   AdminHostNotAllowedError,
   AdminOriginError,
   AdminServerUnreachableError,
-  AdminServerRunningError
+  AdminServerRunningError,
+  HfTokenOverHttpError,
+  HfBadHubAnswerError
 ]
 
 /**

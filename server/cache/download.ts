@@ -51,8 +51,21 @@ const ZIP_EOCD_SEARCH_BYTES = 22 + 0xffff
 const ZIP_EOCD_SIGNATURE = Buffer.from([0x50, 0x4b, 0x05, 0x06])
 
 export interface ExpectedDigest {
-  algorithm: 'md5' | 'sha256'
+  /**
+   * `git-sha1` is a git blob id, sha1("blob <size>\\0" + bytes): what the Hugging Face Hub gives
+   * as the ETag of a regular (non-LFS) file (hf-protocol.md §4.1); it needs `size`.
+   */
+  algorithm: 'md5' | 'sha256' | 'git-sha1'
   hex: string
+  /** The body's length; required for git-sha1, whose hash starts with it. */
+  size?: number
+}
+
+/** The hash a non-sha256 digest is checked with (sha256 is always computed: EntryMeta.sha256). */
+function digestHash (digest: ExpectedDigest | null): Hash | null {
+  if (digest?.algorithm === 'md5') return createHash('md5')
+  if (digest?.algorithm === 'git-sha1') return createHash('sha1').update(`blob ${digest.size ?? 0}\0`)
+  return null
 }
 
 export type DownloadOutcome =
@@ -91,6 +104,13 @@ export interface DownloadOptions {
    * of a body is a dropped transfer (issue 12 item 8). Absent or 0: no minimum.
    */
   minRate?: { bytesPerSecond: number; windowMs: number }
+  /**
+   * The key names the content (a Hugging Face blob: its sha256 or git blob id, checked by
+   * `digest`), not a URL's response: the upstream's caching headers (a signed CDN URL's
+   * `private`, the Authorization of a gated repo's caller) do not decide whether it is kept.
+   * Access to it is checked by the front door before it is served (issue 11 item 6).
+   */
+  contentAddressed?: boolean
 }
 
 type State = 'starting' | 'streaming' | 'committed' | 'failed'
@@ -118,6 +138,7 @@ export class Download extends EventEmitter implements GrowingSource {
   #writing: Promise<void> | null = null
   #writeError: unknown = null
   #sha256: Hash = createHash('sha256')
+  /** The digest's own hash when it is not sha256 (md5, git-sha1). */
   #md5: Hash | null = null
   /** Room the store promised this body, grown as bytes are staged (cache-store.ts Reservation). */
   #room: Reservation | null = null
@@ -150,7 +171,7 @@ export class Download extends EventEmitter implements GrowingSource {
     this.url = opts.url
     this.#opts = opts
     this.startedAt = opts.now()
-    if (opts.digest?.algorithm === 'md5') this.#md5 = createHash('md5')
+    this.#md5 = digestHash(opts.digest)
   }
 
   /** Starts the transfer once; every caller gets the same outcome. */
@@ -403,9 +424,11 @@ export class Download extends EventEmitter implements GrowingSource {
 
     const headers = res.headers
     const policy = new CachePolicy(this.#opts.policyRequest, { status: 200, headers }, { shared: true })
-    const notStorable = headers['set-cookie'] !== undefined
-      ? 'the response sets a cookie'
-      : !policy.storable() ? 'the response is not storable (Cache-Control no-store/private, or Authorization)' : null
+    const notStorable = this.#opts.contentAddressed === true
+      ? null
+      : headers['set-cookie'] !== undefined
+        ? 'the response sets a cookie'
+        : !policy.storable() ? 'the response is not storable (Cache-Control no-store/private, or Authorization)' : null
     const length = parseLength(headers['content-length'])
     const { store } = this.#opts
     if (notStorable !== null) return await this.#uncacheable(notStorable, res, true)
@@ -563,7 +586,7 @@ export class Download extends EventEmitter implements GrowingSource {
       this.#written = 0
       this.#checkpointed = 0
       this.#sha256 = createHash('sha256')
-      if (this.#md5 !== null) this.#md5 = createHash('md5')
+      this.#md5 = digestHash(this.#opts.digest)
       return null
     }
     this.#room = room
@@ -902,7 +925,7 @@ export class Download extends EventEmitter implements GrowingSource {
   async #complete (): Promise<void> {
     const { store, digest, log } = this.#opts
     const sha256 = this.#sha256.digest('hex')
-    const actual = digest?.algorithm === 'md5' ? this.#md5?.digest('hex') : sha256
+    const actual = digest !== null && digest.algorithm !== 'sha256' ? this.#md5?.digest('hex') : sha256
     if (digest !== null && actual !== digest.hex) {
       const err = new ChecksumMismatchError(this.url.href, `expected ${digest.algorithm}:${digest.hex}, got ${digest.algorithm}:${actual ?? ''}`)
       try {

@@ -40,9 +40,17 @@ export interface UpstreamOptions {
 }
 
 export interface UpstreamRequest {
-  method: 'GET' | 'HEAD'
+  /** POST: the Hugging Face mode's paths-info (a small form or JSON body, hf-protocol.md §1.7). */
+  method: 'GET' | 'HEAD' | 'POST'
   headers: Record<string, string>
+  body?: Buffer
   signal?: AbortSignal
+  /**
+   * 'manual' returns a 3xx as it is (its Location unfollowed): the Hugging Face mode reads the
+   * Hub's first answer (X-Linked-Etag, X-Repo-Commit on the 302 to the CDN, hf-protocol.md §3).
+   * Default 'follow'.
+   */
+  redirect?: 'follow' | 'manual'
 }
 
 export interface UpstreamResponse {
@@ -165,6 +173,7 @@ export class Upstream {
           path: current.pathname + current.search,
           method: req.method,
           headers,
+          ...(req.body === undefined ? {} : { body: req.body }),
           signal: req.signal
         })
       } catch (err: unknown) {
@@ -172,7 +181,7 @@ export class Upstream {
       }
       const responseHeaders = combineFieldLines(res.headers)
       const location = responseHeaders.location
-      if (!REDIRECT_STATUSES.has(res.statusCode) || typeof location !== 'string') {
+      if (!REDIRECT_STATUSES.has(res.statusCode) || typeof location !== 'string' || req.redirect === 'manual') {
         return { status: res.statusCode, headers: responseHeaders, body: res.body, url: current }
       }
       res.body.resume()

@@ -53,7 +53,8 @@ t.test('no file and no env gives every default', async (t) => {
     mirrors: { pytorch: { url: 'https://download.pytorch.org/' } },
     checksums: { ...TORCHVISION_CHECKSUMS },
     admin: { token: null, allowedHosts: [], openOnNetwork: false },
-    log: { level: 'info' }
+    log: { level: 'info' },
+    huggingface: { mount: 'hf', endpoint: 'https://huggingface.co', revisionTtl: 60_000 }
   }
   t.same(config, expected)
   t.same(defaultConfig(cwd), expected, 'defaultConfig() is the same')
@@ -125,12 +126,12 @@ t.test('a YAML file is read, merged over the defaults, with sizes and durations 
 
 t.test('a JSON file is read, and DSMIRROR_CONFIG names the file when no file option is given', async (t) => {
   const dir = t.testdir({
-    'config.json': JSON.stringify({ cache: { maxSize: 10737418240, dir: '/var/cache/dsmirror' }, mirrors: { hf: { url: 'https://huggingface.co' } } }, null, 2)
+    'config.json': JSON.stringify({ cache: { maxSize: 10737418240, dir: '/var/cache/dsmirror' }, mirrors: { hub: { url: 'https://huggingface.co' } } }, null, 2)
   })
   const config = await loadConfig({ env: { DSMIRROR_CONFIG: 'config.json' }, cwd: dir })
   t.equal(config.cache.maxSize, 10 * 2 ** 30)
   t.equal(config.cache.dir, '/var/cache/dsmirror', 'an explicit cache.dir is kept')
-  t.same(config.mirrors, { hf: { url: 'https://huggingface.co/' } }, 'mirror URLs end with /')
+  t.same(config.mirrors, { hub: { url: 'https://huggingface.co/' } }, 'mirror URLs end with /')
 
   const fromOption = await loadConfig({ file: join(dir, 'config.json'), env: { DSMIRROR_CONFIG: 'elsewhere.yaml' }, cwd: '/' })
   t.equal(fromOption.cache.maxSize, 10 * 2 ** 30, 'the file option wins over DSMIRROR_CONFIG')
@@ -227,4 +228,15 @@ t.test('tls.mode files needs both certFile and keyFile', async (t) => {
 
   const ok = parseConfig({ tls: { mode: 'FILES', certFile: '/etc/tls/chain.pem', keyFile: '/etc/tls/key.pem' } }, { env: {}, cwd })
   t.equal(ok.tls.mode, 'files')
+})
+
+t.test('huggingface: mount, endpoint and revisionTtl are checked, and a mirror may not take the mount', async (t) => {
+  const config = parseConfig({ huggingface: { mount: '/hub/', endpoint: 'http://127.0.0.1:9000/', revisionTtl: '30s' } }, { env: {}, cwd })
+  t.same(config.huggingface, { mount: 'hub', endpoint: 'http://127.0.0.1:9000', revisionTtl: 30_000 })
+  t.equal(parseConfig({ huggingface: { mount: false } }, { env: {}, cwd }).huggingface.mount, false)
+  const message = configError(t, () => parseConfig({ huggingface: { mount: 'a.b', endpoint: 'https://huggingface.co/x' }, mirrors: { hf: { url: 'https://example.org/' } } }, { env: {}, cwd }))
+  t.match(message, /huggingface\.mount.*not a mount/)
+  t.match(message, /huggingface\.endpoint.*not a Hub origin/)
+  const clash = configError(t, () => parseConfig({ mirrors: { hf: { url: 'https://example.org/' } } }, { env: {}, cwd }))
+  t.match(clash, /mirrors\.hf.*huggingface\.mount/)
 })
