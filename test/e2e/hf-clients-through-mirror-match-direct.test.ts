@@ -28,8 +28,9 @@ const ROWS = [{ text: 'alpha', label: 0 }, { text: 'beta', label: 1 }, { text: '
 
 const python = (py: string, args: string[]): Case['run'] => async (endpoint, home) => {
   const r = await hfClient(py, args, { endpoint, hfHome: home })
-  // Paths differ by HF_HOME; what the client produced is compared without it.
-  const output = r.result === undefined ? undefined : JSON.parse(JSON.stringify(r.result).replaceAll(home, '<home>'))
+  // Paths differ by HF_HOME and timings by run; what the client produced is compared without them.
+  const { elapsed, ...result } = r.result ?? {}
+  const output = r.result === undefined ? undefined : JSON.parse(JSON.stringify(result).replaceAll(home, '<home>'))
   return { code: r.code, output, stderr: r.stderr }
 }
 const hubCache = (home: string): string => join(home, 'hub')
