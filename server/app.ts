@@ -90,7 +90,13 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
   })
   const store = await DiskStore.open({ dir: config.cache.dir, maxSize: config.cache.maxSize, log: log.child({ module: 'cache' }), now })
   const recentErrors = new RecentErrors({ now })
-  const metrics: Metrics = new Metrics({ store, downloads: () => cache.downloads, recentErrors, now })
+  const metrics: Metrics = new Metrics({
+    store,
+    // Blob downloads (the Hugging Face mode) are downloads in flight too.
+    downloads: () => blobs.downloads.size === 0 ? cache.downloads : new Map([...cache.downloads, ...blobs.downloads]),
+    recentErrors,
+    now
+  })
   const clientErrorHandler = createClientErrorHandler({
     headersTimeoutMs: config.listen.headersTimeout,
     log: log.child({ module: 'listener' }),
@@ -180,7 +186,7 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
   registerRequestLog(app)
   registerErrorHandlers(app)
   registerOpsRoutes(app, { config, store })
-  await app.register(statusPage, { config, store, cache, metrics, recentErrors, now })
+  await app.register(statusPage, { config, store, cache, metrics, recentErrors, now, hf })
   await app.register(adminApi, { targetOptions, isLoopback: deps.isLoopback ?? isLoopbackAddress })
   await registerMirrorRoutes(app, { cache, upstream, targetOptions })
   if (hf !== null && config.huggingface.mount !== false) await registerHfRoutes(app, { mount: config.huggingface.mount, mode: hf })

@@ -92,8 +92,8 @@ export class AdminClient {
   }
 
   /** GETs a mirror path through the server and discards the body, reporting bytes as they arrive. */
-  async drain (path: string, onBytes: (received: number, size: number | null) => void): Promise<DrainResult> {
-    const res = await this.#open('GET', path, { 'accept-encoding': 'identity' })
+  async drain (path: string, onBytes: (received: number, size: number | null) => void, extraHeaders: Record<string, string> = {}): Promise<DrainResult> {
+    const res = await this.#open('GET', path, { ...extraHeaders, 'accept-encoding': 'identity' })
     const status = res.statusCode ?? 0
     const cacheStatus = headerText(res.headers['cache-status'])
     if (status !== 200) {
@@ -113,6 +113,20 @@ export class AdminClient {
       res.on('close', () => { resolve(!failed && res.complete && (size === null || bytes === size)) })
     })
     return { status, bytes, size, cacheStatus, error: null, complete }
+  }
+
+  /**
+   * A GET of a mirror path read as JSON, without the admin token (the Hugging Face mode forwards
+   * Authorization to the Hub: only `headers` given here are sent).
+   */
+  async getJson (path: string, headers: Record<string, string> = {}): Promise<{ status: number, link: string | null, body: unknown, text: string }> {
+    const res = await this.#open('GET', path, { ...headers, accept: 'application/json' })
+    const text = (await readAll(res, Infinity)).toString('utf8')
+    let body: unknown = null
+    try {
+      body = JSON.parse(text)
+    } catch {}
+    return { status: res.statusCode ?? 0, link: headerText(res.headers.link), body, text }
   }
 
   async #open (method: string, path: string, headers: Record<string, string>, body?: Buffer, timeoutMs?: number): Promise<IncomingMessage> {

@@ -9,6 +9,7 @@ import { AdminClient, defaultServer, describeError, type DrainResult } from './a
 import { CommandRefusedError, CONFIG_FLAGS, CONFIG_FLAGS_HELP, loadCliConfig, type ConfigOption } from './cli-common.js'
 import { AdminServerUnreachableError } from '../errors.js'
 import { formatBytes } from '../format-bytes.js'
+import { listHfSnapshot, parseHfUrl } from './hf-snapshot.js'
 
 export const DEFAULT_PREFETCH_CONCURRENCY = 4
 const EXIT_FAILED = 1
@@ -30,7 +31,7 @@ interface Outcome {
 
 export function registerPrefetchCommand (program: Command): void {
   program.command('prefetch')
-    .argument('[urls...]', 'mirror URLs (/<host>/<path>, /<mirror>/<path>, http://<server>/...) or upstream URLs (https://<host>/<path>)')
+    .argument('[urls...]', 'mirror URLs (/<host>/<path>, /<mirror>/<path>, http://<server>/...), upstream URLs (https://<host>/<path>), or Hugging Face snapshots (hf://[datasets/]<org>/<name>[@rev]; HF_TOKEN is sent for gated repos)')
     .description('Download files into a running server\'s cache, with progress. Exits 1 if any file fails.')
     .option(CONFIG_FLAGS, CONFIG_FLAGS_HELP)
     .option('-f, --file <list>', 'read URLs from a file, one per line (# starts a comment)')
@@ -52,12 +53,28 @@ async function prefetch (urls: string[], opts: PrefetchOptions): Promise<void> {
 
   const client = new AdminClient({ server, token: config.admin.token })
   await client.requireServer()
+  // hf:// snapshots become the resolve URLs of their files at one commit (cli/hf-snapshot.ts).
+  const hfToken = process.env.HF_TOKEN
+  const hfHeaders: Record<string, string> = hfToken === undefined || hfToken === '' ? {} : { authorization: `Bearer ${hfToken}` }
+  const queue: Array<{ url: string, path: string, headers: Record<string, string> }> = []
+  for (const url of all) {
+    const ref = parseHfUrl(url)
+    if (ref === null) {
+      queue.push({ url, path: mirrorPath(url, server), headers: {} })
+      continue
+    }
+    const mount = config.huggingface.mount
+    // Pins are per URL key; Hugging Face blobs are keyed by content, which /_/api/prefetch does not name.
+    if (opts.pin === true) throw new CommandRefusedError(`${url}: --pin does not apply to hf:// snapshots yet; prefetch them without --pin.`)
+    if (mount === false) throw new CommandRefusedError(`${url}: the Hugging Face mode is off (huggingface.mount: false).`)
+    for (const path of await listHfSnapshot(client, mount, ref, hfHeaders)) queue.push({ url: path, path, headers: hfHeaders })
+  }
+  if (queue.length === 0) throw new CommandRefusedError('Nothing to prefetch: the snapshots listed no files.')
   const progress = process.stderr.isTTY === true ? new Bars() : null
   const outcomes: Outcome[] = []
-  const queue = all.map((url) => ({ url, path: mirrorPath(url, server) }))
   const worker = async (): Promise<void> => {
     for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
-      const outcome = await fetchOne(client, next.url, next.path, progress)
+      const outcome = await fetchOne(client, next.url, next.path, progress, next.headers)
       outcomes.push(outcome)
       const line = outcome.failure === null
         ? `ok    ${outcome.url}  ${formatBytes(outcome.result?.bytes ?? 0)}  ${outcome.result?.cacheStatus ?? ''}`
@@ -68,7 +85,7 @@ async function prefetch (urls: string[], opts: PrefetchOptions): Promise<void> {
     }
   }
   const lines: string[] = []
-  await Promise.all(Array.from({ length: Math.min(concurrency, all.length) }, worker))
+  await Promise.all(Array.from({ length: Math.min(concurrency, queue.length) }, worker))
   progress?.stop()
   for (const line of lines) process.stdout.write(`${line}\n`)
 
@@ -89,10 +106,10 @@ async function prefetch (urls: string[], opts: PrefetchOptions): Promise<void> {
   if (failed > 0 || pinFailed) process.exitCode = EXIT_FAILED
 }
 
-async function fetchOne (client: AdminClient, url: string, path: string, progress: Bars | null): Promise<Outcome> {
+async function fetchOne (client: AdminClient, url: string, path: string, progress: Bars | null, headers: Record<string, string> = {}): Promise<Outcome> {
   const bar = progress?.add(url)
   try {
-    const result = await client.drain(path, (received, size) => bar?.update(received, size))
+    const result = await client.drain(path, (received, size) => bar?.update(received, size), headers)
     if (result.error !== null) return { url, path, result, failure: `${result.error.code}: ${result.error.message}` }
     if (!result.complete) {
       return { url, path, result, failure: `the transfer was cut after ${result.bytes}${result.size !== null ? ` of ${result.size}` : ''} bytes: nothing was cached (the server log has the DSM code)` }

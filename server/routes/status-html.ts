@@ -101,6 +101,7 @@ export function renderLive (s: StatusSnapshot): string {
 <div class="muted">${esc(formatBytes(served.bytesFromUpstream))} downloaded</div></div>
 </div>
 ${renderDownloads(s)}
+${renderHub(s)}
 ${renderEntries('Largest entries', 'largest', s.largest, s.now)}
 ${renderEntries('Most recent entries', 'recent', s.recent, s.now)}
 ${renderErrors(s)}
@@ -117,6 +118,17 @@ function renderDownloads (s: StatusSnapshot): string {
 <td class="num rate" data-label="rate">${esc(formatBytes(Math.round(d.bytesPerSec)))}/s</td><td class="num clients" data-label="clients">${esc(d.clients)}</td></tr>`
   }).join('')
   return `<h2>Downloads in flight</h2><div class="scroll"><table id="downloads"><thead><tr><th>URL</th><th class="num">progress</th><th class="num">rate</th><th class="num">clients</th></tr></thead><tbody>${rows}</tbody></table></div>`
+}
+
+function renderHub (s: StatusSnapshot): string {
+  const hub = s.huggingface
+  if (hub === null) return ''
+  return `<h2>Hugging Face Hub (/${esc(hub.mount)})</h2><table id="hf"><tbody>
+<tr><td>repositories seen</td><td class="num" id="hf-repos">${esc(hub.repos)}</td></tr>
+<tr><td>resolves answered here</td><td class="num" id="hf-local">${esc(hub.resolvesLocal)}</td></tr>
+<tr><td>resolves asked of the Hub</td><td class="num" id="hf-upstream">${esc(hub.resolvesUpstream)}</td></tr>
+<tr><td>served while the Hub failed</td><td class="num" id="hf-stale">${esc(hub.staleServed)}</td></tr>
+<tr><td>Hub 429s avoided</td><td class="num" id="hf-429">${esc(hub.rateLimitsAvoided)}</td></tr></tbody></table>`
 }
 
 function renderEntries (title: string, id: string, entries: StatusSnapshot['largest'], now: number): string {

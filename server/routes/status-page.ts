@@ -8,6 +8,7 @@ import type { CacheStore, EntryMeta } from '../cache/cache-store.js'
 import { listenerUrls } from '../http/listener-urls.js'
 import { FROM_CACHE, type Metrics, type Outcome } from '../metrics.js'
 import type { MirrorCache } from '../cache/mirror-cache.js'
+import type { HfMode, HfStats } from './hf/hf-mode.js'
 import type { RecentError, RecentErrors } from '../recent-errors.js'
 import { publicMessage } from '../errors.js'
 import { redactUrl } from '../http/redact-url.js'
@@ -26,6 +27,8 @@ export interface StatusPageOptions {
   metrics: Metrics
   recentErrors: RecentErrors
   now: () => number
+  /** The Hugging Face mode, for its traffic (issue 11 item 7); null when huggingface.mount is false. */
+  hf?: HfMode | null
 }
 
 export interface StatusEntry {
@@ -56,6 +59,8 @@ export interface StatusSnapshot {
   recent: StatusEntry[]
   errors: RecentError[]
   snippets: { origin: string, torchvision: string, huggingface: string, curl: string }
+  /** Hub traffic of the Hugging Face mode, null when it is off. */
+  huggingface: (HfStats & { mount: string }) | null
 }
 
 const plugin: FastifyPluginAsync<StatusPageOptions> = async (app, opts) => {
@@ -123,7 +128,8 @@ export async function statusSnapshot (app: FastifyInstance, request: FastifyRequ
     largest: top(entries, STATUS_ENTRY_ROWS, (m) => m.size).map(toEntry),
     recent: top(entries, STATUS_ENTRY_ROWS, (m) => m.fetchedAt).map(toEntry),
     errors: recentErrors.list(),
-    snippets: snippets(requestOrigin(request) ?? listeners[0] ?? 'http://127.0.0.1:8080')
+    snippets: snippets(requestOrigin(request) ?? listeners[0] ?? 'http://127.0.0.1:8080', opts.config.huggingface.mount),
+    huggingface: opts.hf === undefined || opts.hf === null || opts.config.huggingface.mount === false ? null : { mount: opts.config.huggingface.mount, ...opts.hf.stats }
   }
 }
 
@@ -164,7 +170,7 @@ function requestOrigin (request: FastifyRequest): string | null {
   return `${encrypted ? 'https' : 'http'}://${host}`
 }
 
-function snippets (origin: string): StatusSnapshot['snippets'] {
+function snippets (origin: string, hfMount: string | false): StatusSnapshot['snippets'] {
   // Over HTTPS a client needs the local CA (or the corporate one) first.
   const https = origin.startsWith('https:')
   const fetchCa = `curl -fo dsmirror-ca.pem ${origin}/_/ca.pem`
@@ -175,8 +181,13 @@ function snippets (origin: string): StatusSnapshot['snippets'] {
 datasets.MNIST.mirrors = ["${origin}/ossci-datasets.s3.amazonaws.com/mnist/"]
 datasets.CIFAR10.url = "${origin}/www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 datasets.MNIST("data", download=True)`,
-    huggingface: `${https ? `${fetchCa}\nexport REQUESTS_CA_BUNDLE=$PWD/dsmirror-ca.pem\n` : ''}export HF_ENDPOINT=${origin}/huggingface.co
-huggingface-cli download bert-base-uncased config.json`,
+    // Issue 11: the Hub mode, not the generic /huggingface.co/ route (LFS files lack X-Repo-Commit
+    // there, tree pages lead to the Hub). huggingface_hub 1.x (httpx) trusts SSL_CERT_FILE, not
+    // REQUESTS_CA_BUNDLE, and its CLI is `hf` (huggingface-cli is gone).
+    huggingface: hfMount === false
+      ? '# the Hugging Face mode is off (huggingface.mount: false)'
+      : `${https ? `${fetchCa}\nexport SSL_CERT_FILE=$PWD/dsmirror-ca.pem\n` : ''}export HF_ENDPOINT=${origin}/${hfMount}
+hf download bert-base-uncased config.json`,
     curl: `${https ? `${fetchCa}\n` : ''}curl -fO ${https ? '--cacert dsmirror-ca.pem ' : ''}${origin}/download.pytorch.org/models/resnet18-f37072fd.pth`
   }
 }

@@ -45,5 +45,6 @@ t.test('LFS and regular files at a commit: Hub metadata, own bytes, no Xet', asy
     }
   }
   t.equal(hub.count({ kind: 'xet-read-token' }), 0)
+  t.ok(hub.requests.every((r) => r.headers['accept-encoding'] === 'identity'), 'every Hub and CDN request asked for identity encoding')
   t.notOk(hub.requests.some((r) => r.kind !== 'cdn' && r.accept?.includes('xet') === true), 'the Xet Accept never reached the Hub')
 })

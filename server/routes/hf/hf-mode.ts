@@ -86,7 +86,8 @@ export class HfMode {
   readonly #apiCache = new LRUCache<string, ApiEntry>({ max: MAX_HF_ENTRIES, maxSize: MAX_HF_JSON_BYTES, sizeCalculation: (e) => Math.max(1, e.answer.body.length) })
   /** `${scope}|${repo}` -> until when the Hub confirmed that caller's access. */
   readonly #access = new LRUCache<string, number>({ max: MAX_HF_ENTRIES })
-  readonly #repos = new Set<string>()
+  /** Repositories seen (bounded: names come from clients). */
+  readonly #repos = new LRUCache<string, true>({ max: MAX_HF_ENTRIES })
   /**
    * Hub calls in flight by what they ask: eight clients cold on one repo make one revision call
    * and one metadata HEAD per file, not eight (the Hub's `resolvers` rate limit, §3).
@@ -144,7 +145,7 @@ export class HfMode {
 
   async #resolve (request: FastifyRequest, reply: FastifyReply, route: Extract<HfRoute, { kind: 'resolve' }>): Promise<FastifyReply> {
     const { repo } = route
-    this.#repos.add(repoKey(repo))
+    this.#repos.set(repoKey(repo), true)
     const auth = authorization(request)
     if (!COMMIT_RE.test(route.rev)) {
       const { sha, status } = await this.#resolveRevision(repo, route.rev, auth, reply)
@@ -318,7 +319,7 @@ export class HfMode {
    */
   async #api (request: FastifyRequest, reply: FastifyReply, route: Extract<HfRoute, { kind: 'info' | 'tree' | 'paths-info' }>): Promise<FastifyReply> {
     const { repo } = route
-    this.#repos.add(repoKey(repo))
+    this.#repos.set(repoKey(repo), true)
     const auth = authorization(request)
     const upstreamPath = route.kind === 'info'
       ? `/api/${repo.type}/${repo.id}${route.rev === null ? '' : `/revision/${route.rev}`}`
