@@ -13,6 +13,9 @@ import { GATED_MODEL, GATED_TOKEN, TINY_CSV, TINY_MODEL, TINY_PARQUET, allFixtur
 import { startStandInHub } from '../helpers/stand-in-hub.js'
 
 const skip = await hfSkip(t, { mirror: true })
+// 22 Python client runs: about 70 s alone on this machine, over 100 s while other suites share its
+// 2 cores, which comes close to .taprc's 180 s per file.
+t.setTimeout(6 * 60_000)
 
 interface Case {
   name: string
