@@ -18,6 +18,7 @@ import { Metrics } from './metrics.js'
 import { metricsPlugin } from './http/metrics-plugin.js'
 import { MirrorCache } from './cache/mirror-cache.js'
 import { BlobCache } from './cache/blob-cache.js'
+import { SmallObjects } from './cache/small-objects.js'
 import { HfMode } from './routes/hf/hf-mode.js'
 import { registerHfRoutes } from './routes/hf/hf-routes.js'
 import { refuseProxyForms, registerMirrorRoutes } from './routes/mirror.js'
@@ -132,6 +133,7 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
     now,
     observer: metrics
   })
+  const records = new SmallObjects({ store, log: log.child({ module: 'hf' }), now })
   const hf = config.huggingface.mount === false
     ? null
     : new HfMode({
@@ -142,7 +144,8 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
       blobs,
       log: log.child({ module: 'hf' }),
       now,
-      registry: metrics.registry
+      registry: metrics.registry,
+      records
     })
 
   const app = Fastify({
@@ -195,6 +198,7 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
     caWatcher.close()
     await cache.close()
     await blobs.close()
+    await records.idle()
     await store.close()
     await upstream.close()
   })

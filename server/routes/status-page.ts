@@ -121,7 +121,7 @@ export async function statusSnapshot (app: FastifyInstance, request: FastifyRequ
       bytesSaved,
       bytesFromUpstream: bytes.miss ?? 0
     },
-    downloads: [...cache.downloads.values()].map((d) => {
+    downloads: [...cache.downloads.values(), ...(opts.hf?.blobDownloads.values() ?? [])].map((d) => {
       const progress = metrics.progress(d)
       return { key: d.key, url: redactUrl(d.url.href), state: d.state, written: d.written, size: d.size, bytesPerSec: progress.bytesPerSec, clients: progress.clients, startedAt: d.startedAt }
     }),

@@ -29,6 +29,9 @@ t.test('HEAD needs no byte; GET delivers the first bytes while the CDN stalls', 
     received += (chunk as Buffer).length
     if (received >= 512 * 1024) break
   }
-  controller.abort()
   t.ok(received >= 512 * 1024, `bytes streamed before the file is complete (${received})`)
+  const status = await request(`${base.replace(/\/hf$/, '')}/_/api/status`)
+  const snapshot = await status.body.json() as { downloads: Array<{ size: number | null }> }
+  t.same(snapshot.downloads.map((d) => d.size), [model.size], 'the blob download shows on the status page while it runs')
+  controller.abort()
 })

@@ -43,6 +43,10 @@ t.test('LFS and regular files at a commit: Hub metadata, own bytes, no Xet', asy
       t.equal(part.headers['content-range'], `bytes ${start}-${end}/${file.size}`)
       t.same(bytes, file.body.subarray(start, end + 1))
     }
+    const past = await request(url, { headers: { range: `bytes=${file.size}-` } })
+    await past.body.dump()
+    t.equal(past.statusCode, 416, 'a start past the end')
+    t.equal(past.headers['content-range'], `bytes */${file.size}`)
   }
   t.equal(hub.count({ kind: 'xet-read-token' }), 0)
   t.ok(hub.requests.every((r) => r.headers['accept-encoding'] === 'identity'), 'every Hub and CDN request asked for identity encoding')

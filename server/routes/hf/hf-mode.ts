@@ -12,6 +12,8 @@ import { LRUCache } from 'lru-cache'
 import type { Logger } from 'pino'
 import { Counter, Gauge, type Registry } from 'prom-client'
 import type { BlobCache, BlobRequest } from '../../cache/blob-cache.js'
+import type { Download } from '../../cache/download.js'
+import type { SmallObjects } from '../../cache/small-objects.js'
 import { setCacheStatus, type CacheStatus } from '../../cache/cache-status.js'
 import { type DsmError, HfBadHubAnswerError, isDsmError } from '../../errors.js'
 import { mapUpstreamError, type Upstream, type UpstreamResponse } from '../../upstream/upstream.js'
@@ -47,6 +49,8 @@ export interface HfModeOptions {
   now: () => number
   /** prom-client registry the Hub counters join (server/metrics.ts). */
   registry?: Registry
+  /** Where file metadata and branch resolutions are kept across restarts (absent: memory only). */
+  records?: SmallObjects
 }
 
 /** A Hub answer kept or relayed whole (small: JSON, errors, HEADs). */
@@ -111,6 +115,11 @@ export class HfMode {
       // eslint-disable-next-line no-new
       new Gauge({ name: 'dsmirror_hf_repos', help: 'Hugging Face repositories seen since start.', registers, collect () { this.set(repos.size) } })
     }
+  }
+
+  /** Blob downloads in flight, for the status page. */
+  get blobDownloads (): ReadonlyMap<string, Download> {
+    return this.#opts.blobs.downloads
   }
 
   get stats (): HfStats {
@@ -193,7 +202,8 @@ export class HfMode {
   async #resolveRevision (repo: HfRepo, rev: string, auth: string | undefined, reply: FastifyReply): Promise<{ sha: string, status: CacheStatus }> {
     const key = `${repoKey(repo)}@${rev}`
     const scoped = `${scope(auth)}|${key}`
-    const known = this.#resolutions.get(`public|${key}`) ?? this.#resolutions.get(scoped)
+    const known = this.#resolutions.get(`public|${key}`) ?? this.#resolutions.get(scoped) ??
+      await this.#loadResolution(`public|${key}`) ?? await this.#loadResolution(scoped)
     const now = this.#opts.now()
     if (known !== undefined && now - known.at < this.#opts.revisionTtl) {
       this.#countResolve('local')
@@ -219,7 +229,7 @@ export class HfMode {
     if (sha === null) throw new HfBadHubAnswerError(url.href, 'a repo info without a 40-hex "sha"')
     this.#countResolve('upstream')
     const isPublic = info?.private === false && (info.gated === false || info.gated === undefined)
-    this.#resolutions.set(isPublic ? `public|${key}` : scoped, { sha, at: now, public: isPublic })
+    this.#setResolution(isPublic ? `public|${key}` : scoped, { sha, at: now, public: isPublic })
     return { sha, status: known === undefined ? { fwd: 'miss', fwdStatus: 200 } : { fwd: 'stale', fwdStatus: 200 } }
   }
 
@@ -232,7 +242,7 @@ export class HfMode {
   async #fileMeta (repo: HfRepo, sha: string, path: string, auth: string | undefined, reply: FastifyReply): Promise<FileMeta> {
     const key = `${repoKey(repo)}@${sha}/${path}`
     const url = new URL(`${this.#opts.endpoint}/${repoPrefix(repo)}${repo.id}/resolve/${sha}/${path}`)
-    const known = this.#files.get(key)
+    const known = this.#files.get(key) ?? await this.#loadFile(key)
     if (known !== undefined) {
       if (!known.public) await this.#confirmAccess(repo, url, auth, reply)
       this.#countResolve('local')
@@ -263,7 +273,7 @@ export class HfMode {
       // Immutable at a commit: clients probe optional files (`<name>.py`, `.huggingface.yaml`,
       // `dataset_infos.json`) on every load (§1.4).
       const meta: FileMeta = { kind: 'absent', answer, public: isPublic }
-      this.#files.set(key, meta)
+      this.#setFile(key, meta)
       return meta
     }
     if (answer.status >= 400) throw new HubRefusal(answer)
@@ -283,7 +293,7 @@ export class HfMode {
       }
       meta = { kind: 'git', digest: etag, size, contentType, public: isPublic }
     }
-    this.#files.set(key, meta)
+    this.#setFile(key, meta)
     return meta
   }
 
@@ -358,7 +368,7 @@ export class HfMode {
       if (typeof info?.sha === 'string' && COMMIT_RE.test(info.sha)) {
         const isPublic = info.private === false && (info.gated === false || info.gated === undefined)
         const resolutionKey = `${repoKey(repo)}@${rev}`
-        this.#resolutions.set(isPublic ? `public|${resolutionKey}` : `${scope(auth)}|${resolutionKey}`, { sha: info.sha, at: now, public: isPublic })
+        this.#setResolution(isPublic ? `public|${resolutionKey}` : `${scope(auth)}|${resolutionKey}`, { sha: info.sha, at: now, public: isPublic })
       }
     }
     return this.#sendApi(request, reply, kept, { fwd: known === undefined ? 'miss' : 'stale', fwdStatus: answer.status })
@@ -386,6 +396,44 @@ export class HfMode {
       throw mapped
     }
     return this.#send(request, reply, answer, { fwd: request.method === 'GET' || request.method === 'HEAD' ? 'miss' : 'method', fwdStatus: answer.status })
+  }
+
+  // ---- kept across restarts ------------------------------------------------------------------
+
+  #setFile (key: string, meta: FileMeta): void {
+    this.#files.set(key, meta)
+    const record = meta.kind === 'absent' ? { ...meta, answer: { ...meta.answer, body: meta.answer.body.toString('base64') } } : meta
+    void this.#opts.records?.put(`hf-file:${key}`, record)
+  }
+
+  async #loadFile (key: string): Promise<FileMeta | undefined> {
+    const record = await this.#opts.records?.get(`hf-file:${key}`) as Record<string, unknown> | undefined
+    if (typeof record !== 'object' || record === null) return undefined
+    let meta: FileMeta
+    if (record.kind === 'absent') {
+      const answer = record.answer as { status: number, headers: Record<string, string>, body: string }
+      meta = { kind: 'absent', answer: { ...answer, body: Buffer.from(answer.body, 'base64') }, public: record.public === true }
+    } else if ((record.kind === 'lfs' || record.kind === 'git') && typeof record.digest === 'string' && typeof record.size === 'number') {
+      meta = record as FileMeta
+    } else {
+      return undefined
+    }
+    this.#files.set(key, meta)
+    return meta
+  }
+
+  #setResolution (key: string, resolution: Resolution): void {
+    this.#resolutions.set(key, resolution)
+    // Only as the last known answer for when the Hub fails: a token's scope is a hash, never the token.
+    void this.#opts.records?.put(`hf-rev:${key}`, resolution)
+  }
+
+  async #loadResolution (key: string): Promise<Resolution | undefined> {
+    const record = await this.#opts.records?.get(`hf-rev:${key}`) as Partial<Resolution> | undefined
+    if (typeof record?.sha !== 'string' || !COMMIT_RE.test(record.sha) || typeof record.at !== 'number') return undefined
+    const resolution = { sha: record.sha, at: record.at, public: record.public === true }
+    this.#resolutions.set(key, resolution)
+    return resolution
   }
 
   // ---- plumbing ------------------------------------------------------------------------------
