@@ -13,6 +13,9 @@ import { GATED_MODEL, GATED_TOKEN, TINY_CSV, TINY_MODEL, TINY_PARQUET, allFixtur
 import { startStandInHub } from '../helpers/stand-in-hub.js'
 
 const skip = await hfSkip(t, { mirror: true })
+// 22 Python client runs: about 70 s alone on this machine, over 100 s while other suites share its
+// 2 cores, which comes close to .taprc's 180 s per file.
+t.setTimeout(6 * 60_000)
 
 interface Case {
   name: string
@@ -28,8 +31,9 @@ const ROWS = [{ text: 'alpha', label: 0 }, { text: 'beta', label: 1 }, { text: '
 
 const python = (py: string, args: string[]): Case['run'] => async (endpoint, home) => {
   const r = await hfClient(py, args, { endpoint, hfHome: home })
-  // Paths differ by HF_HOME; what the client produced is compared without it.
-  const output = r.result === undefined ? undefined : JSON.parse(JSON.stringify(r.result).replaceAll(home, '<home>'))
+  // Paths differ by HF_HOME and timings by run; what the client produced is compared without them.
+  const { elapsed, ...result } = r.result ?? {}
+  const output = r.result === undefined ? undefined : JSON.parse(JSON.stringify(result).replaceAll(home, '<home>'))
   return { code: r.code, output, stderr: r.stderr }
 }
 const hubCache = (home: string): string => join(home, 'hub')

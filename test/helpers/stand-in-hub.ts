@@ -139,6 +139,8 @@ export interface StandInHub {
   casUrl: string
   xet: boolean
   requests: HubRequest[]
+  /** File body bytes written to clients so far (resolve-cache and CDN), for byte accounting in bench/hf.ts. */
+  readonly bytesOut: number
   /** Requests matching every given field. */
   count: (filter?: { kind?: HubRouteKind, method?: string, host?: string, path?: string }) => number
   addRepo: (spec: HubRepoSpec) => void
@@ -210,6 +212,7 @@ export async function startStandInHub (opts: StartStandInHubOptions = {}): Promi
   const requests: HubRequest[] = []
   const sockets = new Set<Socket>()
   let closing = new AbortController()
+  let bytesOut = 0
 
   const key = (type: HubRepoType, id: string): string => `${type}:${id}`
 
@@ -658,6 +661,7 @@ export async function startStandInHub (opts: StartStandInHubOptions = {}): Promi
         if (stallAfter !== undefined && sent < stallAfter) limit = Math.min(limit, stallAfter)
         if (limit > sent) {
           await write(res, slice.subarray(sent, limit))
+          bytesOut += limit - sent
           sent = limit
         }
         if (cutAfter !== undefined && sent >= cutAfter) { res.socket?.destroy(); return }
@@ -802,6 +806,7 @@ export async function startStandInHub (opts: StartStandInHubOptions = {}): Promi
     casUrl,
     xet: opts.xet ?? true,
     requests,
+    get bytesOut () { return bytesOut },
     onRequest: undefined,
     count (filter = {}): number {
       return requests.filter((r) => (filter.kind === undefined || r.kind === filter.kind) &&
