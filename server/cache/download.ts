@@ -81,6 +81,11 @@ export interface DownloadOptions {
   store: CacheStore
   /** Headers sent upstream. */
   headers: Record<string, string>
+  /**
+   * The client's If-None-Match / If-Modified-Since on a miss (issue #13 item 5): sent with the
+   * first request only, never with a resume (a 304 there would not be the body's next bytes).
+   */
+  missConditionals?: Record<string, string>
   /** The client request the cache policy is evaluated for (RFC 9111 storability, Vary). */
   policyRequest: CachePolicy.Request
   /** The URL matches cache.immutable; whether the response lets the pattern apply is judged on arrival. */
@@ -376,7 +381,7 @@ export class Download extends EventEmitter implements GrowingSource {
         const resumed = await this.#resumeFromDisk(resume)
         if (resumed !== null) return resumed
       }
-      const headers = { ...this.#opts.headers }
+      const headers = { ...this.#opts.headers, ...(revalidate === null ? this.#opts.missConditionals : {}) }
       if (revalidate !== null) {
         if (revalidate.etag !== null) headers['if-none-match'] = revalidate.etag
         if (revalidate.lastModified !== null) headers['if-modified-since'] = revalidate.lastModified

@@ -228,7 +228,7 @@ export class MirrorCache {
   }
 
   /** A new download for `key`, tracked as the one in flight; what differs by caller is how it asks. */
-  #newDownload (key: string, url: URL, ask: Pick<DownloadOptions, 'headers' | 'policyRequest' | 'revalidate'>): Download {
+  #newDownload (key: string, url: URL, ask: Pick<DownloadOptions, 'headers' | 'policyRequest' | 'revalidate' | 'missConditionals'>): Download {
     const download = new Download({
       key,
       url,
@@ -382,12 +382,7 @@ export class MirrorCache {
       if (value === undefined || NOT_FORWARDED_REQUEST_HEADERS.has(lower) || listed.has(lower)) continue
       headers[lower] = Array.isArray(value) ? value.join(', ') : value
     }
-    if (miss) {
-      for (const name of MISS_CONDITIONALS) {
-        const value = request.headers[name]
-        if (typeof value === 'string') headers[name] = value
-      }
-    }
+    if (miss) Object.assign(headers, clientConditionals(request))
     headers['accept-encoding'] = 'identity'
     return headers
   }
@@ -398,7 +393,8 @@ export class MirrorCache {
     const initiator = download === undefined
     if (download === undefined) {
       download = this.#newDownload(key, target.url, {
-        headers: this.#upstreamHeaders(request, stale === null),
+        headers: this.#upstreamHeaders(request),
+        ...(stale === null ? { missConditionals: clientConditionals(request) } : {}),
         policyRequest: policyRequest(request, target),
         revalidate: stale
       })
@@ -640,6 +636,16 @@ interface PolicyObject {
 function policyRequest (request: FastifyRequest, target: MirrorTarget): CachePolicy.Request {
   const headers = { ...policyRequestHeaders(request.headers), host: target.url.host } as CachePolicy.Headers
   return { url: target.url.pathname + target.url.search, method: 'GET', headers }
+}
+
+/** The client's validators, for a miss (issue #13 item 5). */
+function clientConditionals (request: FastifyRequest): Record<string, string> {
+  const headers: Record<string, string> = {}
+  for (const name of MISS_CONDITIONALS) {
+    const value = request.headers[name]
+    if (typeof value === 'string') headers[name] = value
+  }
+  return headers
 }
 
 /** The request's Cache-Control directives, names lower-cased (RFC 9111 §5.2); Pragma: no-cache without it (§5.4). */
