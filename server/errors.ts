@@ -117,7 +117,7 @@ export const RangeNotSatisfiableError = createError(
   416
 )
 export const OnlyIfCachedError = createError(
-  'DSM_NOT_CACHED',
+  'DSM_CACHE_ONLY_IF_CACHED',
   "'%s' has no stored response usable without asking the upstream, and the request said Cache-Control: only-if-cached (RFC 9111 §5.2.1.7). Fetch it once without only-if-cached, or add max-stale to accept a stale copy.",
   504
 )
