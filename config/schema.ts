@@ -65,6 +65,11 @@ export const DEFAULT_SERVE_STALE = true
 /** How long an upstream 404/410 is remembered (in memory) before the upstream is asked again. */
 export const DEFAULT_NEGATIVE_TTL_MS = MINUTE_MS
 /**
+ * CDN-Cache-Control (RFC 9213) is addressed to the origin's own CDN; dsmirror is usually the
+ * clients' cache in front of someone else's origin, so it honours the field only when told to.
+ */
+export const DEFAULT_CDN_CACHE_CONTROL = false
+/**
  * A download nobody reads for this long is cancelled (prefetches excepted). Minutes, not
  * seconds: downloads outlive their client by design (torchvision closes its first response
  * unread and asks again), and a client may reconnect after a hiccup. 0 never cancels.
@@ -134,6 +139,8 @@ export interface DsmirrorConfig {
     immutable: string[]
     serveStale: boolean
     negativeTtl: number
+    /** Honour CDN-Cache-Control (RFC 9213) over Cache-Control and Expires. */
+    cdnCacheControl: boolean
     /** ms a download may run with no client before it is cancelled (0: never); prefetches are exempt. */
     orphanTimeout: number
   }
@@ -514,6 +521,7 @@ export function createConfigSchema (options: ConfigSchemaOptions): z.ZodType<Dsm
       immutable: list('file name patterns', '["*.tar.gz", "*.zip"]', leaf(checkGlob)).default(() => [...DEFAULT_IMMUTABLE_PATTERNS]),
       serveStale: leaf(checkBoolean).default(DEFAULT_SERVE_STALE),
       negativeTtl: leaf(checkDuration(0)).default(DEFAULT_NEGATIVE_TTL_MS),
+      cdnCacheControl: leaf(checkBoolean).default(DEFAULT_CDN_CACHE_CONTROL),
       orphanTimeout: leaf(checkDuration(0)).default(DEFAULT_ORPHAN_TIMEOUT_MS)
     }),
     allowHosts: allowHostList().default(defaultAllowHosts),

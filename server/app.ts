@@ -113,6 +113,7 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
     revalidateAfter: config.cache.revalidateAfter,
     serveStale: config.cache.serveStale,
     negativeTtl: config.cache.negativeTtl,
+    cdnCacheControl: config.cache.cdnCacheControl,
     checksums: config.checksums,
     retries: config.upstream.retries,
     retryDelay: config.upstream.retryDelay,

@@ -116,6 +116,11 @@ export const RangeNotSatisfiableError = createError(
   "Range '%s' does not overlap the %s bytes of '%s'. Ask for bytes inside the object.",
   416
 )
+export const OnlyIfCachedError = createError(
+  'DSM_CACHE_ONLY_IF_CACHED',
+  "'%s' has no stored response usable without asking the upstream, and the request said Cache-Control: only-if-cached (RFC 9111 §5.2.1.7). Fetch it once without only-if-cached, or add max-stale to accept a stale copy.",
+  504
+)
 const CacheIoBase = createError(
   'DSM_CACHE_IO',
   'Cache storage failed (%s). Check free space and permissions of cache.dir; the server log names the file.',
@@ -228,6 +233,7 @@ export const ERRORS: readonly FastifyErrorConstructor[] = [
   UpstreamBadResponseError,
   ChecksumMismatchError,
   RangeNotSatisfiableError,
+  OnlyIfCachedError,
   // The constructor of DSM_CACHE_IO; CacheIoError (a subclass) is what code throws.
   CacheIoBase,
   InternalError,

@@ -23,6 +23,7 @@ import {
 } from '../errors.js'
 import type { PumpSource } from './file-pump.js'
 import { GrowingFileReader, type GrowingSource, READ_CHUNK_BYTES } from './growing-file-reader.js'
+import { DEFAULT_SEMANTICS, immutablePatternMayApply, newPolicy, storablePolicyObject, varyNames, type SemanticsOptions } from './http-semantics.js'
 import { freshenedByNotModified } from './not-modified.js'
 import { mapUpstreamError, type Upstream, type UpstreamResponse } from '../upstream/upstream.js'
 import type { ResumeState } from './staging.js'
@@ -73,8 +74,12 @@ export type DownloadOutcome =
   | { kind: 'body' }
   /** A revalidation answered 304: the stored entry (metadata refreshed) is current. */
   | { kind: 'not-modified'; meta: EntryMeta }
-  /** A small non-200 answer, buffered so every waiting client gets it. */
-  | { kind: 'response'; status: number; headers: Record<string, string | string[]>; body: Buffer }
+  /**
+   * A small non-200 answer, buffered so every waiting client gets it; `policy` judges whether it
+   * may be shared and for how long (negative caching, issue #13 item 8); null when the upstream
+   * sent conflicting single-value fields (never stored).
+   */
+  | { kind: 'response'; status: number; headers: Record<string, string | string[]>; body: Buffer; policy: CachePolicy | null }
   /**
    * Not storable: only the first client gets this response; others must fetch for themselves.
    * `detail` is the RFC 9211 token when the reason is the cache's, not the response's
@@ -89,9 +94,17 @@ export interface DownloadOptions {
   store: CacheStore
   /** Headers sent upstream. */
   headers: Record<string, string>
+  /**
+   * The client's If-None-Match / If-Modified-Since on a miss (issue #13 item 5): sent with the
+   * first request only, never with a resume (a 304 there would not be the body's next bytes).
+   */
+  missConditionals?: Record<string, string>
   /** The client request the cache policy is evaluated for (RFC 9111 storability, Vary). */
   policyRequest: CachePolicy.Request
+  /** The URL matches cache.immutable; whether the response lets the pattern apply is judged on arrival. */
   immutable: boolean
+  /** How upstream caching fields are read (server/cache/http-semantics.ts); default: RFC 9111 alone. */
+  semantics?: SemanticsOptions
   digest: ExpectedDigest | null
   retries: number
   retryDelay: number
@@ -144,6 +157,8 @@ export class Download extends EventEmitter implements GrowingSource {
   #room: Reservation | null = null
   /** The first response declared Content-Length: only then may the body be kept as immutable. */
   #lengthDeclared = false
+  /** cache.immutable applies: the URL matches and the response said nothing explicit (issue #13 item 11). */
+  #immutable = false
   /** The end of a length-less body was confirmed upstream (a 416 `bytes *\/N` to `Range: bytes=N-`). */
   #endConfirmed = false
   /** Whether the committed body went into the cache (false: served, not kept). */
@@ -186,6 +201,8 @@ export class Download extends EventEmitter implements GrowingSource {
   get headers (): Record<string, string | string[]> { return this.#headers }
   /** The client request this download was started for (what joining clients are compared with). */
   get policyRequest (): CachePolicy.Request { return this.#opts.policyRequest }
+  /** The response's age in seconds as the policy counts it (upstream Age included, RFC 9111 §4.2.3); 0 before headers. */
+  get age (): number { return this.#policy === null ? 0 : Math.max(0, Math.floor(this.#policy.age())) }
   get etag (): string | null { return this.#etag }
   /** True once the body stopped going to disk: it is served, never cached, and nobody new may join. */
   get passingThrough (): boolean { return this.#tailFrom !== null }
@@ -385,7 +402,7 @@ export class Download extends EventEmitter implements GrowingSource {
         const resumed = await this.#resumeFromDisk(resume)
         if (resumed !== null) return resumed
       }
-      const headers = { ...this.#opts.headers }
+      const headers = { ...this.#opts.headers, ...(revalidate === null ? this.#opts.missConditionals : {}) }
       if (revalidate !== null) {
         if (revalidate.etag !== null) headers['if-none-match'] = revalidate.etag
         if (revalidate.lastModified !== null) headers['if-modified-since'] = revalidate.lastModified
@@ -409,7 +426,7 @@ export class Download extends EventEmitter implements GrowingSource {
     const { revalidate } = this.#opts
     if (res.status === 304 && revalidate !== null && conditional) {
       res.body.resume()
-      const meta = freshenedByNotModified(revalidate, this.#opts.policyRequest, res.headers, this.#opts.now())
+      const meta = freshenedByNotModified(revalidate, this.#opts.policyRequest, res.headers, this.#opts.now(), this.#opts.semantics)
       // A 304 about another response: fetch the representation afresh, unconditionally.
       if (meta === null) return await this.#classify(await this.#request({ ...this.#opts.headers }), false)
       await this.#opts.store.updateMeta(meta)
@@ -417,18 +434,28 @@ export class Download extends EventEmitter implements GrowingSource {
       return { kind: 'not-modified', meta }
     }
     if (res.status === 206) {
+      // Issue #13 item 10: an upstream that answers the client's Range itself (a scripted or
+      // range-only origin) is passed to that client as it came, never kept as the whole object.
+      if (this.#opts.policyRequest.headers.range !== undefined) return await this.#uncacheable('it answered 206 Partial Content; a part is not stored as the whole object', res)
       res.body.resume()
       throw new UpstreamBadResponseError(this.url.href, 'it answered 206 Partial Content to a request without Range')
     }
     if (res.status !== 200) return await this.#bufferResponse(res)
 
     const headers = res.headers
-    const policy = new CachePolicy(this.#opts.policyRequest, { status: 200, headers }, { shared: true })
+    const semantics = this.#opts.semantics ?? DEFAULT_SEMANTICS
+    const policy = newPolicy(this.#opts.policyRequest, 200, headers, semantics)
+    // A content-addressed body (issue 11) is stored whatever the upstream's cache headers say:
+    // its key is its digest, checked before commit.
     const notStorable = this.#opts.contentAddressed === true
       ? null
       : headers['set-cookie'] !== undefined
         ? 'the response sets a cookie'
-        : !policy.storable() ? 'the response is not storable (Cache-Control no-store/private, or Authorization)' : null
+        : res.conflicts !== undefined
+          ? `it repeats ${res.conflicts.join(', ')} with different values (RFC 9110 §5.5)`
+          : varyNames(headers).includes('*')
+            ? 'it varies on everything (Vary: *)'
+            : !policy.storable() ? 'the response is not storable (Cache-Control no-store/private, or Authorization)' : null
     const length = parseLength(headers['content-length'])
     const { store } = this.#opts
     if (notStorable !== null) return await this.#uncacheable(notStorable, res, true)
@@ -446,6 +473,7 @@ export class Download extends EventEmitter implements GrowingSource {
     this.#size = length
     this.#lengthDeclared = length !== null
     this.#policy = policy
+    this.#immutable = this.#opts.immutable && immutablePatternMayApply(headers, semantics)
     this.#headers = storedHeaders(headers)
     this.#etag = headerValue(headers.etag)
     this.#lastModified = headerValue(headers['last-modified'])
@@ -555,7 +583,8 @@ export class Download extends EventEmitter implements GrowingSource {
       }
     }
     this.#settle('failed')
-    return { kind: 'response', status: res.status, headers: storedHeaders(res.headers), body: Buffer.concat(chunks) }
+    const policy = res.conflicts === undefined ? newPolicy(this.#opts.policyRequest, res.status, res.headers, this.#opts.semantics) : null
+    return { kind: 'response', status: res.status, headers: storedHeaders(res.headers), body: Buffer.concat(chunks), policy }
   }
 
   /** An interrupted download found at start: re-hash its prefix and continue from it. */
@@ -575,6 +604,8 @@ export class Download extends EventEmitter implements GrowingSource {
     this.#etag = resume.etag
     this.#lastModified = resume.lastModified
     this.#policy = CachePolicy.fromObject(resume.policy as unknown as CachePolicy.CachePolicyObject)
+    // Checkpointed only once judged on arrival: the pattern and the response agreed then.
+    this.#immutable = resume.immutable
     const promised = Math.max(resume.size ?? 0, resume.durable)
     const room = await store.reserve(promised)
     if (typeof room === 'string' || !room.use(resume.durable)) {
@@ -910,8 +941,8 @@ export class Download extends EventEmitter implements GrowingSource {
         lastModified: this.#lastModified,
         size: this.#size,
         headers: this.#headers,
-        policy: this.#policy.toObject() as unknown as Record<string, unknown>,
-        immutable: this.#opts.immutable,
+        policy: storablePolicyObject(this.#policy),
+        immutable: this.#immutable,
         durable
       })
       this.#checkpointed = durable
@@ -971,8 +1002,8 @@ export class Download extends EventEmitter implements GrowingSource {
         lastAccess: now,
         // An end known only from a 416 or a Content-Range is kept, but revalidated like any
         // mutable response, never served for good (issue 12 item 1).
-        immutable: this.#opts.immutable && (this.#lengthDeclared || digest !== null),
-        policy: (this.#policy?.toObject() ?? {}) as unknown as Record<string, unknown>
+        immutable: this.#immutable && (this.#lengthDeclared || digest !== null),
+        policy: this.#policy === null ? {} : storablePolicyObject(this.#policy)
       }
       const verified = this.#size !== null || digest !== null || this.#endConfirmed
       if (!verified || !store.fits(meta.size)) {

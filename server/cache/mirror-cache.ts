@@ -12,17 +12,33 @@ import { canonicalUrl, cacheKey } from './cache-key.js'
 import { failedWith, setCacheStatus, type CacheStatus } from './cache-status.js'
 import type { CacheStore, EntryMeta } from './cache-store.js'
 import { Download, type DownloadOptions, type ExpectedDigest } from './download.js'
-import { DownloadCancelledError, isDsmError } from '../errors.js'
+import { DownloadCancelledError, isDsmError, OnlyIfCachedError } from '../errors.js'
 import type { MirrorTarget } from '../routes/mirror-target.js'
 import { storedSource } from './file-pump.js'
+import { connectionOptions, immutablePatternMayApply, newPolicy, policyRequestHeaders, storablePolicyObject, varyNames, type SemanticsOptions } from './http-semantics.js'
 import { freshenedByNotModified } from './not-modified.js'
 import { sendObject } from './serve-object.js'
 import { forwardedHeaders } from './stored-headers.js'
 import { mapUpstreamError, type Upstream, type UpstreamResponse } from '../upstream/upstream.js'
 
 export const MAX_NEGATIVE_ENTRIES = 10_000
-/** Client request headers that are sent upstream on the cached path; the rest stay here. */
-const UPSTREAM_REQUEST_HEADERS = ['accept', 'accept-language', 'authorization', 'user-agent']
+/**
+ * Client request headers not sent upstream on the cached path (issue #13 item 2); every other
+ * end-to-end field is. Hop-by-hop fields (RFC 9110 §7.6.1) and those the client names in
+ * Connection; what the cache does itself (Range: it fetches whole bodies; conditionals: it
+ * validates with its own validators, a miss's are added apart; Cache-Control and Pragma: it acts
+ * on them, RFC 9111 §5.2.1; Accept-Encoding: it stores identity bytes); Host and the message
+ * framing; Cookie: never on the shared path (only Authorization is forwarded, and responses to it
+ * are shared only when they say so, RFC 9111 §3.5).
+ */
+const NOT_FORWARDED_REQUEST_HEADERS = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'transfer-encoding', 'upgrade',
+  'host', 'content-length', 'expect', 'http2-settings',
+  'range', 'if-range', 'if-match', 'if-none-match', 'if-modified-since', 'if-unmodified-since',
+  'cache-control', 'pragma', 'accept-encoding', 'cookie', 'cookie2'
+])
+/** The client's validators, sent as they came when nothing is stored (RFC 9111 §4.3.2; issue #13 item 5). */
+const MISS_CONDITIONALS = ['if-none-match', 'if-modified-since']
 const NEGATIVE_STATUSES = new Set([404, 410])
 const STALE_IF_ERROR_CODES = new Set(['DSM_UPSTREAM_CONNECT', 'DSM_UPSTREAM_TIMEOUT', 'DSM_UPSTREAM_TLS'])
 /**
@@ -56,6 +72,8 @@ export interface MirrorCacheOptions {
   now: () => number
   /** Told about downloads and their clients (metrics, status page); optional. */
   observer?: CacheObserver
+  /** cache.cdnCacheControl: honour CDN-Cache-Control (RFC 9213); default false. */
+  cdnCacheControl?: boolean
 }
 
 /** What the cache reports as it works, for metrics and the status page (server/metrics.ts). */
@@ -77,6 +95,10 @@ interface NegativeEntry {
   status: number
   headers: Record<string, string | string[]>
   body: Buffer
+  /** The response's policy (storablePolicyObject), for Vary, request directives and Age; absent for nothing but tests. */
+  policy?: Record<string, unknown>
+  /** The response gave its own freshness: it decides reuse, not cache.negativeTtl (issue #13 item 8). */
+  explicit?: boolean
 }
 
 export class MirrorCache {
@@ -91,9 +113,11 @@ export class MirrorCache {
   readonly #orphanTimers = new Map<Download, NodeJS.Timeout>()
   /** Downloads an admin prefetch started or follows: nobody reads them, and they are not orphans. */
   readonly #prefetched = new WeakSet<Download>()
+  readonly #semantics: SemanticsOptions
 
   constructor (opts: MirrorCacheOptions) {
     this.#opts = opts
+    this.#semantics = { cdnCacheControl: opts.cdnCacheControl ?? false }
     this.#negative = new LRUCache({ max: MAX_NEGATIVE_ENTRIES, ttl: Math.max(1, opts.negativeTtl) })
     this.#isImmutable = picomatch([...opts.immutable], { nocase: true, dot: true })
     for (const [url, digest] of Object.entries(opts.checksums)) {
@@ -112,18 +136,26 @@ export class MirrorCache {
     // A 404 remembered from an anonymous request says nothing about what credentials may see
     // (a private Hugging Face repository answers 404 without a token).
     const negative = request.headers.authorization === undefined ? this.#negative.get(key) : undefined
-    if (negative !== undefined) return this.#sendBuffered(reply, negative, { hit: true, detail: 'negative' })
+    if (negative !== undefined) {
+      if (this.#negativeUsable(negative, request, target)) return this.#sendBuffered(reply, negative, { hit: true, detail: 'negative' })
+      // Asked again: whatever the upstream answers now replaces it (a 200 must not be shadowed by it).
+      this.#negative.delete(key)
+    }
+    const onlyIfCached = requestDirectives(request).has('only-if-cached')
 
     const meta = await this.#opts.store.get(key)
     const inFlight = this.#downloads.has(key)
     if (meta !== undefined) {
       const fwd = this.#freshness(meta, request, target)
       if (fwd === null) return await this.#serveHit(request, reply, target, meta, { hit: true })
+      // RFC 9111 §5.2.1.7: nothing usable without the origin, and the client forbids asking it.
+      if (onlyIfCached && !inFlight) return this.#notCached(reply, target, fwd)
       // A HEAD never starts a download, not even a revalidation that may turn into one.
       if (request.method === 'HEAD' && !inFlight) return await this.#revalidateHead(request, reply, target, meta, fwd)
       return await this.#fetch(request, reply, target, key, meta, fwd)
     }
     if (inFlight) return await this.#fetch(request, reply, target, key, null, 'miss')
+    if (onlyIfCached) return this.#notCached(reply, target, 'miss')
     if (request.method === 'HEAD') return await this.#forwardHead(reply, target, request)
     return await this.#fetch(request, reply, target, key, null, 'miss')
   }
@@ -196,7 +228,7 @@ export class MirrorCache {
   }
 
   /** A new download for `key`, tracked as the one in flight; what differs by caller is how it asks. */
-  #newDownload (key: string, url: URL, ask: Pick<DownloadOptions, 'headers' | 'policyRequest' | 'revalidate'>): Download {
+  #newDownload (key: string, url: URL, ask: Pick<DownloadOptions, 'headers' | 'policyRequest' | 'revalidate' | 'missConditionals'>): Download {
     const download = new Download({
       key,
       url,
@@ -204,6 +236,7 @@ export class MirrorCache {
       upstream: this.#opts.upstream,
       store: this.#opts.store,
       immutable: this.#isImmutable(basename(url)),
+      semantics: this.#semantics,
       digest: this.#checksums.get(canonicalUrl(url)) ?? null,
       retries: this.#opts.retries,
       retryDelay: this.#opts.retryDelay,
@@ -250,14 +283,86 @@ export class MirrorCache {
 
   /** Null when the stored response may be served without asking upstream, else why not. */
   #freshness (meta: EntryMeta, request: FastifyRequest, target: MirrorTarget): Forward | null {
-    if (meta.immutable) return null
+    // Entries stored before issue #13 item 11 may carry the flag against what their headers say.
+    if (meta.immutable && immutablePatternMayApply(meta.headers, this.#semantics)) return null
     const stored = meta.policy as unknown as PolicyObject
     const req = policyRequest(request, target)
     if (!varyMatches(stored, req.headers)) return 'vary-miss'
     if (this.#opts.now() - meta.fetchedAt >= this.#opts.revalidateAfter) return 'stale'
     const policy = evaluationPolicy(stored, target)
+    // max-stale never reaches past must-revalidate, proxy-revalidate or s-maxage (RFC 9111
+    // §5.2.2.2, §5.2.2.8, §5.2.2.10), which evaluationPolicy hid from h-c-s.
+    if (policy.stale() && !this.#mayServeStaleByPolicy(stored)) return 'stale'
     if (policy.satisfiesWithoutRevalidation(req)) return null
     return policy.stale() ? 'stale' : 'request'
+  }
+
+  /** Whether a stored response's own directives let it be served stale at all (RFC 9111 §4.2.4). */
+  #mayServeStaleByPolicy (stored: PolicyObject): boolean {
+    const directives = stored.rescc ?? {}
+    return !NO_STALE_DIRECTIVES.some((name) => directives[name] !== undefined && directives[name] !== false)
+  }
+
+  /**
+   * A remembered 404/410 (issue #13 item 8): one with its own freshness is reused while fresh for
+   * this request (Vary, request directives); one without is reused for cache.negativeTtl, the
+   * heuristic RFC 9110 §15.1 allows, unless the request asks for validation.
+   */
+  #negativeUsable (entry: NegativeEntry, request: FastifyRequest, target: MirrorTarget): boolean {
+    if (entry.policy === undefined) return true
+    const stored = entry.policy as unknown as PolicyObject
+    const req = policyRequest(request, target)
+    if (!varyMatches(stored, req.headers)) return false
+    const policy = evaluationPolicy(stored, target)
+    if (entry.explicit === true) return policy.satisfiesWithoutRevalidation(req)
+    const directives = requestDirectives(request)
+    return !directives.has('no-cache') && directives.get('max-age') !== '0'
+  }
+
+  /** Remembers a 404/410 when a shared cache may (issue #13 item 8), for its own lifetime or cache.negativeTtl. */
+  #rememberNegative (key: string, entry: NegativeEntry, policy: CachePolicy | null): void {
+    if (this.#opts.negativeTtl <= 0 || policy === null || !policy.storable()) return
+    if (varyNames(policy.responseHeaders()).includes('*')) return
+    const object = storablePolicyObject(policy)
+    const rescc = (object as PolicyObject).rescc ?? {}
+    const resh = (object as PolicyObject).resh ?? {}
+    const explicit = ['max-age', 's-maxage', 'no-cache', 'must-revalidate', 'proxy-revalidate'].some((d) => rescc[d] !== undefined) || resh.expires !== undefined
+    const ttl = explicit ? policy.timeToLive() : this.#opts.negativeTtl
+    if (ttl <= 0) return
+    this.#negative.set(key, { ...entry, policy: object, explicit }, { ttl })
+  }
+
+  /** only-if-cached with nothing usable stored: 504 (RFC 9111 §5.2.1.7), the upstream not asked. */
+  #notCached (reply: FastifyReply, target: MirrorTarget, fwd: Forward): never {
+    const err = new OnlyIfCachedError(target.url.href)
+    setCacheStatus(reply, { fwd, error: err.code })
+    throw err
+  }
+
+  /**
+   * RFC 9111 §4.4: a non-error answer to an unsafe method invalidates the stored responses for
+   * its target URI and for same-origin Location / Content-Location (issue #13 item 7). Pinned
+   * entries stay: the operator asked to keep them (as for a revalidation that is not stored).
+   */
+  async invalidate (url: URL, response: { status: number, headers: Record<string, string | string[] | undefined> }): Promise<void> {
+    if (response.status >= 400) return
+    const urls = [url]
+    for (const name of ['location', 'content-location']) {
+      const value = response.headers[name]
+      if (typeof value !== 'string') continue
+      try {
+        const other = new URL(value, url)
+        if (other.origin === url.origin) urls.push(other)
+      } catch {
+        // Not a URI reference: nothing it names.
+      }
+    }
+    for (const target of urls) {
+      const key = cacheKey(target)
+      this.#negative.delete(key)
+      const meta = await this.#opts.store.peek(key)
+      if (meta !== undefined && meta.pinned !== true) await this.#opts.store.delete(key)
+    }
   }
 
   /** Whether `meta` may be served stale because the upstream failed (cache.serveStale, RFC 9111 §4.2.4). */
@@ -268,12 +373,17 @@ export class MirrorCache {
     return !NO_STALE_DIRECTIVES.some((name) => directives[name] !== undefined && directives[name] !== false)
   }
 
-  #upstreamHeaders (request: FastifyRequest): Record<string, string> {
-    const headers: Record<string, string> = { 'accept-encoding': 'identity' }
-    for (const name of UPSTREAM_REQUEST_HEADERS) {
-      const value = request.headers[name]
-      if (typeof value === 'string') headers[name] = value
+  /** The client's end-to-end request headers for the upstream (issue #13 item 2); `miss` adds its validators. */
+  #upstreamHeaders (request: FastifyRequest, miss = false): Record<string, string> {
+    const listed = connectionOptions(request.headers)
+    const headers: Record<string, string> = {}
+    for (const [name, value] of Object.entries(request.headers)) {
+      const lower = name.toLowerCase()
+      if (value === undefined || NOT_FORWARDED_REQUEST_HEADERS.has(lower) || listed.has(lower)) continue
+      headers[lower] = Array.isArray(value) ? value.join(', ') : value
     }
+    if (miss) Object.assign(headers, clientConditionals(request))
+    headers['accept-encoding'] = 'identity'
     return headers
   }
 
@@ -284,6 +394,7 @@ export class MirrorCache {
     if (download === undefined) {
       download = this.#newDownload(key, target.url, {
         headers: this.#upstreamHeaders(request),
+        ...(stale === null ? { missConditionals: clientConditionals(request) } : {}),
         policyRequest: policyRequest(request, target),
         revalidate: stale
       })
@@ -324,10 +435,11 @@ export class MirrorCache {
         // Shared (with joined clients, and for negativeTtl) only when a shared cache could store
         // it: not no-store or private, not an answer to someone's Authorization (RFC 9111 §3).
         // Judged as a 200 so that every status (a 502 for a hundred waiting clients) is shared alike.
-        const shareable = new CachePolicy(started, { status: 200, headers: outcome.headers }, { shared: true }).storable()
+        // A 304 answers the validators of the client that started the download, no one else's.
+        const shareable = outcome.status !== 304 && newPolicy(started, 200, outcome.headers, this.#semantics).storable()
         if (!initiator && !shareable) return await this.#fetchUncached(request, reply, target, { fwd: 'miss', detail: 'uncacheable' })
         const entry = { status: outcome.status, headers: outcome.headers, body: outcome.body }
-        if (NEGATIVE_STATUSES.has(outcome.status) && this.#opts.negativeTtl > 0 && shareable) this.#negative.set(key, entry)
+        if (NEGATIVE_STATUSES.has(outcome.status) && shareable) this.#rememberNegative(key, entry, outcome.policy)
         return this.#sendBuffered(reply, entry, { fwd: 'miss', fwdStatus: outcome.status })
       }
       case 'uncacheable': {
@@ -368,7 +480,7 @@ export class MirrorCache {
     }
     if (response.status === 304) {
       response.body.resume()
-      const updated = freshenedByNotModified(meta, policyRequest(request, target), response.headers, this.#opts.now())
+      const updated = freshenedByNotModified(meta, policyRequest(request, target), response.headers, this.#opts.now(), this.#semantics)
       // A 304 about another response says nothing of the stored one: ask plainly instead.
       if (updated === null) return await this.#forwardHead(reply, target, request)
       await this.#opts.store.updateMeta(updated)
@@ -451,7 +563,7 @@ export class MirrorCache {
         this.#clientsChanged(download, -1)
         download.unref()
       }
-    }, cacheStatus, { age: '0' })
+    }, cacheStatus, { age: String(download.age) })
   }
 
   #age (meta: EntryMeta): number {
@@ -461,8 +573,14 @@ export class MirrorCache {
   }
 
   #sendBuffered (reply: FastifyReply, entry: NegativeEntry, cacheStatus: CacheStatus): FastifyReply {
-    return setCacheStatus(reply.code(entry.status).headers(entry.headers), cacheStatus)
-      .header('content-length', String(entry.body.length)).send(reply.request.method === 'HEAD' ? undefined : entry.body)
+    setCacheStatus(reply.code(entry.status).headers(entry.headers), cacheStatus)
+    if (entry.policy !== undefined) {
+      // RFC 9111 §5.1: a response from the cache says how old it is.
+      reply.header('age', String(Math.max(0, Math.floor(CachePolicy.fromObject(entry.policy as unknown as CachePolicy.CachePolicyObject).age()))))
+    }
+    // A 304 has no content; its Content-Length would describe the selected representation (RFC 9110 §8.6).
+    if (entry.status === 304) return reply.send()
+    return reply.header('content-length', String(entry.body.length)).send(reply.request.method === 'HEAD' ? undefined : entry.body)
   }
 
   /** An upstream response passed to one client, uncached; a broken body aborts the client. */
@@ -483,13 +601,13 @@ export class MirrorCache {
 
   /** HEAD on a miss asks the upstream for headers only: a HEAD never starts a 150 GB download. */
   async #forwardHead (reply: FastifyReply, target: MirrorTarget, request: FastifyRequest): Promise<FastifyReply> {
-    const response = await this.#upstreamRequest(request, reply, target, 'HEAD')
+    const response = await this.#upstreamRequest(request, reply, target, 'HEAD', true)
     return this.#sendUpstream(reply, response, { fwd: 'miss' })
   }
 
-  async #upstreamRequest (request: FastifyRequest, reply: FastifyReply, target: MirrorTarget, method: 'GET' | 'HEAD'): Promise<UpstreamResponse> {
+  async #upstreamRequest (request: FastifyRequest, reply: FastifyReply, target: MirrorTarget, method: 'GET' | 'HEAD', miss = false): Promise<UpstreamResponse> {
     try {
-      return await this.#opts.upstream.request(target.url, { method, headers: this.#upstreamHeaders(request) })
+      return await this.#opts.upstream.request(target.url, { method, headers: this.#upstreamHeaders(request, miss) })
     } catch (err: unknown) {
       const mapped = mapUpstreamError(err, target.url)
       setCacheStatus(reply, { fwd: 'miss', error: mapped.code })
@@ -516,8 +634,34 @@ interface PolicyObject {
  * about which upstream resource is meant; the URL already does (RFC 9111 §4.1).
  */
 function policyRequest (request: FastifyRequest, target: MirrorTarget): CachePolicy.Request {
-  const headers = { ...request.headers, host: target.url.host } as CachePolicy.Headers
+  const headers = { ...policyRequestHeaders(request.headers), host: target.url.host } as CachePolicy.Headers
   return { url: target.url.pathname + target.url.search, method: 'GET', headers }
+}
+
+/** The client's validators, for a miss (issue #13 item 5). */
+function clientConditionals (request: FastifyRequest): Record<string, string> {
+  const headers: Record<string, string> = {}
+  for (const name of MISS_CONDITIONALS) {
+    const value = request.headers[name]
+    if (typeof value === 'string') headers[name] = value
+  }
+  return headers
+}
+
+/** The request's Cache-Control directives, names lower-cased (RFC 9111 §5.2); Pragma: no-cache without it (§5.4). */
+function requestDirectives (request: FastifyRequest): Map<string, string | null> {
+  const headers = policyRequestHeaders(request.headers)
+  const directives = new Map<string, string | null>()
+  const cc = headers['cache-control']
+  if (typeof cc === 'string') {
+    for (const part of cc.split(',')) {
+      const [name = '', value] = part.trim().split('=', 2)
+      if (name !== '') directives.set(name, value ?? null)
+    }
+  } else if (typeof headers.pragma === 'string' && /(^|,)\s*no-cache\s*(,|$)/i.test(headers.pragma)) {
+    directives.set('no-cache', null)
+  }
+  return directives
 }
 
 /**

@@ -9,6 +9,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { failedWith, setCacheStatus, type CacheStatus } from './cache-status.js'
 import { isDsmError, RangeNotSatisfiableError } from '../errors.js'
 import { pumpFile, type PumpSource } from './file-pump.js'
+import { parseHttpDate } from './http-semantics.js'
 
 export interface ServableObject {
   /** Total bytes, or null while an in-flight download has no Content-Length yet. */
@@ -223,10 +224,12 @@ function isNotModified (request: FastifyRequest, object: ServableObject): boolea
     return entityTags(ifNoneMatch).some((tag) => weak(tag) === current)
   }
   const ifModifiedSince = request.headers['if-modified-since']
-  if (typeof ifModifiedSince === 'string' && object.lastModified !== null) {
-    const since = Date.parse(ifModifiedSince)
-    const modified = Date.parse(object.lastModified)
-    return !Number.isNaN(since) && !Number.isNaN(modified) && modified <= since
+  if (typeof ifModifiedSince === 'string') {
+    // Without Last-Modified a cache judges by the stored Date (RFC 9111 §4.3.2); only the three
+    // HTTP-date formats count, anything else is ignored (RFC 9110 §13.1.3; issue #13 item 5).
+    const since = parseHttpDate(ifModifiedSince)
+    const modified = parseHttpDate(object.lastModified ?? headerText(object.headers.date) ?? undefined)
+    return since !== null && modified !== null && modified <= since
   }
   return false
 }

@@ -2,6 +2,8 @@
 // end-to-end is kept (Hugging Face clients read X-Repo-Commit, X-Linked-Etag and friends), except
 // what describes one connection or one transfer, and cookies, which must never be shared.
 
+import { connectionOptions } from './http-semantics.js'
+
 // hop-by-hop (RFC 9110 §7.6.1): never forwarded, stored or not
 const HOP_BY_HOP = [
   'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer',
@@ -23,9 +25,12 @@ export function storedHeaders (headers: Readonly<Record<string, string | string[
 }
 
 function filterHeaders (headers: Readonly<Record<string, string | string[] | undefined>>, drop: ReadonlySet<string>): Record<string, string | string[]> {
+  // Fields the sender names in Connection are for this hop only (RFC 9110 §7.6.1; issue #13 item 9).
+  const listed = connectionOptions(headers)
   const kept: Record<string, string | string[]> = {}
   for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined && !drop.has(name.toLowerCase())) kept[name.toLowerCase()] = value
+    const lower = name.toLowerCase()
+    if (value !== undefined && !drop.has(lower) && !listed.has(lower)) kept[lower] = value
   }
   return kept
 }

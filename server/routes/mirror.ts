@@ -11,6 +11,8 @@ import { parseMirrorTarget, type MirrorTarget, type MirrorTargetOptions } from '
 
 const CACHED_METHODS = ['GET', 'HEAD'] as const
 const PASSED_METHODS = ['POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const
+/** Methods whose non-error answers invalidate what is stored for the URI (RFC 9111 §4.4; issue #13 item 7). */
+const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 
 export interface MirrorRoutesOptions {
   cache: MirrorCache
@@ -56,14 +58,22 @@ export async function registerMirrorRoutes (app: FastifyInstance, { cache, upstr
     passThrough.route({
       method: [...PASSED_METHODS],
       url: '/*',
-      handler: async (request, reply) => passThroughRequest(request, reply, resolveTarget(request))
+      handler: async (request, reply) => passThroughRequest(request, reply, resolveTarget(request), cache)
     })
   })
 }
 
 /** Non-GET/HEAD requests go upstream uncached, same CA, proxy and allowlist. */
-function passThroughRequest (request: FastifyRequest, reply: FastifyReply, target: MirrorTarget): FastifyReply {
+function passThroughRequest (request: FastifyRequest, reply: FastifyReply, target: MirrorTarget, cache: MirrorCache): FastifyReply {
   return reply.from(target.url.href, {
+    onResponse: (_request, reply, res) => {
+      if (!UNSAFE_METHODS.has(request.method)) return reply.send(res.stream)
+      // Invalidated before the answer goes out, so the client's next GET cannot get the old copy.
+      const headers = reply.getHeaders() as Record<string, string | string[] | undefined>
+      void cache.invalidate(target.url, { status: reply.statusCode, headers })
+        .catch((err: unknown) => { request.log.warn({ err, url: target.url.href }, 'invalidating the stored response failed') })
+        .finally(() => reply.send(res.stream))
+    },
     rewriteRequestHeaders: (_req, headers) => {
       const { host: _host, ...rest } = headers
       return rest

@@ -59,6 +59,11 @@ export interface UpstreamResponse {
   body: Readable
   /** The URL that answered, after redirects. */
   url: URL
+  /**
+   * Single-value fields the upstream sent on several lines with different values (issue #13
+   * item 1): left out of `headers`; the response must not be stored.
+   */
+  conflicts?: string[]
 }
 
 function envValue (env: UpstreamOptions['env'], name: string): string {
@@ -179,10 +184,11 @@ export class Upstream {
       } catch (err: unknown) {
         throw mapUpstreamError(err, current)
       }
+      const conflicts = singletonConflicts(res.headers)
       const responseHeaders = combineFieldLines(res.headers)
       const location = responseHeaders.location
       if (!REDIRECT_STATUSES.has(res.statusCode) || typeof location !== 'string' || req.redirect === 'manual') {
-        return { status: res.statusCode, headers: responseHeaders, body: res.body, url: current }
+        return { status: res.statusCode, headers: responseHeaders, body: res.body, url: current, ...(conflicts.length > 0 ? { conflicts } : {}) }
       }
       res.body.resume()
       const next = new URL(location, current)
@@ -218,6 +224,22 @@ export class Upstream {
 const LIST_ONLY_FIELDS = new Set(['set-cookie', 'set-cookie2'])
 
 /**
+ * Fields defined as one value (RFC 9110 §5.5; Content-Length is the HTTP parser's, which refuses
+ * two different ones): the same value on several lines is that value; different values are an
+ * error the field is dropped for (issue #13 item 1), never forwarded as a list.
+ */
+const SINGLETON_FIELDS = new Set([
+  'age', 'content-location', 'content-range', 'content-type', 'date', 'etag', 'expires', 'last-modified', 'location', 'retry-after'
+])
+
+/** Single-value fields sent on several lines with different values. */
+export function singletonConflicts (headers: Readonly<Record<string, string | string[] | undefined>>): string[] {
+  return Object.entries(headers)
+    .filter(([name, value]) => Array.isArray(value) && SINGLETON_FIELDS.has(name.toLowerCase()) && new Set(value.map((v) => v.trim())).size > 1)
+    .map(([name]) => name.toLowerCase())
+}
+
+/**
  * Issue 12 item 6: a field sent on several lines arrives from undici as an array, which
  * http-cache-semantics (and every `typeof value === 'string'` reader here) cannot handle: two
  * Cache-Control lines made a URL unfetchable. RFC 9110 §5.3 lets a recipient combine the lines
@@ -227,6 +249,11 @@ const LIST_ONLY_FIELDS = new Set(['set-cookie', 'set-cookie2'])
 export function combineFieldLines (headers: Readonly<Record<string, string | string[] | undefined>>): Record<string, string | string[] | undefined> {
   const combined: Record<string, string | string[] | undefined> = {}
   for (const [name, value] of Object.entries(headers)) {
+    if (Array.isArray(value) && SINGLETON_FIELDS.has(name.toLowerCase())) {
+      const distinct = [...new Set(value.map((v) => v.trim()))]
+      if (distinct.length === 1) combined[name] = distinct[0]
+      continue
+    }
     combined[name] = Array.isArray(value) && !LIST_ONLY_FIELDS.has(name.toLowerCase()) ? value.join(', ') : value
   }
   return combined

@@ -184,15 +184,24 @@ t.test('cache.revalidateAfter revalidates objects that are fresh by their header
   t.equal(upstream.count('/api/fresh.json', 'GET'), 2)
 })
 
-t.test('immutable objects are served without revalidation, unless they may not be stored', async (t) => {
+t.test('immutable objects are served without revalidation, unless the upstream says otherwise or they may not be stored', async (t) => {
   const { upstream, url } = await setup(t)
   const body = makeBytes(SIZE, 9)
-  upstream.set('/d/archive.tar.gz', { body, headers: { 'cache-control': 'no-cache' } })
+  upstream.set('/d/archive.tar.gz', { body })
   await request(url('/d/archive.tar.gz'))
   const second = await request(url('/d/archive.tar.gz'))
   t.equal(second.headers['cache-status'], 'dsmirror; hit')
   t.equal(second.sha256, sha256(body))
   t.equal(upstream.count('/d/archive.tar.gz', 'GET'), 1, 'no revalidation for cache.immutable')
+
+  // Issue #13 item 11: the pattern only extends heuristic freshness (RFC 9111 §4.2.2); an
+  // explicit no-cache (§5.2.2.4) means validate before every reuse, whatever the file name.
+  upstream.set('/d/latest.tar.gz', { body, headers: { 'cache-control': 'no-cache' } })
+  await request(url('/d/latest.tar.gz'))
+  const validated = await request(url('/d/latest.tar.gz'))
+  t.equal(validated.headers['cache-status'], 'dsmirror; fwd=stale; fwd-status=304')
+  t.equal(validated.sha256, sha256(body))
+  t.equal(upstream.count('/d/latest.tar.gz', 'GET'), 2, 'no-cache wins over cache.immutable')
 
   upstream.set('/d/secret.tar.gz', { body, headers: { 'cache-control': 'no-store' } })
   await request(url('/d/secret.tar.gz'))

@@ -47,6 +47,7 @@ t.test('no file and no env gives every default', async (t) => {
       immutable: ['*.tar.gz', '*.tgz', '*.zip', '*.gz', '*.tar', '*.pth', '*.safetensors', '*.bin', '*.parquet'],
       serveStale: true,
       negativeTtl: 60_000,
+      cdnCacheControl: false,
       orphanTimeout: 5 * 60_000
     },
     allowHosts: [...new Set([...(PRESET_HOSTS['@torchvision'] ?? []), ...(PRESET_HOSTS['@huggingface'] ?? [])])],

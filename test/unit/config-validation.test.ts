@@ -88,7 +88,7 @@ t.test('types, ranges and enums are checked with a fix', async (t) => {
 
   t.match(configErrorOf(t, { admin: { token: 12345 } }), "admin.token: 12345 was read as a number. Quote the token: '12345'.")
   t.match(configErrorOf(t, { tls: { leafLifetime: 0 } }), 'tls.leafLifetime: 0 is too short')
-  t.match(configErrorOf(t, { cache: 'big' }), "  - cache: 'big' is not a section. Write it as nested keys: dir, maxSize, revalidateAfter, immutable, serveStale, negativeTtl, orphanTimeout.")
+  t.match(configErrorOf(t, { cache: 'big' }), "  - cache: 'big' is not a section. Write it as nested keys: dir, maxSize, revalidateAfter, immutable, serveStale, negativeTtl, cdnCacheControl, orphanTimeout.")
 })
 
 t.test('upstream.proxy is env, none or an http(s) URL', async (t) => {
