@@ -70,6 +70,10 @@ export const DEFAULT_ORPHAN_TIMEOUT_MS = 5 * MINUTE_MS
 export const DEFAULT_MIRROR_URLS: Readonly<Record<string, string>> = Object.freeze({ pytorch: 'https://download.pytorch.org/' })
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export const DEFAULT_LOG_LEVEL = 'info'
+/** forwardProxy (issue 12): on by default; CONNECT is answered for allowHosts only. */
+export const DEFAULT_FORWARD_PROXY_ENABLED = true
+/** Interception leaves live a day (research/forward-proxy.md §3.2): far below any lifetime cap, re-minted in ~7 ms. */
+export const DEFAULT_FORWARD_PROXY_LEAF_LIFETIME_MS = DAY_MS
 /** Mirror names have no dot, so `/<mirror>/...` never collides with `/<host>/...`; `_` (the `/_/` pages) cannot start one. */
 export const MIRROR_NAME_RE = /^[a-z0-9][a-z0-9_-]*$/
 
@@ -137,6 +141,21 @@ export interface DsmirrorConfig {
     allowedHosts: string[]
   }
   log: { level: LogLevel }
+  /** HTTPS_PROXY mode (issue 12; docs/forward-proxy.md). */
+  forwardProxy: {
+    enabled: boolean
+    /** allowHosts grammar: CONNECT targets spliced blind (no interception, no cache). */
+    tunnelHosts: string[]
+    /** allowHosts grammar: absolute-form `http://` requests to these go upstream over plain http. */
+    plainHttpHosts: string[]
+    /**
+     * Proxy-Authorization Basic credentials (user → password); null: none, allowed on a loopback
+     * listener only; false: none, on purpose, on any listener.
+     */
+    auth: { users: Record<string, string> } | null | false
+    /** ms, lifetime of each minted leaf. */
+    leafLifetime: number
+  }
 }
 
 export interface ConfigSchemaOptions {
@@ -366,6 +385,39 @@ function allowHostList () {
     })
 }
 
+function checkProxyAuth (value: unknown): { users: Record<string, string> } | null | false {
+  if (value === null || value === undefined) return null
+  if (value === false) return false
+  const fix = 'Write it as { users: { <name>: <password> } }, false for no credentials on purpose, or null.'
+  if (typeof value !== 'object' || Array.isArray(value)) return fail(`${showValue(value)} is not proxy credentials. ${fix}`)
+  const { users, ...extra } = value as Record<string, unknown>
+  if (Object.keys(extra).length > 0) return fail(`has unknown keys ${Object.keys(extra).join(', ')}. ${fix}`)
+  if (typeof users !== 'object' || users === null || Array.isArray(users) || Object.keys(users).length === 0) return fail(`has no users. ${fix}`)
+  const out: Record<string, string> = {}
+  for (const [name, password] of Object.entries(users as Record<string, unknown>)) {
+    // RFC 7617 §2: the user-id cannot contain a colon.
+    if (name === '' || name.includes(':') || /[\u0000-\u001f\u007f]/.test(name)) fail(`user ${showValue(name)} is not a user name: use letters, digits and punctuation other than ':'.`) // eslint-disable-line no-control-regex
+    if (typeof password !== 'string' || password === '') fail(`the password of user '${name}' is not a non-empty string. Quote it in YAML.`)
+    out[name] = password as string
+  }
+  return { users: out }
+}
+
+function isLoopbackListenHost (host: string): boolean {
+  const lower = host.toLowerCase()
+  return lower === 'localhost' || lower === '::1' || /^127\.\d+\.\d+\.\d+$/.test(lower)
+}
+
+function forwardProxySection () {
+  return section({
+    enabled: leaf(checkBoolean).default(DEFAULT_FORWARD_PROXY_ENABLED),
+    tunnelHosts: allowHostList().default(() => []),
+    plainHttpHosts: allowHostList().default(() => []),
+    auth: leaf(checkProxyAuth).default(null),
+    leafLifetime: leaf(checkDuration(1, MAX_LEAF_LIFETIME_MS)).default(DEFAULT_FORWARD_PROXY_LEAF_LIFETIME_MS)
+  })
+}
+
 /** The default allowHosts, expanded (the presets named by DEFAULT_ALLOW_HOSTS). */
 export function defaultAllowHosts (): string[] {
   return [...new Set(DEFAULT_ALLOW_HOSTS.flatMap((token) => expandPreset(token)))]
@@ -484,8 +536,21 @@ export function createConfigSchema (options: ConfigSchemaOptions): z.ZodType<Dsm
       token: leaf(checkToken).default(null),
       allowedHosts: list('host names', '[mirror.corp, "*.corp.example"]', leaf(checkTlsHostname)).default(() => [])
     }),
-    log: section({ level: leaf(checkEnum('log level', LOG_LEVELS)).default(DEFAULT_LOG_LEVEL) })
-  })
+    log: section({ level: leaf(checkEnum('log level', LOG_LEVELS)).default(DEFAULT_LOG_LEVEL) }),
+    forwardProxy: forwardProxySection()
+  }).superRefine((config, ctx) => {
+    // Issue 12 item 6: Basic proxy auth or an explicit opt-out before the proxy answers other machines.
+    if (typeof config !== 'object' || config === null) return
+    const { forwardProxy, listen } = config
+    if (forwardProxy === undefined || listen === undefined || !forwardProxy.enabled || forwardProxy.auth !== null || listen.http === false) return
+    if (!isLoopbackListenHost(listen.http.host)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['forwardProxy', 'auth'],
+        message: `is not set, but listen.http (${listen.http.host}) is reachable from other machines, which could then use the forward proxy. Set forwardProxy.auth: { users: { <name>: <password> } }, or forwardProxy.auth: false to serve it without credentials on purpose, or forwardProxy.enabled: false, or bind listen.http to 127.0.0.1.`
+      })
+    }
+  }, { when: () => true })
 
   return schema.transform((config): DsmirrorConfig => ({
     ...config,

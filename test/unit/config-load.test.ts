@@ -53,7 +53,8 @@ t.test('no file and no env gives every default', async (t) => {
     mirrors: { pytorch: { url: 'https://download.pytorch.org/' } },
     checksums: { ...TORCHVISION_CHECKSUMS },
     admin: { token: null, allowedHosts: [] },
-    log: { level: 'info' }
+    log: { level: 'info' },
+    forwardProxy: { enabled: true, tunnelHosts: [], plainHttpHosts: [], auth: null, leafLifetime: 24 * 3600 * 1000 }
   }
   t.same(config, expected)
   t.same(defaultConfig(cwd), expected, 'defaultConfig() is the same')
