@@ -82,6 +82,8 @@ export class ForwardProxy {
   /** Decrypted tunnel sockets → their CONNECT target (rewriteUrl and the Host check read it). */
   readonly #tunnels = new WeakMap<object, Tunnel>()
   readonly #forwarded = new WeakMap<IncomingMessage, ForwardScheme>()
+  /** Tunnel sockets whose TLS handshake completed. */
+  readonly #secured = new WeakSet<object>()
   /** Blind tunnels: not HTTP connections, so app.close() must end them itself. */
   readonly #spliced = new Set<Socket>()
   readonly #credentials: Buffer[]
@@ -227,6 +229,8 @@ export class ForwardProxy {
       }
     })
     this.#tunnels.set(tlsSocket, tunnel)
+    // Server-side TLSSockets emit 'secure' when the handshake is done (what tls.Server listens to).
+    tlsSocket.once('secure', () => { this.#secured.add(tlsSocket) })
     this.#opts.observer?.tunnelOpened?.('intercepted')
     tlsSocket.once('close', () => { this.#opts.observer?.tunnelClosed?.('intercepted') })
     app.server.emit('connection', tlsSocket)
@@ -298,6 +302,12 @@ export class ForwardProxy {
         reason === 'unknown CA'
           ? 'a client of the forward proxy does not trust the interception CA: run dsmirror trust install, or eval "$(dsmirror trust env --proxy)" in its shell'
           : 'TLS handshake inside a forward-proxy tunnel failed')
+      socket.destroy()
+      return true
+    }
+    // Before the handshake there is no HTTP to answer in: the 408 of a client that never sent its
+    // ClientHello would wait in the TLS layer forever, and the socket with it.
+    if (!this.#secured.has(socket)) {
       socket.destroy()
       return true
     }
