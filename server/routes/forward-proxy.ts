@@ -118,13 +118,18 @@ export class ForwardProxy {
     const target = canonicalHost(authority)
     // userinfo, %-encoding and other spellings: left in place for mirror-target to refuse.
     if (target === null) return `/${authority}${rest}`
-    // An `http://` URL's default port is 80; the https fetch of the same host uses 443. Another
-    // explicit port has no https counterpart to upgrade to.
-    const explicitPort = /:(\d+)$/.exec(authority)?.[1]
-    if (explicitPort !== undefined && explicitPort !== '80') return url
-    const plain = this.#opts.plainHttpAllowlist.allows(target.hostname, 443)
-    this.#forwarded.set(req, plain ? 'http' : 'https')
     const path = rest.startsWith('/') ? rest : `/${rest}`
+    const explicitPort = /:(\d+)$/.exec(authority)?.[1]
+    const port = explicitPort === undefined || explicitPort === '80' ? null : Number(explicitPort)
+    // plainHttpHosts: a portless entry is the host's default http port, `host:port` that port.
+    if (this.#opts.plainHttpAllowlist.allows(target.hostname, port ?? 443)) {
+      this.#forwarded.set(req, 'http')
+      return `/${target.hostname}${port === null ? '' : `:${port}`}${path}`
+    }
+    // Upgraded: `http://host/p` is fetched as `https://host/p` (the mirror form's URL and key).
+    // Another explicit port than 80 has no https counterpart to upgrade to: left for refusal.
+    if (port !== null) return url
+    this.#forwarded.set(req, 'https')
     return `/${target.hostname}${path}`
   }
 
