@@ -74,6 +74,12 @@ function passThroughRequest (request: FastifyRequest, reply: FastifyReply, targe
   return reply.from(target.url.href, {
     rewriteRequestHeaders: (_req, headers) => {
       const { host: _host, ...rest } = headers
+      // Issue 12 item 6: Proxy-Authorization (the client's credentials for dsmirror),
+      // Proxy-Connection and every other Proxy-* header are for this hop only (RFC 9110 §11.7.1,
+      // §7.6.1); reply-from drops only Connection-listed names.
+      for (const name of Object.keys(rest)) {
+        if (name.toLowerCase().startsWith('proxy-')) Reflect.deleteProperty(rest, name)
+      }
       return rest
     },
     rewriteHeaders: (headers) => {
