@@ -161,7 +161,7 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
   })
   registerRequestLog(app)
   registerErrorHandlers(app)
-  registerOpsRoutes(app, { config, store })
+  registerOpsRoutes(app, { config, store, proxyCaPem: forward?.ca.certPem ?? null })
   await app.register(statusPage, { config, store, cache, metrics, recentErrors, now })
   await app.register(adminApi, { targetOptions, isLoopback: deps.isLoopback ?? isLoopbackAddress })
   await registerMirrorRoutes(app, { cache, upstream, targetOptions, ...(forward === null ? {} : { forwardScheme: (req) => forward.proxy.forwardScheme(req) }) })
