@@ -27,6 +27,7 @@ import { loadOrCreateInterceptionCa } from '../certs/interception-ca.js'
 import { LeafContexts } from '../certs/leaf-contexts.js'
 import type { LocalCa } from '../certs/local-ca-store.js'
 import { ForwardProxy } from './routes/forward-proxy.js'
+import { createForwardProxyMetrics } from './http/forward-proxy-metrics.js'
 
 export const MAX_URL_BYTES = 16 * 1024
 
@@ -183,7 +184,8 @@ async function buildForwardProxy (config: DsmirrorConfig, deps: AppDeps, parts: 
   const { forwardProxy } = config
   const log = parts.log.child({ module: 'forward-proxy' })
   const { ca } = await loadOrCreateInterceptionCa({ dataDir: config.dataDir, allowHosts: parts.allowedHosts, minValidityMs: forwardProxy.leafLifetime, log, now: parts.now })
-  const leaves = new LeafContexts({ issuer: ca, lifetimeMs: forwardProxy.leafLifetime, now: parts.now })
+  const counters = createForwardProxyMetrics({ registry: parts.metrics.registry, recentErrors: parts.recentErrors, countError: (code) => { parts.metrics.countError(code) } })
+  const leaves = new LeafContexts({ issuer: ca, lifetimeMs: forwardProxy.leafLifetime, now: parts.now, onMint: counters.countMint })
   const proxy = new ForwardProxy({
     allowlist: parts.allowlist,
     permittedNames: ca.permittedNames ?? [],
@@ -196,6 +198,7 @@ async function buildForwardProxy (config: DsmirrorConfig, deps: AppDeps, parts: 
     connectTimeoutMs: config.upstream.timeouts.connect,
     log,
     observer: {
+      ...counters,
       refused: (error, target) => {
         parts.metrics.countError(error.code)
         parts.recentErrors.record({ code: error.code, status: error.statusCode, method: 'CONNECT', url: target.slice(0, 300), message: error.message, reqId: null })

@@ -53,6 +53,12 @@ export const ProxyTunnelFailedError = createError(
   "Could not open a tunnel to '%s' (%s). Check that the host is up, or remove it from forwardProxy.tunnelHosts.",
   502
 )
+// Not an HTTP answer (the TLS handshake failed, nothing can be sent): recorded for /_/ and metrics.
+export const ProxyClientUntrustedError = createError(
+  'DSM_PROXY_CLIENT_UNTRUSTED',
+  "A client of the forward proxy refused the certificate for '%s' (unknown CA): it does not trust dsmirror's interception CA. On that machine run 'sudo dsmirror trust install', or eval \"$(dsmirror trust env --proxy)\" in its shell (wget and aria2c: --ca-certificate=<dataDir>/trust-bundle.pem).",
+  502
+)
 export const UpstreamTlsError = createError(
   'DSM_UPSTREAM_TLS',
   "TLS verification of upstream '%s' failed (%s). Add the issuing CA to upstream.caFiles, or run 'dsmirror doctor %s'.",
@@ -219,6 +225,7 @@ export const ERRORS: readonly FastifyErrorConstructor[] = [
   ProxyMisdirectedError,
   ProxyAuthRequiredError,
   ProxyTunnelFailedError,
+  ProxyClientUntrustedError,
   NotFoundError,
   UpstreamTlsError,
   UpstreamConnectError,

@@ -84,6 +84,8 @@ export class ForwardProxy {
   readonly #forwarded = new WeakMap<IncomingMessage, ForwardScheme>()
   /** Tunnel sockets whose TLS handshake completed. */
   readonly #secured = new WeakSet<object>()
+  /** Tunnel sockets whose handshake failure was already counted. */
+  readonly #failed = new WeakSet<object>()
   /** Blind tunnels: not HTTP connections, so app.close() must end them itself. */
   readonly #spliced = new Set<Socket>()
   readonly #credentials: Buffer[]
@@ -236,6 +238,20 @@ export class ForwardProxy {
     this.#tunnels.set(tlsSocket, tunnel)
     // Server-side TLSSockets emit 'secure' when the handshake is done (what tls.Server listens to).
     tlsSocket.once('secure', () => { this.#secured.add(tlsSocket) })
+    // Until a server-side TLSSocket's control is released, Node emits its handshake errors (a
+    // client's "unknown CA" alert, the SNI refusal above) only as '_tlsError', which tls.Server
+    // turns into 'tlsClientError' and a destroy (lib/_tls_wrap.js onSocketTLSError); a socket
+    // wrapped without a tls.Server has nobody doing that, so the error would never surface and
+    // the socket would wait for headersTimeout. Measured on Node 20.20: no 'error', no 'clientError'.
+    tlsSocket.once('_tlsError', (err: NodeJS.ErrnoException) => { this.#handshakeFailed(tlsSocket, tunnel, err) })
+    // With TLS 1.3 a client rejecting the leaf (alert 48, unknown CA) sends its alert in place of
+    // its Finished, and Node 20 reports nothing on the server side: the socket just ends. A client
+    // that sent a ClientHello, was sent the certificate and hung up before finishing the handshake
+    // has refused it; almost always because it does not trust the interception CA.
+    tlsSocket.once('close', () => {
+      if (this.#secured.has(tlsSocket) || this.#failed.has(tlsSocket) || (socket as Socket).bytesRead === 0) return
+      this.#handshakeFailed(tlsSocket, tunnel, Object.assign(new Error('the client ended the TLS handshake after receiving the certificate'), { code: 'ERR_DSM_CLIENT_ABORTED_HANDSHAKE' }))
+    })
     this.#opts.observer?.tunnelOpened?.('intercepted')
     tlsSocket.once('close', () => { this.#opts.observer?.tunnelClosed?.('intercepted') })
     app.server.emit('connection', tlsSocket)
@@ -297,17 +313,23 @@ export class ForwardProxy {
    * is destroyed, never answered with an HTTP 400 written into a half-done TLS session. Returns
    * false for sockets that are not tunnels (the listener's own handler answers those).
    */
+  #handshakeFailed (socket: Duplex, tunnel: Tunnel, err: NodeJS.ErrnoException): void {
+    if (this.#failed.has(socket)) return
+    this.#failed.add(socket)
+    const reason = tlsFailureReason(err)
+    this.#opts.observer?.countTlsFailure?.(reason, tunnel.host)
+    this.#opts.log.warn({ connect: authorityOf(tunnel), reason, err: err.code ?? err.message },
+      reason === 'unknown CA'
+        ? 'a client of the forward proxy does not trust the interception CA: run dsmirror trust install, or eval "$(dsmirror trust env --proxy)" in its shell'
+        : 'TLS handshake inside a forward-proxy tunnel failed')
+    if (!socket.destroyed) socket.destroy()
+  }
+
   readonly handleTunnelError = (err: NodeJS.ErrnoException, socket: Duplex): boolean => {
     const tunnel = this.#tunnels.get(socket)
     if (tunnel === undefined) return false
-    if ((socket as TLSSocket).encrypted === true && isTlsHandshakeError(err)) {
-      const reason = tlsFailureReason(err)
-      this.#opts.observer?.countTlsFailure?.(reason, tunnel.host)
-      this.#opts.log.warn({ connect: authorityOf(tunnel), reason, err: err.code ?? err.message },
-        reason === 'unknown CA'
-          ? 'a client of the forward proxy does not trust the interception CA: run dsmirror trust install, or eval "$(dsmirror trust env --proxy)" in its shell'
-          : 'TLS handshake inside a forward-proxy tunnel failed')
-      socket.destroy()
+    if (!this.#secured.has(socket) && isTlsHandshakeError(err)) {
+      this.#handshakeFailed(socket, tunnel, err)
       return true
     }
     // Before the handshake there is no HTTP to answer in: the 408 of a client that never sent its
@@ -327,7 +349,7 @@ function isTlsHandshakeError (err: NodeJS.ErrnoException): boolean {
 
 function tlsFailureReason (err: NodeJS.ErrnoException): TlsFailureReason {
   const code = err.code ?? ''
-  if (/UNKNOWN_CA|BAD_CERTIFICATE|CERTIFICATE_UNKNOWN|DECRYPT_ERROR/.test(code)) return 'unknown CA'
+  if (/UNKNOWN_CA|BAD_CERTIFICATE|CERTIFICATE_UNKNOWN|DECRYPT_ERROR|ERR_DSM_CLIENT_ABORTED_HANDSHAKE/.test(code)) return 'unknown CA'
   if (code === 'ERR_DSM_SNI_MISMATCH' || /CALLBACK_FAILED|SSL_HANDSHAKE_FAILURE.*SNI/.test(code)) return 'SNI mismatch'
   if (/NO_APPLICATION_PROTOCOL/.test(code)) return 'no common protocol'
   if (/VERSION|PROTOCOL_VERSION/.test(code)) return 'TLS version'
