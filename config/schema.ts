@@ -541,13 +541,15 @@ export function createConfigSchema (options: ConfigSchemaOptions): z.ZodType<Dsm
   }).superRefine((config, ctx) => {
     // Issue 12 item 6: Basic proxy auth or an explicit opt-out before the proxy answers other machines.
     if (typeof config !== 'object' || config === null) return
-    const { forwardProxy, listen } = config
-    if (forwardProxy === undefined || listen === undefined || !forwardProxy.enabled || forwardProxy.auth !== null || listen.http === false) return
-    if (!isLoopbackListenHost(listen.http.host)) {
+    // Runs even when other fields failed (to list every problem at once): read defensively.
+    const forwardProxy = (config as { forwardProxy?: { enabled?: unknown, auth?: unknown } }).forwardProxy
+    const http = (config as { listen?: { http?: unknown } }).listen?.http as { host?: unknown } | false | undefined
+    if (forwardProxy?.enabled !== true || forwardProxy.auth !== null || http === false || typeof http?.host !== 'string') return
+    if (!isLoopbackListenHost(http.host)) {
       ctx.addIssue({
         code: 'custom',
         path: ['forwardProxy', 'auth'],
-        message: `is not set, but listen.http (${listen.http.host}) is reachable from other machines, which could then use the forward proxy. Set forwardProxy.auth: { users: { <name>: <password> } }, or forwardProxy.auth: false to serve it without credentials on purpose, or forwardProxy.enabled: false, or bind listen.http to 127.0.0.1.`
+        message: `is not set, but listen.http (${http.host}) is reachable from other machines, which could then use the forward proxy. Set forwardProxy.auth: { users: { <name>: <password> } }, or forwardProxy.auth: false to serve it without credentials on purpose, or forwardProxy.enabled: false, or bind listen.http to 127.0.0.1.`
       })
     }
   }, { when: () => true })
