@@ -32,10 +32,14 @@ const DIR_MODE = 0o700
 /** RFC 5280 ub-common-name. */
 const MAX_COMMON_NAME_LENGTH = 64
 
-export interface LocalCaPaths {
+/** A CA directory: `ca.pem` and `ca-key.pem` in `dir`. */
+export interface CaPairPaths {
   dir: string
   certFile: string
   keyFile: string
+}
+
+export interface LocalCaPaths extends CaPairPaths {
   /** The leaf being served (certificate chain only), for `dsmirror certs show`. */
   leafFile: string
 }
@@ -77,7 +81,7 @@ export interface LocalCaResult {
 export async function loadOrCreateLocalCa (opts: LoadOrCreateLocalCaOptions): Promise<LocalCaResult> {
   const now = opts.now ?? Date.now
   const paths = localCaPaths(opts.dataDir)
-  const existing = await readLocalCa(paths, opts.log)
+  const existing = await readCaPair(paths, opts.log)
   if (existing === null) return { ca: await createLocalCa(paths, opts, now), created: true }
 
   const uncovered = opts.hostnames.filter((name) => !isCoveredBy(name, existing.permittedNames))
@@ -160,10 +164,20 @@ async function createLocalCa (paths: LocalCaPaths, opts: LoadOrCreateLocalCaOpti
     permittedNames: permittedNamesFor(opts.hostnames),
     now: new Date(now())
   })
-  await mkdir(opts.dataDir, { recursive: true })
+  const ca = await installCaPair(paths, opts.dataDir, pair, opts.log)
+  opts.log?.info({ dir: paths.dir, fingerprint: ca.cert.fingerprint256, permittedNames: permittedNamesFor(opts.hostnames) }, 'created the local CA')
+  return ca
+}
+
+/**
+ * Writes a new CA pair as `paths.dir` (0700; key 0600, certificate 0644). Shared with the
+ * interception CA (certs/interception-ca.ts), which keeps its own pair the same way.
+ */
+export async function installCaPair (paths: CaPairPaths, dataDir: string, pair: KeyPairPem, log?: Pick<Logger, 'warn'>): Promise<LocalCa> {
+  await mkdir(dataDir, { recursive: true })
   // Both files are written into a fresh directory that is renamed into place, so a reader (or a
   // second dsmirror starting at the same moment) sees either no CA or a whole one.
-  const staging = await mkdtemp(join(opts.dataDir, `${LOCAL_CA_SUBDIR}.new-`))
+  const staging = await mkdtemp(`${paths.dir}.new-`)
   try {
     await chmod(staging, DIR_MODE)
     await writeNew(join(staging, LOCAL_CA_KEY_NAME), pair.keyPem, KEY_MODE)
@@ -174,14 +188,13 @@ async function createLocalCa (paths: LocalCaPaths, opts: LoadOrCreateLocalCaOpti
     const code = (err as NodeJS.ErrnoException).code
     if (code === 'ENOTEMPTY' || code === 'EEXIST') {
       // Another process made one first: use that one.
-      const theirs = await readLocalCa(paths, opts.log)
+      const theirs = await readCaPair(paths, log)
       if (theirs !== null) return theirs
     }
     throw new LocalCaError(paths.dir, `creating it failed: ${describe(err)}`, { cause: err })
   }
   const cert = new X509Certificate(pair.certPem)
-  opts.log?.info({ dir: paths.dir, fingerprint: cert.fingerprint256, permittedNames: permittedNamesFor(opts.hostnames) }, 'created the local CA')
-  return { ...pair, cert, permittedNames: permittedNamesOf(pair.certPem), paths }
+  return { ...pair, cert, permittedNames: permittedNamesOf(pair.certPem), paths: { ...paths, leafFile: join(paths.dir, LOCAL_LEAF_CERT_NAME) } }
 }
 
 async function writeNew (file: string, text: string, mode: number): Promise<void> {
@@ -191,7 +204,7 @@ async function writeNew (file: string, text: string, mode: number): Promise<void
 }
 
 /** The CA with its key, checked to belong together; null when the directory has neither file. */
-async function readLocalCa (paths: LocalCaPaths, log?: Pick<Logger, 'warn'>): Promise<LocalCa | null> {
+export async function readCaPair (paths: CaPairPaths, log?: Pick<Logger, 'warn'>): Promise<LocalCa | null> {
   const [certPem, keyPem] = await Promise.all([readOptional(paths.certFile, paths), readOptional(paths.keyFile, paths)])
   if (certPem === null && keyPem === null) return null
   if (certPem === null) throw new LocalCaError(paths.dir, `${LOCAL_CA_KEY_NAME} is there but ${LOCAL_CA_CERT_NAME} is missing`)
@@ -210,10 +223,10 @@ async function readLocalCa (paths: LocalCaPaths, log?: Pick<Logger, 'warn'>): Pr
     await chmod(paths.keyFile, KEY_MODE)
     log?.warn({ keyFile: paths.keyFile, mode: (mode & 0o777).toString(8) }, 'the local CA key was readable by others; set it to 0600')
   }
-  return { certPem: cert.toString(), keyPem, cert, permittedNames: permittedNamesOf(cert.toString()), paths }
+  return { certPem: cert.toString(), keyPem, cert, permittedNames: permittedNamesOf(cert.toString()), paths: { ...paths, leafFile: join(paths.dir, LOCAL_LEAF_CERT_NAME) } }
 }
 
-function parseCaCertificate (certPem: string, paths: LocalCaPaths): X509Certificate {
+function parseCaCertificate (certPem: string, paths: CaPairPaths): X509Certificate {
   let cert: X509Certificate
   try {
     cert = new X509Certificate(certPem)
@@ -224,7 +237,7 @@ function parseCaCertificate (certPem: string, paths: LocalCaPaths): X509Certific
   return cert
 }
 
-async function readOptional (file: string, paths: LocalCaPaths): Promise<string | null> {
+async function readOptional (file: string, paths: CaPairPaths): Promise<string | null> {
   try {
     return await readFile(file, 'utf8')
   } catch (err: unknown) {

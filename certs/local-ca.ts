@@ -29,6 +29,13 @@ export interface CreateRootCaOptions {
    * a certificate for anything but the mirror's own hostnames. DNS names and IP literals.
    */
   permittedNames?: string[]
+  /**
+   * Also exclude every IPv4 and IPv6 address (0.0.0.0/0, ::/0). A permittedSubtrees with DNS
+   * names only leaves IP SANs unconstrained (RFC 5280 §4.2.1.10: a constraint applies to its own
+   * name form only; OpenSSL accepts an IP-SAN leaf from such a CA), so the interception CA, which
+   * must never vouch for an address, excludes them all. Excluded wins over permitted.
+   */
+  excludeAllIps?: boolean
   now?: Date
 }
 
@@ -69,7 +76,7 @@ export async function createRootCa (opts: CreateRootCaOptions): Promise<KeyPairP
     await x509.SubjectKeyIdentifierExtension.create(keys.publicKey)
   ]
   if (opts.permittedNames !== undefined) {
-    extensions.push(nameConstraintsExtension(opts.permittedNames))
+    extensions.push(nameConstraintsExtension(opts.permittedNames, opts.excludeAllIps === true))
   }
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: randomSerial(),
@@ -180,9 +187,11 @@ function sanEntry (name: string): x509.JsonGeneralName {
 /**
  * A critical NameConstraints extension permitting exactly `names`. @peculiar/x509 has no class
  * for it, so it is encoded with @peculiar/asn1-x509. IP entries carry a full-length mask
- * (RFC 5280 §4.2.1.10: address followed by mask), i.e. exactly that one address.
+ * (RFC 5280 §4.2.1.10: address followed by mask), i.e. exactly that one address. A DNS entry with
+ * a leading dot (`.hf.co`) permits the names below it only: not RFC 5280 for dNSName, but what
+ * OpenSSL (v3_ncons.c nc_dns), Go (golang/go#37535), BoringSSL and GnuTLS ≥ 3.7 all implement.
  */
-function nameConstraintsExtension (names: string[]): x509.Extension {
+function nameConstraintsExtension (names: string[], excludeAllIps: boolean): x509.Extension {
   const subtrees = names.map((name) => {
     const family = isIP(name)
     const base = family === 0
@@ -190,7 +199,16 @@ function nameConstraintsExtension (names: string[]): x509.Extension {
       : new GeneralName({ iPAddress: `${expandIp(name)}/${family === 4 ? 32 : 128}` })
     return new GeneralSubtree({ base })
   })
-  const value = AsnConvert.serialize(new NameConstraints({ permittedSubtrees: new GeneralSubtrees(subtrees) }))
+  const excluded = excludeAllIps
+    ? new GeneralSubtrees([
+      new GeneralSubtree({ base: new GeneralName({ iPAddress: '0.0.0.0/0' }) }),
+      new GeneralSubtree({ base: new GeneralName({ iPAddress: `${expandIp('::')}/0` }) })
+    ])
+    : undefined
+  const value = AsnConvert.serialize(new NameConstraints({
+    permittedSubtrees: new GeneralSubtrees(subtrees),
+    ...(excluded === undefined ? {} : { excludedSubtrees: excluded })
+  }))
   return new x509.Extension(ID_CE_NAME_CONSTRAINTS, true, value)
 }
 

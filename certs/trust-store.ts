@@ -196,7 +196,7 @@ export interface TrustBundleResult {
  * public roots) followed by the local CA, so a variable pointing at it keeps every other HTTPS
  * site working.
  */
-export async function writeTrustBundle (caPem: string, dataDir: string, opts: { root?: string; systemBundlePaths?: readonly string[] } = {}): Promise<TrustBundleResult> {
+export async function writeTrustBundle (caPem: string, dataDir: string, opts: { root?: string; systemBundlePaths?: readonly string[]; interceptionCaPem?: string } = {}): Promise<TrustBundleResult> {
   const root = opts.root ?? '/'
   let roots: string | undefined
   let rootsFrom = 'node'
@@ -209,7 +209,12 @@ export async function writeTrustBundle (caPem: string, dataDir: string, opts: { 
   }
   roots ??= rootCertificates.join('\n') + '\n'
   const ca = new X509Certificate(caPem)
-  const text = `${roots.endsWith('\n') ? roots : roots + '\n'}# dsmirror local CA: ${ca.subject.split('\n').join(', ')} (SHA-256 ${ca.fingerprint256})\n${ca.toString()}`
+  let text = `${roots.endsWith('\n') ? roots : roots + '\n'}# dsmirror local CA: ${ca.subject.split('\n').join(', ')} (SHA-256 ${ca.fingerprint256})\n${ca.toString()}`
+  if (opts.interceptionCaPem !== undefined) {
+    // The forward proxy's CA beside the serving one, so one file serves both (trust env --proxy).
+    const proxyCa = new X509Certificate(opts.interceptionCaPem)
+    text += `# dsmirror interception CA: ${proxyCa.subject.split('\n').join(', ')} (SHA-256 ${proxyCa.fingerprint256})\n${proxyCa.toString()}`
+  }
   await mkdir(dataDir, { recursive: true })
   const path = join(dataDir, TRUST_BUNDLE_FILE_NAME)
   await writeFileAtomic(path, text, { mode: 0o644, fsync: true })
@@ -224,6 +229,37 @@ export function formatTrustEnv (bundlePath: string, shell: TrustShell): string {
     return `export ${name}=${quoteSh(bundlePath)}`
   })
   return lines.join('\n') + '\n'
+}
+
+/**
+ * The forward proxy's variables (issue 12 item 5; research/forward-proxy.md §5), both cases
+ * because curl reads only lower-case `http_proxy` and wget and aria2c only lower-case
+ * `https_proxy`; NO_PROXY keeps loopback, the metadata address and the proxy itself direct;
+ * PIP_CERT for pip; NODE_USE_ENV_PROXY for Node ≥ 22.21 (Node 20 needs undici's EnvHttpProxyAgent);
+ * HF_HUB_DISABLE_XET because hf_xet has its own roots and ignores every CA variable.
+ * `passwordVariable`: the proxy URL carries `${NAME}` instead of a literal secret.
+ */
+export function formatProxyEnv (opts: { proxyUrl: string, noProxy: string[], bundlePath: string, shell: TrustShell, passwordVariable?: string }): string {
+  const values: Array<[string, string, boolean]> = []
+  for (const name of ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy']) values.push([name, opts.proxyUrl, opts.passwordVariable !== undefined])
+  for (const name of ['NO_PROXY', 'no_proxy']) values.push([name, opts.noProxy.join(','), false])
+  for (const name of [...TRUST_ENV_VARIABLES, 'PIP_CERT']) values.push([name, opts.bundlePath, false])
+  values.push(['NODE_USE_ENV_PROXY', '1', false], ['HF_HUB_DISABLE_XET', '1', false])
+  return values.map(([name, value, expand]) => {
+    const shown = expand && opts.passwordVariable !== undefined ? expandable(value, opts.passwordVariable, opts.shell) : null
+    if (opts.shell === 'fish') return `set -gx ${name} ${shown ?? quoteSh(value)}`
+    if (opts.shell === 'powershell') return `$env:${name} = ${shown ?? `'${value.replace(/'/g, "''")}'`}`
+    return `export ${name}=${shown ?? quoteSh(value)}`
+  }).join('\n') + '\n'
+}
+
+/** `value` with `${variable}` left for the shell to expand (double-quoted), in its syntax. */
+function expandable (value: string, variable: string, shell: TrustShell): string {
+  const [before = '', after = ''] = value.split(`\${${variable}}`)
+  const esc = (text: string): string => shell === 'powershell' ? text.replace(/[`"$]/g, '`$&') : text.replace(/[\\"$`]/g, '\\$&')
+  if (shell === 'powershell') return `"${esc(before)}$env:${variable}${esc(after)}"`
+  if (shell === 'fish') return `"${esc(before)}$${variable}${esc(after)}"`
+  return `"${esc(before)}\${${variable}}${esc(after)}"`
 }
 
 /** Single-quoted for sh and fish: no expansion inside; a quote is closed, escaped, reopened. */

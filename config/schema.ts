@@ -87,6 +87,10 @@ export const DEFAULT_HF_ENDPOINT = 'https://huggingface.co'
 export const DEFAULT_HF_REVISION_TTL_MS = MINUTE_MS
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export const DEFAULT_LOG_LEVEL = 'info'
+/** forwardProxy (issue 12): on by default; CONNECT is answered for allowHosts only. */
+export const DEFAULT_FORWARD_PROXY_ENABLED = true
+/** Interception leaves live a day (research/forward-proxy.md §3.2): far below any lifetime cap, re-minted in ~7 ms. */
+export const DEFAULT_FORWARD_PROXY_LEAF_LIFETIME_MS = DAY_MS
 /** Mirror names have no dot, so `/<mirror>/...` never collides with `/<host>/...`; `_` (the `/_/` pages) cannot start one. */
 export const MIRROR_NAME_RE = /^[a-z0-9][a-z0-9_-]*$/
 
@@ -165,6 +169,21 @@ export interface DsmirrorConfig {
     endpoint: string
     /** ms a branch/tag -> commit resolution is reused. */
     revisionTtl: number
+  }
+  /** HTTPS_PROXY mode (issue 12; docs/forward-proxy.md). */
+  forwardProxy: {
+    enabled: boolean
+    /** allowHosts grammar: CONNECT targets spliced blind (no interception, no cache). */
+    tunnelHosts: string[]
+    /** allowHosts grammar: absolute-form `http://` requests to these go upstream over plain http. */
+    plainHttpHosts: string[]
+    /**
+     * Proxy-Authorization Basic credentials (user → password); null: none, allowed on a loopback
+     * listener only; false: none, on purpose, on any listener.
+     */
+    auth: { users: Record<string, string> } | null | false
+    /** ms, lifetime of each minted leaf. */
+    leafLifetime: number
   }
 }
 
@@ -395,6 +414,34 @@ function allowHostList () {
     })
 }
 
+function checkProxyAuth (value: unknown): { users: Record<string, string> } | null | false {
+  if (value === null || value === undefined) return null
+  if (value === false) return false
+  const fix = 'Write it as { users: { <name>: <password> } }, false for no credentials on purpose, or null.'
+  if (typeof value !== 'object' || Array.isArray(value)) return fail(`${showValue(value)} is not proxy credentials. ${fix}`)
+  const { users, ...extra } = value as Record<string, unknown>
+  if (Object.keys(extra).length > 0) return fail(`has unknown keys ${Object.keys(extra).join(', ')}. ${fix}`)
+  if (typeof users !== 'object' || users === null || Array.isArray(users) || Object.keys(users).length === 0) return fail(`has no users. ${fix}`)
+  const out: Record<string, string> = {}
+  for (const [name, password] of Object.entries(users as Record<string, unknown>)) {
+    // RFC 7617 §2: the user-id cannot contain a colon.
+    if (name === '' || name.includes(':') || /[\u0000-\u001f\u007f]/.test(name)) fail(`user ${showValue(name)} is not a user name: use letters, digits and punctuation other than ':'.`) // eslint-disable-line no-control-regex
+    if (typeof password !== 'string' || password === '') fail(`the password of user '${name}' is not a non-empty string. Quote it in YAML.`)
+    out[name] = password as string
+  }
+  return { users: out }
+}
+
+function forwardProxySection () {
+  return section({
+    enabled: leaf(checkBoolean).default(DEFAULT_FORWARD_PROXY_ENABLED),
+    tunnelHosts: allowHostList().default(() => []),
+    plainHttpHosts: allowHostList().default(() => []),
+    auth: leaf(checkProxyAuth).default(null),
+    leafLifetime: leaf(checkDuration(1, MAX_LEAF_LIFETIME_MS)).default(DEFAULT_FORWARD_PROXY_LEAF_LIFETIME_MS)
+  })
+}
+
 /** The default allowHosts, expanded (the presets named by DEFAULT_ALLOW_HOSTS). */
 export function defaultAllowHosts (): string[] {
   return [...new Set(DEFAULT_ALLOW_HOSTS.flatMap((token) => expandPreset(token)))]
@@ -537,12 +584,26 @@ export function createConfigSchema (options: ConfigSchemaOptions): z.ZodType<Dsm
       mount: leaf(checkHfMount).default(DEFAULT_HF_MOUNT),
       endpoint: leaf(checkHfEndpoint).default(DEFAULT_HF_ENDPOINT),
       revisionTtl: leaf(checkDuration(0)).default(DEFAULT_HF_REVISION_TTL_MS)
-    })
+    }),
+    forwardProxy: forwardProxySection()
   }).superRefine((value, ctx) => {
+    // Runs even when other fields failed (to list every problem at once): read defensively.
+    if (typeof value !== 'object' || value === null) return
     // `/hf/...` and `/<mirror>/...` share the first path segment (docs/design.md "URL scheme").
-    if (typeof value !== 'object' || value === null || value.huggingface?.mount === false || value.huggingface?.mount === undefined) return
-    if (value.mirrors !== undefined && Object.hasOwn(value.mirrors, value.huggingface.mount)) {
-      ctx.addIssue({ code: 'custom', path: ['mirrors', value.huggingface.mount], message: 'has the name of huggingface.mount. Rename the mirror, or set huggingface.mount to another segment (or false).' })
+    const mount = value.huggingface?.mount
+    if (mount !== false && mount !== undefined && value.mirrors !== undefined && Object.hasOwn(value.mirrors, mount)) {
+      ctx.addIssue({ code: 'custom', path: ['mirrors', mount], message: 'has the name of huggingface.mount. Rename the mirror, or set huggingface.mount to another segment (or false).' })
+    }
+    // Issue 12 item 6: Basic proxy auth or an explicit opt-out before the proxy answers other machines.
+    const forwardProxy = (value as { forwardProxy?: { enabled?: unknown, auth?: unknown } }).forwardProxy
+    const http = (value as { listen?: { http?: unknown } }).listen?.http as { host?: unknown } | false | undefined
+    if (forwardProxy?.enabled !== true || forwardProxy.auth !== null || http === false || typeof http?.host !== 'string') return
+    if (!isLoopbackHost(http.host)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['forwardProxy', 'auth'],
+        message: `is not set, but listen.http (${http.host}) is reachable from other machines, which could then use the forward proxy. Set forwardProxy.auth: { users: { <name>: <password> } }, or forwardProxy.auth: false to serve it without credentials on purpose, or forwardProxy.enabled: false, or bind listen.http to 127.0.0.1.`
+      })
     }
   }, { when: () => true })
 

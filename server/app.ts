@@ -27,6 +27,11 @@ import { RecentErrors } from './recent-errors.js'
 import { REDACTING_SERIALIZERS } from './http/redact-url.js'
 import { statusPage } from './routes/status-page.js'
 import { Upstream } from './upstream/upstream.js'
+import { loadOrCreateInterceptionCa } from '../certs/interception-ca.js'
+import { LeafContexts } from '../certs/leaf-contexts.js'
+import type { LocalCa } from '../certs/local-ca-store.js'
+import { ForwardProxy } from './routes/forward-proxy.js'
+import { createForwardProxyMetrics } from './http/forward-proxy-metrics.js'
 
 export const MAX_URL_BYTES = 16 * 1024
 
@@ -59,6 +64,8 @@ declare module 'fastify' {
       caWatcher: CaBundleWatcher
       /** Both listeners' 'clientError' handler (server/http/client-errors.ts), counted in metrics and /_/. */
       clientErrorHandler: ClientErrorHandler
+      /** The forward proxy and its interception CA (routes/forward-proxy.ts), null when forwardProxy.enabled is false. */
+      forwardProxy: { proxy: ForwardProxy, ca: LocalCa, leaves: LeafContexts } | null
     }
   }
 }
@@ -78,7 +85,8 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
   noteAutoLeafNames(config, log)
   // The Hub endpoint is allowed like a mirror's URL: the config named it (its CDN hosts come from @huggingface).
   const hubHost = config.huggingface.mount === false ? [] : [hostEntry(new URL(config.huggingface.endpoint))]
-  const allowlist = new Allowlist([...config.allowHosts, ...Object.values(config.mirrors).map((m) => hostEntry(new URL(m.url))), ...hubHost])
+  const allowedHosts = [...config.allowHosts, ...Object.values(config.mirrors).map((m) => hostEntry(new URL(m.url))), ...hubHost]
+  const allowlist = new Allowlist(allowedHosts)
   const upstream = new Upstream({
     ca: caBundle.certificates,
     proxy: config.upstream.proxy,
@@ -98,8 +106,10 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
     recentErrors,
     now
   })
+  const forward = config.forwardProxy.enabled ? await buildForwardProxy(config, deps, { allowedHosts, allowlist, log, now, metrics, recentErrors }) : null
   const clientErrorHandler = createClientErrorHandler({
     headersTimeoutMs: config.listen.headersTimeout,
+    ...(forward === null ? {} : { handleFirst: forward.proxy.handleTunnelError }),
     log: log.child({ module: 'listener' }),
     onRefused: (error) => {
       metrics.countError(error.code)
@@ -160,7 +170,9 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
     // refuses a headersTimeout above its default requestTimeout (300 s).
     http: { requestTimeout: 0, headersTimeout: config.listen.headersTimeout, connectionsCheckingInterval: connectionsCheckingInterval(config.listen.headersTimeout) },
     clientErrorHandler,
-    frameworkErrors: answerFrameworkError
+    frameworkErrors: answerFrameworkError,
+    // Tunnel and absolute-form requests become mirror-form here (routes/forward-proxy.ts).
+    ...(forward === null ? {} : { rewriteUrl: forward.proxy.rewriteUrl })
   })
   // caFiles changes and SIGHUP (cli.ts) swap the trust store without a restart.
   const caWatcher = await watchCaBundle({
@@ -174,13 +186,14 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
       upstream.setCa(bundle.certificates).catch((err: unknown) => { log.warn({ err }, 'closing the previous upstream dispatcher failed') })
     }
   })
-  app.decorate('dsmirror', { config, store, cache, hf, blobs, upstream, caBundle, caWatcher, clientErrorHandler })
+  app.decorate('dsmirror', { config, store, cache, hf, blobs, upstream, caBundle, caWatcher, clientErrorHandler, forwardProxy: forward })
   // What the cache did, set with setCacheStatus (server/cache/cache-status.ts) wherever the header is.
   app.decorateReply('cacheStatus', null)
 
   // Order matters: hooks run in the order they are added.
   await app.register(metricsPlugin, { metrics, recentErrors }) // first, so it sees refused requests too
   refuseProxyForms(app)
+  forward?.proxy.attach(app)
   const serverNames = configuredNames(config)
   app.addHook('onRequest', async (request) => {
     // DNS rebinding and cross-site requests against /_/ (routes/admin-guard.ts), before any route runs.
@@ -189,10 +202,10 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
   })
   registerRequestLog(app)
   registerErrorHandlers(app)
-  registerOpsRoutes(app, { config, store })
+  registerOpsRoutes(app, { config, store, proxyCaPem: forward?.ca.certPem ?? null })
   await app.register(statusPage, { config, store, cache, metrics, recentErrors, now, hf })
   await app.register(adminApi, { targetOptions, isLoopback: deps.isLoopback ?? isLoopbackAddress })
-  await registerMirrorRoutes(app, { cache, upstream, targetOptions })
+  await registerMirrorRoutes(app, { cache, upstream, targetOptions, ...(forward === null ? {} : { forwardScheme: (req) => forward.proxy.forwardScheme(req) }) })
   if (hf !== null && config.huggingface.mount !== false) await registerHfRoutes(app, { mount: config.huggingface.mount, mode: hf })
 
   app.addHook('onClose', async () => {
@@ -204,6 +217,38 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
     await upstream.close()
   })
   return app
+}
+
+/**
+ * The forward proxy (issue 12): its interception CA, constrained to exactly the hosts the
+ * allowlist names (re-issued when they change), and the leaves it mints.
+ */
+async function buildForwardProxy (config: DsmirrorConfig, deps: AppDeps, parts: { allowedHosts: string[], allowlist: Allowlist, log: Logger, now: () => number, metrics: Metrics, recentErrors: RecentErrors }): Promise<{ proxy: ForwardProxy, ca: LocalCa, leaves: LeafContexts }> {
+  const { forwardProxy } = config
+  const log = parts.log.child({ module: 'forward-proxy' })
+  const { ca } = await loadOrCreateInterceptionCa({ dataDir: config.dataDir, allowHosts: parts.allowedHosts, minValidityMs: forwardProxy.leafLifetime, log, now: parts.now })
+  const counters = createForwardProxyMetrics({ registry: parts.metrics.registry, recentErrors: parts.recentErrors, countError: (code) => { parts.metrics.countError(code) } })
+  const leaves = new LeafContexts({ issuer: ca, lifetimeMs: forwardProxy.leafLifetime, now: parts.now, onMint: counters.countMint })
+  const proxy = new ForwardProxy({
+    allowlist: parts.allowlist,
+    permittedNames: ca.permittedNames ?? [],
+    leaves,
+    tunnelAllowlist: new Allowlist(forwardProxy.tunnelHosts),
+    plainHttpAllowlist: new Allowlist(forwardProxy.plainHttpHosts),
+    users: forwardProxy.auth === null || forwardProxy.auth === false ? null : forwardProxy.auth.users,
+    allowAddresses: config.upstream.allowAddresses,
+    ...(deps.lookup === undefined ? {} : { lookup: deps.lookup }),
+    connectTimeoutMs: config.upstream.timeouts.connect,
+    log,
+    observer: {
+      ...counters,
+      refused: (error, target) => {
+        parts.metrics.countError(error.code)
+        parts.recentErrors.record({ code: error.code, status: error.statusCode, method: 'CONNECT', url: target.slice(0, 300), message: error.message, reqId: null })
+      }
+    }
+  })
+  return { proxy, ca, leaves }
 }
 
 /**

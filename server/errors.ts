@@ -37,6 +37,28 @@ export const MirrorUnknownError = createError(
 )
 export const NotFoundError = createError('DSM_NOT_FOUND', "'%s' is not a dsmirror page. Its pages live under /_/ (status /_/, health /_/healthz).", 404)
 
+// The forward-proxy mode (issue 12; docs/forward-proxy.md).
+export const ProxyMisdirectedError = createError(
+  'DSM_PROXY_MISDIRECTED',
+  "A request inside the tunnel to '%s' named Host '%s'. A tunnel serves the host it was opened for only (RFC 9110 §15.5.20): open another CONNECT for the other host.",
+  421
+)
+export const ProxyAuthRequiredError = createError(
+  'DSM_PROXY_AUTH_REQUIRED',
+  'The forward proxy needs credentials (%s). Put them in the proxy URL: https_proxy=http://<user>:<password>@<dsmirror host>:<port> (forwardProxy.auth in the server config).',
+  407
+)
+export const ProxyTunnelFailedError = createError(
+  'DSM_PROXY_TUNNEL_FAILED',
+  "Could not open a tunnel to '%s' (%s). Check that the host is up, or remove it from forwardProxy.tunnelHosts.",
+  502
+)
+// Not an HTTP answer (the TLS handshake failed, nothing can be sent): recorded for /_/ and metrics.
+export const ProxyClientUntrustedError = createError(
+  'DSM_PROXY_CLIENT_UNTRUSTED',
+  "A client of the forward proxy refused the certificate for '%s' (unknown CA): it does not trust dsmirror's interception CA. On that machine run 'sudo dsmirror trust install', or eval \"$(dsmirror trust env --proxy)\" in its shell (wget and aria2c: --ca-certificate=<dataDir>/trust-bundle.pem).",
+  502
+)
 export const UpstreamTlsError = createError(
   'DSM_UPSTREAM_TLS',
   "TLS verification of upstream '%s' failed (%s). Add the issuing CA to upstream.caFiles, or run 'dsmirror doctor %s'.",
@@ -217,6 +239,10 @@ export const ERRORS: readonly FastifyErrorConstructor[] = [
   BadPathError,
   HostNotAllowedError,
   MirrorUnknownError,
+  ProxyMisdirectedError,
+  ProxyAuthRequiredError,
+  ProxyTunnelFailedError,
+  ProxyClientUntrustedError,
   NotFoundError,
   UpstreamTlsError,
   UpstreamConnectError,

@@ -379,7 +379,8 @@ export class MirrorCache {
     const headers: Record<string, string> = {}
     for (const [name, value] of Object.entries(request.headers)) {
       const lower = name.toLowerCase()
-      if (value === undefined || NOT_FORWARDED_REQUEST_HEADERS.has(lower) || listed.has(lower)) continue
+      // Proxy-* fields are for dsmirror as the client's proxy, never the upstream's (issue 12 item 6).
+      if (value === undefined || NOT_FORWARDED_REQUEST_HEADERS.has(lower) || listed.has(lower) || lower.startsWith('proxy-')) continue
       headers[lower] = Array.isArray(value) ? value.join(', ') : value
     }
     if (miss) Object.assign(headers, clientConditionals(request))

@@ -6,18 +6,23 @@ import { formatCaBundleReport } from '../../certs/ca-bundle-report.js'
 import { buildCaBundle } from '../../certs/ca-bundle.js'
 import { formatDoctorReport, parseDoctorTarget, runDoctor, targetsFromConfig, type DoctorTarget } from '../../certs/doctor.js'
 import { loadOrCreateLocalCa, readLocalCaCertificate } from '../../certs/local-ca-store.js'
-import { formatTrustEnv, installCa, TRUST_SHELLS, uninstallCa, writeTrustBundle, type TrustShell } from '../../certs/trust-store.js'
+import { formatProxyEnv, formatTrustEnv, installCa, TRUST_SHELLS, uninstallCa, writeTrustBundle, type TrustShell } from '../../certs/trust-store.js'
+import { interceptionCaPaths, loadOrCreateInterceptionCa } from '../../certs/interception-ca.js'
+import { readCaPair } from '../../certs/local-ca-store.js'
+import { hostname as osHostname } from 'node:os'
 import { parseDuration } from '../../config/units.js'
 import type { DsmirrorConfig } from '../../config/schema.js'
 import { CommandRefusedError, commandGroup, CONFIG_FLAGS, CONFIG_FLAGS_HELP, loadCliConfig, type ConfigOption } from './cli-common.js'
 import { DoctorTargetError } from '../errors.js'
 
 const EXIT_FAILED_CHECK = 1
+/** What the printed proxy URL holds instead of a password: the shell expands it when the line runs. */
+const PASSWORD_REFERENCE = '$' + '{DSMIRROR_PROXY_PASSWORD}'
 
 export function registerTrustCommands (program: Command): void {
   const trust = commandGroup(program, 'trust', "Make this machine's clients trust dsmirror's local CA.")
   trust.command('install')
-    .description('Add the local CA (created if missing) to the OS trust store. Needs root.')
+    .description('Add the local CA (created if missing), and the interception CA when forwardProxy.enabled, to the OS trust store. Needs root.')
     .option(CONFIG_FLAGS, CONFIG_FLAGS_HELP)
     .action(trustInstall)
   trust.command('uninstall')
@@ -28,6 +33,8 @@ export function registerTrustCommands (program: Command): void {
     .description('Write <dataDir>/trust-bundle.pem (OS roots + local CA) and print the variables that point Python, requests, curl and Node at it.')
     .option(CONFIG_FLAGS, CONFIG_FLAGS_HELP)
     .option('--shell <shell>', `syntax of the lines: ${TRUST_SHELLS.join(', ')}`, 'sh')
+    .option('--proxy', 'also the forward-proxy variables (HTTPS_PROXY and https_proxy, NO_PROXY, ...); the bundle then holds the interception CA too')
+    .option('--proxy-url <url>', 'the proxy URL clients use (default: from listen.http)')
     .action(trustEnv)
 
   program.command('doctor')
@@ -52,9 +59,20 @@ async function localCa (config: DsmirrorConfig): Promise<{ certPem: string; cert
   return { certPem: ca.certPem, certFile: ca.paths.certFile, fingerprint: ca.cert.fingerprint256, subject: oneLine(ca.cert.subject) }
 }
 
+/** The forward proxy's interception CA (created if missing), or null when the mode is off. */
+async function interceptionCa (config: DsmirrorConfig): Promise<{ certPem: string; certFile: string; fingerprint: string } | null> {
+  if (!config.forwardProxy.enabled) return null
+  const mirrorHosts = Object.values(config.mirrors).map((m) => new URL(m.url).host)
+  const { ca, created } = await loadOrCreateInterceptionCa({ dataDir: config.dataDir, allowHosts: [...config.allowHosts, ...mirrorHosts], minValidityMs: config.forwardProxy.leafLifetime })
+  if (created) process.stderr.write(`Created the interception CA in ${ca.paths.dir}.\n`)
+  return { certPem: ca.certPem, certFile: interceptionCaPaths(config.dataDir).certFile, fingerprint: ca.cert.fingerprint256 }
+}
+
 async function trustInstall (opts: ConfigOption): Promise<void> {
   const config = await loadCliConfig(opts)
   const ca = await localCa(config)
+  const proxyCa = await interceptionCa(config)
+  const proxyResult = proxyCa === null ? null : await installCa(proxyCa.certPem, proxyCa.certFile, { env: process.env })
   const result = await installCa(ca.certPem, ca.certFile, { env: process.env })
   const toolLine = [result.store.tool.split('/').pop() ?? result.store.tool, ...result.store.installArgs].join(' ')
   process.stdout.write([
@@ -62,6 +80,7 @@ async function trustInstall (opts: ConfigOption): Promise<void> {
     `  CA:   ${ca.subject}`,
     `  SHA-256 ${ca.fingerprint}`,
     `  file: ${result.file} (then ran ${toolLine})`,
+    ...(proxyResult === null || proxyCa === null ? [] : [`${proxyResult.alreadyInstalled ? 'Already installed' : 'Installed'} beside it: the interception CA of the forward proxy (SHA-256 ${proxyCa.fingerprint}), name-constrained to allowHosts, in ${proxyResult.file}.`]),
     'curl, wget and Python (ssl, urllib; requests from the distribution) now trust dsmirror over HTTPS with no flags.',
     'Node and pip-installed requests/httpx (certifi) keep their own roots; for them: eval "$(dsmirror trust env)"',
     'Undo with: sudo dsmirror trust uninstall',
@@ -76,6 +95,11 @@ async function trustUninstall (opts: ConfigOption): Promise<void> {
     process.stdout.write(`No local CA in ${config.dataDir}; nothing to remove. (Files 'dsmirror-*.crt' in the OS anchor directory come from another data directory.)\n`)
     return
   }
+  const proxyCa = await readCaPair(interceptionCaPaths(config.dataDir))
+  if (proxyCa !== null) {
+    const removed = await uninstallCa(proxyCa.certPem, proxyCa.paths.certFile, { env: process.env })
+    if (removed.removed.length > 0) process.stdout.write(`Removed the interception CA: ${removed.removed.join(', ')}.\n`)
+  }
   const result = await uninstallCa(ca.certPem, ca.paths.certFile, { env: process.env })
   const lines = result.removed.length > 0
     ? [`Removed ${result.removed.join(', ')} from the ${result.store.distro} trust store and ran ${[result.store.tool.split('/').pop() ?? '', ...result.store.uninstallArgs].join(' ')}.`]
@@ -84,15 +108,46 @@ async function trustUninstall (opts: ConfigOption): Promise<void> {
   process.stdout.write(lines.join('\n') + '\n')
 }
 
-async function trustEnv (opts: ConfigOption & { shell: string }): Promise<void> {
+async function trustEnv (opts: ConfigOption & { shell: string, proxy?: boolean, proxyUrl?: string }): Promise<void> {
   const shell = TRUST_SHELLS.find((s) => s === opts.shell.toLowerCase())
   if (shell === undefined) throw new CommandRefusedError(`--shell ${opts.shell} is not supported. Use ${TRUST_SHELLS.join(', ')}.`)
   const config = await loadCliConfig(opts)
   const ca = await localCa(config)
+  if (opts.proxy === true) {
+    await proxyEnv(config, ca.certPem, shell, opts.proxyUrl)
+    return
+  }
   const bundle = await writeTrustBundle(ca.certPem, config.dataDir)
   // Only the variable lines go to stdout, so `eval "$(dsmirror trust env)"` runs nothing else.
   process.stderr.write(`# ${bundle.path}: ${bundle.rootsFrom === 'node' ? "Node's public roots (no OS bundle found)" : `the OS roots from ${bundle.rootsFrom}`} + the dsmirror local CA.\n# Apply with: ${applyHint(shell)}\n`)
   process.stdout.write(formatTrustEnv(bundle.path, shell))
+}
+
+/** `trust env --proxy`: the proxy variables and a bundle with both CAs (issue 12 item 5). */
+async function proxyEnv (config: DsmirrorConfig, localCaPem: string, shell: TrustShell, proxyUrlOption: string | undefined): Promise<void> {
+  const proxyCa = await interceptionCa(config)
+  if (proxyCa === null) throw new CommandRefusedError('forwardProxy.enabled is false in this config, so there is no forward proxy to point clients at. Set forwardProxy.enabled: true.')
+  const listen = config.listen.http
+  if (listen === false && proxyUrlOption === undefined) throw new CommandRefusedError('listen.http is off, and the forward proxy answers there. Turn listen.http on, or give --proxy-url.')
+  const users = config.forwardProxy.auth === null || config.forwardProxy.auth === false ? [] : Object.keys(config.forwardProxy.auth.users)
+  let proxyUrl = proxyUrlOption
+  if (proxyUrl === undefined && listen !== false) {
+    const host = ['0.0.0.0', '::'].includes(listen.host) ? osHostname() : listen.host
+    const credentials = users[0] === undefined ? '' : `${encodeURIComponent(users[0])}:${PASSWORD_REFERENCE}@`
+    proxyUrl = `http://${credentials}${host.includes(':') ? `[${host}]` : host}:${listen.port}`
+  }
+  const url = new URL((proxyUrl ?? '').replace(PASSWORD_REFERENCE, 'x'))
+  const bundle = await writeTrustBundle(localCaPem, config.dataDir, { interceptionCaPem: proxyCa.certPem })
+  const noProxy = [...new Set(['localhost', '127.0.0.1', '::1', '169.254.169.254', url.hostname.replace(/^\[(.*)\]$/, '$1')])]
+  process.stderr.write([
+    `# ${bundle.path}: the OS roots + the dsmirror local CA + the interception CA (SHA-256 ${proxyCa.fingerprint}).`,
+    ...(users.length > 0 ? ['# The proxy needs credentials: set DSMIRROR_PROXY_PASSWORD first (URL-encode any : @ / in it).'] : []),
+    '# wget and aria2c ignore these CA variables: run dsmirror trust install, or pass --ca-certificate=' + bundle.path + '.',
+    '# Node 20 ignores HTTPS_PROXY: use undici\'s EnvHttpProxyAgent (Node >= 22.21 reads NODE_USE_ENV_PROXY=1).',
+    `# Apply with: ${applyHint(shell).replace('trust env', 'trust env --proxy')}`,
+    ''
+  ].join('\n'))
+  process.stdout.write(formatProxyEnv({ proxyUrl: proxyUrl ?? '', noProxy, bundlePath: bundle.path, shell, ...(users.length > 0 && proxyUrlOption === undefined ? { passwordVariable: 'DSMIRROR_PROXY_PASSWORD' } : {}) }))
 }
 
 function applyHint (shell: TrustShell): string {

@@ -35,6 +35,11 @@ export interface ClientErrorHandlerOptions {
   log: Logger
   /** Told of every refusal: these never reach Fastify's hooks, so metrics and /_/ learn of them here. */
   onRefused?: (error: DsmError) => void
+  /**
+   * Given each error first; true means it was handled (the forward proxy's tunnel sockets,
+   * whose TLS handshake failures must not get an HTTP answer: routes/forward-proxy.ts).
+   */
+  handleFirst?: (err: NodeJS.ErrnoException, socket: Duplex) => boolean
 }
 
 export type ClientErrorHandler = (err: NodeJS.ErrnoException, socket: Duplex) => void
@@ -42,6 +47,7 @@ export type ClientErrorHandler = (err: NodeJS.ErrnoException, socket: Duplex) =>
 /** A 'clientError' listener for either listener. */
 export function createClientErrorHandler (opts: ClientErrorHandlerOptions): ClientErrorHandler {
   return (err, socket) => {
+    if (opts.handleFirst?.(err, socket) === true) return
     if (err.code === 'ECONNRESET' || socket.destroyed) return
     const error = errorFor(err, opts.headersTimeoutMs)
     opts.log.debug({ code: error.code, reason: err.code ?? err.message }, 'client error: connection closed')

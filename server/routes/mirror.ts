@@ -18,6 +18,11 @@ export interface MirrorRoutesOptions {
   cache: MirrorCache
   upstream: Upstream
   targetOptions: MirrorTargetOptions
+  /**
+   * The forward proxy's scheme for an absolute-form request (routes/forward-proxy.ts): 'http'
+   * fetches the target over plain http (forwardProxy.plainHttpHosts); null/'https': as parsed.
+   */
+  forwardScheme?: (req: FastifyRequest['raw']) => 'http' | 'https' | null
 }
 
 /**
@@ -31,7 +36,7 @@ export function refuseProxyForms (app: FastifyInstance): void {
   })
 }
 
-export async function registerMirrorRoutes (app: FastifyInstance, { cache, upstream, targetOptions }: MirrorRoutesOptions): Promise<void> {
+export async function registerMirrorRoutes (app: FastifyInstance, { cache, upstream, targetOptions, forwardScheme }: MirrorRoutesOptions): Promise<void> {
   await app.register(replyFrom, {
     // A thin wrapper so a swapped trust store (upstream.setCa) reaches pass-through requests too.
     undici: { request: (...args: Parameters<Upstream['dispatcher']['request']>) => upstream.dispatcher.request(...args) } as unknown as Upstream['dispatcher'],
@@ -41,7 +46,10 @@ export async function registerMirrorRoutes (app: FastifyInstance, { cache, upstr
   const resolveTarget = (request: FastifyRequest): MirrorTarget => {
     const raw = request.raw.url ?? ''
     if (raw === '/_' || raw.startsWith('/_/') || raw.startsWith('/_?')) throw new NotFoundError(raw)
-    return parseMirrorTarget(raw, targetOptions)
+    const target = parseMirrorTarget(raw, targetOptions)
+    // Plain http keys on the http:// URL: another object than the https one, honestly so.
+    if (forwardScheme?.(request.raw) === 'http' && target.mirror === null) target.url.protocol = 'http:'
+    return target
   }
 
   app.route({
@@ -76,6 +84,12 @@ function passThroughRequest (request: FastifyRequest, reply: FastifyReply, targe
     },
     rewriteRequestHeaders: (_req, headers) => {
       const { host: _host, ...rest } = headers
+      // Issue 12 item 6: Proxy-Authorization (the client's credentials for dsmirror),
+      // Proxy-Connection and every other Proxy-* header are for this hop only (RFC 9110 §11.7.1,
+      // §7.6.1); reply-from drops only Connection-listed names.
+      for (const name of Object.keys(rest)) {
+        if (name.toLowerCase().startsWith('proxy-')) Reflect.deleteProperty(rest, name)
+      }
       return rest
     },
     rewriteHeaders: (headers) => {

@@ -4,13 +4,16 @@ import type { FastifyInstance } from 'fastify'
 import { readServedCaPem } from '../../certs/serving-tls.js'
 import type { DsmirrorConfig } from '../../config/schema.js'
 import type { CacheStore } from '../cache/cache-store.js'
+import { NoCaCertificateError } from '../errors.js'
 
 export interface OpsRoutesOptions {
   config: DsmirrorConfig
   store: CacheStore
+  /** The forward proxy's interception CA certificate, null when forwardProxy.enabled is false. */
+  proxyCaPem?: string | null
 }
 
-export function registerOpsRoutes (app: FastifyInstance, { config, store }: OpsRoutesOptions): void {
+export function registerOpsRoutes (app: FastifyInstance, { config, store, proxyCaPem = null }: OpsRoutesOptions): void {
   // 503 with the reason when the cache directory cannot be written (issue 12 item 4), so an
   // orchestrator's probe (docker/healthcheck.mjs, the k8s manifests) restarts or alerts.
   app.get('/_/healthz', async (_request, reply) => {
@@ -28,5 +31,16 @@ export function registerOpsRoutes (app: FastifyInstance, { config, store }: OpsR
       // The CA can be replaced (new tls.hostnames, new files): always ask again.
       .header('cache-control', 'no-cache')
       .send(pem)
+  })
+  // The interception CA (issue 12 item 5): what a client of the forward proxy trusts, beside
+  // /_/ca.pem. A certificate only; it names in its constraints exactly the hosts it can vouch for.
+  app.get('/_/proxy-ca.pem', async (_request, reply) => {
+    if (proxyCaPem === null) throw new NoCaCertificateError('forwardProxy.enabled is false, so there is no interception CA. Set forwardProxy.enabled: true to use dsmirror as HTTPS_PROXY.')
+    return reply
+      .type('application/x-pem-file')
+      .header('content-disposition', 'attachment; filename="dsmirror-proxy-ca.pem"')
+      // Re-issued when allowHosts changes: always ask again.
+      .header('cache-control', 'no-cache')
+      .send(proxyCaPem)
   })
 }

@@ -97,10 +97,11 @@ t.test('no spelling of a host outside allowHosts reaches a listener', async (t) 
     t.equal(res.status, status, `${name}: ${status}`)
     t.match(res.body, `"code":"${code}"`, `${name}: ${code}`)
   }
-  // CONNECT asks for a tunnel: dsmirror is no forward proxy, and Node closes a CONNECT
-  // connection that has no 'connect' listener, without an answer.
+  // CONNECT asks for a tunnel: the forward proxy (on by default) refuses an IP literal before
+  // anything is connected (routes/forward-proxy.ts).
   const tunnel = await rawRequest(port, [`CONNECT 127.0.0.2:${P} HTTP/1.1`, `host: 127.0.0.2:${P}`], { timeoutMs: 2000 })
-  t.equal(tunnel.status, 0, 'CONNECT: closed without a response (Node: no connect listener)')
+  t.equal(tunnel.status, 403, 'CONNECT: 403')
+  t.match(tunnel.body, `"code":"${NOT_ALLOWED}"`, `CONNECT: ${NOT_ALLOWED}`)
 
   const attempts = rows.length + hostHeader.length + 1
   t.equal(resolver.calls.length, 0, 'no name was even resolved')

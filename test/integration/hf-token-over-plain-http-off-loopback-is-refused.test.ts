@@ -12,7 +12,7 @@ t.test('Authorization over HTTP on a non-loopback address: 403 DSM_HF_TOKEN_OVER
   const { hub, proxy } = await startHfMode(t, {
     hub: { repos: [tinyModelRepo({ safetensorsBytes: 10_000 })] },
     // Open on purpose (issue 17 would refuse it without this): the address under test is not loopback.
-    proxy: { config: { listen: { http: { host: '0.0.0.0', port: 0 } }, admin: { openOnNetwork: true } } }
+    proxy: { config: { listen: { http: { host: '0.0.0.0', port: 0 } }, admin: { openOnNetwork: true }, forwardProxy: { enabled: false } } }
   })
   const port = new URL(proxy.origin).port
   const headers = { authorization: 'Bearer hf_secret' }

@@ -55,7 +55,8 @@ t.test('no file and no env gives every default', async (t) => {
     checksums: { ...TORCHVISION_CHECKSUMS },
     admin: { token: null, allowedHosts: [], openOnNetwork: false },
     log: { level: 'info' },
-    huggingface: { mount: 'hf', endpoint: 'https://huggingface.co', revisionTtl: 60_000 }
+    huggingface: { mount: 'hf', endpoint: 'https://huggingface.co', revisionTtl: 60_000 },
+    forwardProxy: { enabled: true, tunnelHosts: [], plainHttpHosts: [], auth: null, leafLifetime: 24 * 3600 * 1000 }
   }
   t.same(config, expected)
   t.same(defaultConfig(cwd), expected, 'defaultConfig() is the same')
