@@ -11,10 +11,10 @@ import type { Test } from 'tap'
 
 /**
  * Debian's torchvision imports only with the system interpreter, not the first python3 on PATH.
- * DSMIRROR_TORCHVISION_PYTHON runs the same tests with another one (.ci/run: a venv with pip's
+ * DSMIRROR_TEST_TORCHVISION_PYTHON runs the same tests with another one (.ci/run: a venv with pip's
  * torchvision, where that pair imports; issue: current runtimes, item 3).
  */
-export const PYTHON = process.env.DSMIRROR_TORCHVISION_PYTHON ?? '/usr/bin/python3'
+export const PYTHON = process.env.DSMIRROR_TEST_TORCHVISION_PYTHON ?? '/usr/bin/python3'
 export const CI = process.env.CI === 'true'
 export const TRUST_VARIABLES: readonly string[] = ['SSL_CERT_FILE', 'SSL_CERT_DIR', 'CURL_CA_BUNDLE', 'REQUESTS_CA_BUNDLE', 'NODE_EXTRA_CA_CERTS', 'AWS_CA_BUNDLE', 'NIX_SSL_CERT_FILE']
 const CLIENT_TIMEOUT_MS = 90_000

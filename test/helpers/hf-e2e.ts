@@ -17,7 +17,7 @@ import { startProxy, type StartProxyOptions, type TestProxy } from './proxy.js'
 import type { StandInHub } from './stand-in-hub.js'
 import { createTestResolver } from './test-resolver.js'
 
-export const HF_VENVS = process.env.DSMIRROR_HF_VENVS ?? '/var/tmp/dsmirror-hf-clients-venv'
+export const HF_VENVS = process.env.DSMIRROR_TEST_HF_VENVS ?? '/var/tmp/dsmirror-hf-clients-venv'
 /** huggingface_hub 1.33.0 + datasets 5.0.1 + transformers 5.x + hf_xet + pyarrow. */
 export const HUB1_PYTHON = join(HF_VENVS, 'hub1/bin/python')
 /** huggingface_hub 2.0.0 + hf_xet. */
