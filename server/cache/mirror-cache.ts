@@ -283,11 +283,20 @@ export class MirrorCache {
 
   /** Null when the stored response may be served without asking upstream, else why not. */
   #freshness (meta: EntryMeta, request: FastifyRequest, target: MirrorTarget): Forward | null {
-    // Entries stored before issue #13 item 11 may carry the flag against what their headers say.
-    if (meta.immutable && immutablePatternMayApply(meta.headers, this.#semantics)) return null
-    const stored = meta.policy as unknown as PolicyObject
+    const stored = meta.policy as unknown as PolicyObject | undefined
     const req = policyRequest(request, target)
-    if (!varyMatches(stored, req.headers)) return 'vary-miss'
+    if (stored !== undefined && !varyMatches(stored, req.headers)) return 'vary-miss'
+    // Entries stored before issue #13 item 11 may carry the flag against what their headers say.
+    // The pattern only stands in for a heuristic lifetime without end (RFC 9111 §4.2.2): Vary
+    // (above) and the request's own directives (§5.2.1.1, §5.2.1.4, §5.4) still apply.
+    if (meta.immutable && immutablePatternMayApply(meta.headers, this.#semantics)) {
+      const directives = requestDirectives(request)
+      const maxAge = directives.get('max-age')
+      // max-age=0 asks for validation whatever the age, as for every other entry (h-c-s, #negativeUsable).
+      const tooOld = maxAge !== undefined && maxAge !== null && /^\d+$/.test(maxAge) && (maxAge === '0' || this.#age(meta) > Number(maxAge))
+      return directives.has('no-cache') || tooOld ? 'request' : null
+    }
+    if (stored === undefined) return 'stale'
     if (this.#opts.now() - meta.fetchedAt >= this.#opts.revalidateAfter) return 'stale'
     const policy = evaluationPolicy(stored, target)
     // max-stale never reaches past must-revalidate, proxy-revalidate or s-maxage (RFC 9111
