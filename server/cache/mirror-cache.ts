@@ -37,8 +37,12 @@ const NOT_FORWARDED_REQUEST_HEADERS = new Set([
   'range', 'if-range', 'if-match', 'if-none-match', 'if-modified-since', 'if-unmodified-since',
   'cache-control', 'pragma', 'accept-encoding', 'cookie', 'cookie2'
 ])
-/** The client's validators, sent as they came when nothing is stored (RFC 9111 §4.3.2; issue #13 item 5). */
-const MISS_CONDITIONALS = ['if-none-match', 'if-modified-since']
+/**
+ * The client's conditionals, sent as they came when nothing is stored (RFC 9111 §4.3.2; issue #13
+ * item 5): its validators, and the preconditions only the origin can evaluate (If-Match,
+ * If-Unmodified-Since, RFC 9110 §13.1.1, §13.1.4), so a 412 is the origin's to give.
+ */
+const MISS_CONDITIONALS = ['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since']
 const NEGATIVE_STATUSES = new Set([404, 410])
 const STALE_IF_ERROR_CODES = new Set(['DSM_UPSTREAM_CONNECT', 'DSM_UPSTREAM_TIMEOUT', 'DSM_UPSTREAM_TLS'])
 /**
@@ -445,8 +449,8 @@ export class MirrorCache {
         // Shared (with joined clients, and for negativeTtl) only when a shared cache could store
         // it: not no-store or private, not an answer to someone's Authorization (RFC 9111 §3).
         // Judged as a 200 so that every status (a 502 for a hundred waiting clients) is shared alike.
-        // A 304 answers the validators of the client that started the download, no one else's.
-        const shareable = outcome.status !== 304 && newPolicy(started, 200, outcome.headers, this.#semantics).storable()
+        // A 304 or 412 answers the conditionals of the client that started the download, no one else's.
+        const shareable = outcome.status !== 304 && outcome.status !== 412 && newPolicy(started, 200, outcome.headers, this.#semantics).storable()
         if (!initiator && !shareable) return await this.#fetchUncached(request, reply, target, { fwd: 'miss', detail: 'uncacheable' })
         const entry = { status: outcome.status, headers: outcome.headers, body: outcome.body }
         if (NEGATIVE_STATUSES.has(outcome.status) && shareable) this.#rememberNegative(key, entry, outcome.policy)
