@@ -96,6 +96,8 @@ export const freshness: Section = {
     stale('no-store-uppercase', 'RFC 9111 §5.2, §5.2.2.5', 'No-Store is no-store: not stored', [CC('max-age=3600, No-Store')]),
     stale('private-uppercase', 'RFC 9111 §5.2, §5.2.2.7', 'PRIVATE is private: a shared cache does not store it', [CC('max-age=3600, PRIVATE')]),
     stale('max-age-inner-space', 'RFC 9111 §1.2.2', 'max-age=36 00 is not a delta-seconds: not fresh', [CC('max-age=36 00')]),
+    // Passes on 1be75b0 too (h-c-s read parseInt('7200, 10')); #13's Age check had made it fresh.
+    stale('age-list-first-member', 'RFC 9111 §5.1', 'Age: 7200, 10 counts by its first member: stale with max-age=3600', [CC('max-age=3600'), ['Age', '7200, 10']]),
     fresh('age-decimal-ignored', 'RFC 9111 §5.1', 'Age: 7200.5 is not a non-negative integer: ignored, so max-age=3600 is fresh', [CC('max-age=3600'), ['Age', '7200.5']])
   ]
 }
