@@ -215,7 +215,13 @@ export function policyResponseHeaders (headers: Headers, opts: SemanticsOptions 
     out.expires = time === null ? LONG_AGO : new Date(time).toUTCString()
   }
   const age = text(out.age)
-  if (age !== undefined && !/^\d+$/.test(age.trim())) delete out.age
+  if (age !== undefined) {
+    // RFC 9111 §5.1: a list-based Age (or Age sent twice) counts by its first member; an invalid
+    // value is ignored.
+    const first = (age.split(',')[0] ?? '').trim()
+    if (/^\d+$/.test(first)) out.age = first
+    else delete out.age
+  }
   return out
 }
 

@@ -37,8 +37,12 @@ const NOT_FORWARDED_REQUEST_HEADERS = new Set([
   'range', 'if-range', 'if-match', 'if-none-match', 'if-modified-since', 'if-unmodified-since',
   'cache-control', 'pragma', 'accept-encoding', 'cookie', 'cookie2'
 ])
-/** The client's validators, sent as they came when nothing is stored (RFC 9111 §4.3.2; issue #13 item 5). */
-const MISS_CONDITIONALS = ['if-none-match', 'if-modified-since']
+/**
+ * The client's conditionals, sent as they came when nothing is stored (RFC 9111 §4.3.2; issue #13
+ * item 5): its validators, and the preconditions only the origin can evaluate (If-Match,
+ * If-Unmodified-Since, RFC 9110 §13.1.1, §13.1.4), so a 412 is the origin's to give.
+ */
+const MISS_CONDITIONALS = ['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since']
 const NEGATIVE_STATUSES = new Set([404, 410])
 const STALE_IF_ERROR_CODES = new Set(['DSM_UPSTREAM_CONNECT', 'DSM_UPSTREAM_TIMEOUT', 'DSM_UPSTREAM_TLS'])
 /**
@@ -283,11 +287,20 @@ export class MirrorCache {
 
   /** Null when the stored response may be served without asking upstream, else why not. */
   #freshness (meta: EntryMeta, request: FastifyRequest, target: MirrorTarget): Forward | null {
-    // Entries stored before issue #13 item 11 may carry the flag against what their headers say.
-    if (meta.immutable && immutablePatternMayApply(meta.headers, this.#semantics)) return null
-    const stored = meta.policy as unknown as PolicyObject
+    const stored = meta.policy as unknown as PolicyObject | undefined
     const req = policyRequest(request, target)
-    if (!varyMatches(stored, req.headers)) return 'vary-miss'
+    if (stored !== undefined && !varyMatches(stored, req.headers)) return 'vary-miss'
+    // Entries stored before issue #13 item 11 may carry the flag against what their headers say.
+    // The pattern only stands in for a heuristic lifetime without end (RFC 9111 §4.2.2): Vary
+    // (above) and the request's own directives (§5.2.1.1, §5.2.1.4, §5.4) still apply.
+    if (meta.immutable && immutablePatternMayApply(meta.headers, this.#semantics)) {
+      const directives = requestDirectives(request)
+      const maxAge = directives.get('max-age')
+      // max-age=0 asks for validation whatever the age, as for every other entry (h-c-s, #negativeUsable).
+      const tooOld = maxAge !== undefined && maxAge !== null && /^\d+$/.test(maxAge) && (maxAge === '0' || this.#age(meta) > Number(maxAge))
+      return directives.has('no-cache') || tooOld ? 'request' : null
+    }
+    if (stored === undefined) return 'stale'
     if (this.#opts.now() - meta.fetchedAt >= this.#opts.revalidateAfter) return 'stale'
     const policy = evaluationPolicy(stored, target)
     // max-stale never reaches past must-revalidate, proxy-revalidate or s-maxage (RFC 9111
@@ -436,8 +449,8 @@ export class MirrorCache {
         // Shared (with joined clients, and for negativeTtl) only when a shared cache could store
         // it: not no-store or private, not an answer to someone's Authorization (RFC 9111 §3).
         // Judged as a 200 so that every status (a 502 for a hundred waiting clients) is shared alike.
-        // A 304 answers the validators of the client that started the download, no one else's.
-        const shareable = outcome.status !== 304 && newPolicy(started, 200, outcome.headers, this.#semantics).storable()
+        // A 304 or 412 answers the conditionals of the client that started the download, no one else's.
+        const shareable = outcome.status !== 304 && outcome.status !== 412 && newPolicy(started, 200, outcome.headers, this.#semantics).storable()
         if (!initiator && !shareable) return await this.#fetchUncached(request, reply, target, { fwd: 'miss', detail: 'uncacheable' })
         const entry = { status: outcome.status, headers: outcome.headers, body: outcome.body }
         if (NEGATIVE_STATUSES.has(outcome.status) && shareable) this.#rememberNegative(key, entry, outcome.policy)

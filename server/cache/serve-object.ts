@@ -244,9 +244,21 @@ function rangeApplies (request: FastifyRequest, object: ServableObject): boolean
   return object.lastModified !== null && Date.parse(ifRange) === Date.parse(object.lastModified)
 }
 
-/** The entity-tags of a list; an opaque-tag may itself contain commas (RFC 9110 §8.8.3). */
+/**
+ * The entity-tags of a list; an opaque-tag may itself contain commas (RFC 9110 §8.8.3). A member
+ * that is not a whole entity-tag (`w/"x"`: the weak indicator is case-sensitive; `v1`; `x"v1"`)
+ * matches nothing, rather than the quoted part inside it.
+ */
 function entityTags (list: string): string[] {
-  return list.match(/(?:W\/)?"[^"]*"/g) ?? []
+  const tags: string[] = []
+  // Each member: an entity-tag, or anything up to the next comma; then the comma or the end.
+  const member = /[ \t]*((?:W\/)?"[^"]*"(?=[ \t]*(?:,|$))|[^,]*)[ \t]*(?:,|$)/y
+  while (member.lastIndex < list.length) {
+    const m = member.exec(list)
+    if (m === null) break
+    if (m[1] !== undefined && /^(?:W\/)?"[^"]*"$/.test(m[1])) tags.push(m[1])
+  }
+  return tags
 }
 
 function weak (tag: string): string {

@@ -68,6 +68,34 @@ export const forwarding: Section = {
       title: 'Vary names are case-insensitive',
       origin: [{ headers: [CC('max-age=3600'), ['Vary', 'x-SHARD']] }],
       steps: [{ headers: { 'x-shard': 'a' }, expect: { body: 'r0' } }, { headers: { 'x-shard': 'a' }, expect: { body: 'r0' }, originCount: 1 }]
-    }
+    },
+    // More rows (issue #13 follow-up): each fails on the pre-#13 main (1be75b0).
+    { id: 'prefer', rfc: 'RFC 7240 §2, RFC 9110 §7.6', title: 'Prefer reaches the origin', origin: FRESH, steps: [{ headers: { prefer: 'return=minimal' }, expect: { status: 200 }, originSaw: { prefer: 'return=minimal' } }] },
+    { id: 'origin-header', rfc: 'RFC 6454 §7, RFC 9110 §7.6', title: 'Origin reaches the origin server (CORS-aware origins answer by it)', origin: FRESH, steps: [{ headers: { origin: 'https://app.example' }, expect: { status: 200 }, originSaw: { origin: 'https://app.example' } }] },
+    { id: 'accept-datetime', rfc: 'RFC 7089 §2.1.1', title: 'Accept-Datetime (a Memento request) reaches the origin', origin: FRESH, steps: [{ headers: { 'accept-datetime': 'Thu, 31 May 2007 20:35:00 GMT' }, expect: { status: 200 }, originSaw: { 'accept-datetime': 'Thu, 31 May 2007 20:35:00 GMT' } }] },
+    { id: 'connection-listed-two-not-forwarded', rfc: 'RFC 9110 §7.6.1', title: 'every field the client names in Connection is dropped; the rest are forwarded', origin: FRESH, steps: [{ headers: { connection: 'x-a, X-B', 'x-a': '1', 'x-b': '2', 'x-c': '3' }, expect: { status: 200 }, originSaw: { 'x-a': null, 'x-b': null, 'x-c': '3' } }] },
+    { id: 'connection-listed-known-field', rfc: 'RFC 9110 §7.6.1', title: 'an end-to-end field (Accept-Language) named in Connection is hop-by-hop for this message: not forwarded', origin: FRESH, steps: [{ headers: { connection: 'accept-language', 'accept-language': 'fr' }, expect: { status: 200 }, originSaw: { 'accept-language': null } }] },
+    {
+      id: 'vary-two-custom',
+      rfc: 'RFC 9111 §4.1',
+      title: 'Vary: X-A, X-B: the same X-A but another X-B goes to the origin with both',
+      origin: [{ headers: [CC('max-age=3600'), ['Vary', 'X-A, X-B']] }],
+      steps: [{ headers: { 'x-a': '1', 'x-b': '1' }, expect: { body: 'r0' }, originCount: 1 }, { headers: { 'x-a': '1', 'x-b': '2' }, expect: { body: 'r1' }, originCount: 2, originSaw: { 'x-a': '1', 'x-b': '2' } }]
+    },
+    {
+      id: 'vary-custom-revalidation',
+      rfc: 'RFC 9111 §4.1, §4.3.1',
+      title: 'a stale entry varying on X-Shard is revalidated with the X-Shard value and its ETag',
+      origin: [{ headers: [CC('max-age=0'), ['Vary', 'X-Shard'], ['ETag', '"s1"']] }, { status: 304, headers: [CC('max-age=0'), ['Vary', 'X-Shard'], ['ETag', '"s1"']] }],
+      steps: [{ headers: { 'x-shard': 'a' }, expect: { body: 'r0' }, originCount: 1 }, { headers: { 'x-shard': 'a' }, expect: { status: 200, body: 'r0' }, originCount: 2, originSaw: { 'x-shard': 'a', 'if-none-match': '"s1"' } }]
+    },
+    {
+      id: 'custom-header-on-revalidation',
+      rfc: 'RFC 9110 §7.6, RFC 9111 §4.3.1',
+      title: "the client's end-to-end header reaches the origin on a revalidation too",
+      origin: [{ headers: [CC('max-age=0'), ['ETag', '"c1"']] }, { status: 304, headers: [CC('max-age=0'), ['ETag', '"c1"']] }],
+      steps: [{ expect: { body: 'r0' }, originCount: 1 }, { headers: { 'x-dataset-client': 'abc' }, expect: { status: 200, body: 'r0' }, originCount: 2, originSaw: { 'x-dataset-client': 'abc', 'if-none-match': '"c1"' } }]
+    },
+    { id: 'custom-header-head', rfc: 'RFC 9110 §9.3.2, §7.6', title: 'a HEAD miss forwards the client end-to-end header', origin: FRESH, steps: [{ method: 'HEAD', headers: { 'x-dataset-client': 'abc' }, expect: { status: 200 }, originSaw: { 'x-dataset-client': 'abc' } }] }
   ]
 }

@@ -78,6 +78,26 @@ export const freshness: Section = {
       title: 'Age is sent once on a hit',
       origin: [{ headers: [CC('max-age=3600'), ['Age', '5']] }],
       steps: reused({ expect: { headers: { age: /^\d+$/ } } })
-    }
+    },
+    // More rows (issue #13 follow-up): each fails on the pre-#13 main (1be75b0).
+    stale('expires-lowercase-gmt', 'RFC 9111 §5.3, RFC 9110 §5.6.7', 'HTTP-date is case-sensitive: `gmt` in lower case is invalid, stale', [['Expires', '{lowgmt+3600}']]),
+    stale('expires-numeric-zone', 'RFC 9111 §5.3, RFC 9110 §5.6.7', 'Expires with +0000 instead of GMT is invalid: stale', [['Expires', '{numtz+3600}']]),
+    stale('expires-no-seconds', 'RFC 9111 §5.3, RFC 9110 §5.6.7', 'Expires without seconds is invalid: stale', [['Expires', '{nosec+3600}']]),
+    stale('expires-two-digit-year', 'RFC 9111 §5.3, RFC 9110 §5.6.7', 'an IMF-fixdate with a two-digit year is invalid: stale', [['Expires', '{yy+3600}']]),
+    stale('expires-three-digit-day', 'RFC 9111 §5.3, RFC 9110 §5.6.7', 'an IMF-fixdate day is exactly 2DIGIT: a three-digit day is invalid, stale', [['Expires', '{day3+3600}']]),
+    stale('expires-lowercase-month', 'RFC 9111 §5.3, RFC 9110 §5.6.7', 'month names are case-sensitive: `dec` is invalid, stale', [['Expires', '{lowmon+3600}']]),
+    stale('expires-long-day-name', 'RFC 9111 §5.3, RFC 9110 §5.6.7', 'an IMF-fixdate with the full day name (RFC 850 style, spaces) is invalid: stale', [['Expires', '{longday+3600}']]),
+    stale('expires-est', 'RFC 9111 §5.3, RFC 9110 §5.6.7', 'Expires in EST (right instant, wrong zone name) is invalid: stale', [['Expires', '{est+3600}']]),
+    stale('expires-rfc850-four-digit-year', 'RFC 9111 §5.3, RFC 9110 §5.6.7', 'an RFC 850 date has a two-digit year: four digits are invalid, stale', [['Expires', '{rfc850y4+3600}']]),
+    stale('expires-quoted', 'RFC 9111 §5.3', 'a quoted Expires is not an HTTP-date: stale', [['Expires', '"{imf+3600}"']]),
+    stale('s-maxage-dup-conflict-rev', 'RFC 9111 §4.2.1', 's-maxage=0, s-maxage=3600: conflicting duplicates are stale', [CC('s-maxage=0, s-maxage=3600')]),
+    fresh('s-maxage-uppercase', 'RFC 9111 §5.2', 'S-MAXAGE=3600 is s-maxage (names are case-insensitive) and beats max-age=0', [CC('max-age=0, S-MAXAGE=3600')]),
+    stale('no-cache-uppercase', 'RFC 9111 §5.2, §5.2.2.4', 'NO-CACHE is no-cache: revalidated despite max-age', [CC('max-age=3600, NO-CACHE')]),
+    stale('no-store-uppercase', 'RFC 9111 §5.2, §5.2.2.5', 'No-Store is no-store: not stored', [CC('max-age=3600, No-Store')]),
+    stale('private-uppercase', 'RFC 9111 §5.2, §5.2.2.7', 'PRIVATE is private: a shared cache does not store it', [CC('max-age=3600, PRIVATE')]),
+    stale('max-age-inner-space', 'RFC 9111 §1.2.2', 'max-age=36 00 is not a delta-seconds: not fresh', [CC('max-age=36 00')]),
+    // Passes on 1be75b0 too (h-c-s read parseInt('7200, 10')); #13's Age check had made it fresh.
+    stale('age-list-first-member', 'RFC 9111 §5.1', 'Age: 7200, 10 counts by its first member: stale with max-age=3600', [CC('max-age=3600'), ['Age', '7200, 10']]),
+    fresh('age-decimal-ignored', 'RFC 9111 §5.1', 'Age: 7200.5 is not a non-negative integer: ignored, so max-age=3600 is fresh', [CC('max-age=3600'), ['Age', '7200.5']])
   ]
 }

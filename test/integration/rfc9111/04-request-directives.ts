@@ -41,6 +41,12 @@ export const requestDirectives: Section = {
     row('only-if-cached-no-cache', 'RFC 9111 §5.2.1.7', 'only-if-cached, no-cache: the entry would need validation: 504', STORE_FRESH, second({ 'cache-control': 'only-if-cached, no-cache' }, { status: 504 }, 1)),
     row('only-if-cached-vary-miss', 'RFC 9111 §5.2.1.7, §4.1', 'only-if-cached when the stored response is for other Vary values: 504', [{ headers: [CC('max-age=3600'), ['Vary', 'Accept']] }], [{ headers: { accept: 'a/b' }, expect: { status: 200 }, originCount: 1 }, { headers: { accept: 'c/d', 'cache-control': 'only-if-cached' }, expect: { status: 504 }, originCount: 1 }]),
     row('no-cache-stale-304', 'RFC 9111 §4.3.1', 'no-cache: a 304 from the origin serves the stored body', [{ headers: [CC('max-age=3600'), ['ETag', '"e1"']] }, { status: 304, headers: [['ETag', '"e1"']] }], second({ 'cache-control': 'no-cache' }, { status: 200, body: 'r0' }, 2)),
-    row('uppercase-directive', 'RFC 9111 §5.2', 'request directives are case-insensitive: NO-CACHE', STORE_FRESH, second({ 'cache-control': 'NO-CACHE' }, { status: 200 }, 2))
+    row('uppercase-directive', 'RFC 9111 §5.2', 'request directives are case-insensitive: NO-CACHE', STORE_FRESH, second({ 'cache-control': 'NO-CACHE' }, { status: 200 }, 2)),
+    // More rows (issue #13 follow-up): each fails on the pre-#13 main (1be75b0).
+    row('only-if-cached-max-age-0', 'RFC 9111 §5.2.1.7, §5.2.1.1', 'only-if-cached, max-age=0: the entry would need validation: 504', STORE_FRESH, second({ 'cache-control': 'only-if-cached, max-age=0' }, { status: 504 }, 1)),
+    row('only-if-cached-min-fresh', 'RFC 9111 §5.2.1.7, §5.2.1.3', 'only-if-cached, min-fresh beyond the remaining lifetime: 504', STORE_FRESH, second({ 'cache-control': 'only-if-cached, min-fresh=7200' }, { status: 504 }, 1)),
+    row('only-if-cached-after-no-store', 'RFC 9111 §5.2.1.7, §5.2.2.5', 'only-if-cached after a no-store response (nothing stored): 504', [{ headers: [CC('no-store')] }], second({ 'cache-control': 'only-if-cached' }, { status: 504 }, 1)),
+    row('only-if-cached-uppercase', 'RFC 9111 §5.2, §5.2.1.7', 'ONLY-IF-CACHED with nothing stored: 504, the origin is not asked', STORE_FRESH, [{ headers: { 'cache-control': 'ONLY-IF-CACHED' }, expect: { status: 504 }, originCount: 0 }]),
+    row('max-stale-must-revalidate-304', 'RFC 9111 §5.2.2.2, §4.3.4', 'max-stale on a stale must-revalidate entry: validated, and the 304 serves the stored body', [{ headers: [CC('max-age=3600, must-revalidate'), ['Age', '7200'], ['ETag', '"e1"']] }, { status: 304, headers: [['ETag', '"e1"'], CC('max-age=3600')] }], second({ 'cache-control': 'max-stale' }, { status: 200, body: 'r0' }, 2, { originSaw: { 'if-none-match': '"e1"' } }))
   ]
 }

@@ -119,6 +119,28 @@ export const conditionals: Section = {
       title: 'If-Range with the strong ETag: 206',
       origin: stored('"v1"'),
       steps: [{ expect: { status: 200 } }, { headers: { range: 'bytes=0-0', 'if-range': '"v1"' }, expect: { status: 206, body: 'r' }, originCount: 1 }]
-    }
+    },
+    // More rows (issue #13 follow-up): each fails on the pre-#13 main (1be75b0).
+    { id: 'miss-inm-weak-forwarded', rfc: 'RFC 9111 §4.3.2, RFC 9110 §13.1.2', title: "a client's weak If-None-Match on a miss goes upstream as sent (W/ kept)", origin: validating(), steps: missSteps({ 'if-none-match': 'W/"v1"' }, { 'if-none-match': 'W/"v1"' }, 304) },
+    { id: 'miss-inm-list-forwarded', rfc: 'RFC 9111 §4.3.2, RFC 9110 §13.1.2', title: "a client's If-None-Match list on a miss goes upstream whole", origin: validating(), steps: missSteps({ 'if-none-match': '"v0", "v1"' }, { 'if-none-match': '"v0", "v1"' }, 304) },
+    { id: 'miss-inm-and-ims-forwarded', rfc: 'RFC 9111 §4.3.2, RFC 9110 §13.2.2', title: "both of a client's validators on a miss go upstream", origin: validating(), steps: missSteps({ 'if-none-match': '"v1"', 'if-modified-since': LM }, { 'if-none-match': '"v1"', 'if-modified-since': LM }, 304) },
+    {
+      id: 'miss-ims-304',
+      rfc: 'RFC 9111 §4.3.2, RFC 9110 §13.1.3',
+      title: "an origin's 304 to a client's If-Modified-Since on a miss reaches the client, and nothing is stored",
+      origin: (req) => req.headers['if-modified-since'] !== undefined ? { status: 304, headers: [CC('max-age=3600'), ['Last-Modified', LM]] } : { headers: [CC('max-age=3600'), ['Last-Modified', LM]] },
+      steps: [{ headers: { 'if-modified-since': LM }, expect: { status: 304 }, originCount: 1 }, { expect: { status: 200, body: 'r1' }, originCount: 2, originSaw: { 'if-modified-since': null } }]
+    },
+    { id: 'miss-head-inm-forwarded', rfc: 'RFC 9111 §4.3.2, RFC 9110 §9.3.2', title: 'a HEAD miss with If-None-Match goes upstream as sent; the 304 reaches the client', origin: validating(), steps: [{ method: 'HEAD', headers: { 'if-none-match': '"v1"' }, expect: { status: 304 }, originCount: 1, originSaw: { 'if-none-match': '"v1"' } }] },
+    { id: 'miss-if-match-forwarded', rfc: 'RFC 9111 §4.3.2, RFC 9110 §13.1.1', title: 'If-Match applies to the origin only: on a miss it goes upstream as sent', origin: [{ headers: [CC('max-age=3600'), ['ETag', '"v1"']] }], steps: missSteps({ 'if-match': '"v1"' }, { 'if-match': '"v1"' }, 200) },
+    {
+      id: 'miss-if-match-412',
+      rfc: 'RFC 9110 §13.1.1, §15.5.13',
+      title: "the origin's 412 to a client's failed If-Match on a miss reaches that client; the next plain GET gets the body",
+      origin: (req) => req.headers['if-match'] !== undefined && req.headers['if-match'] !== '"v1"' ? { status: 412, headers: [['ETag', '"v1"']] } : { headers: [CC('max-age=3600'), ['ETag', '"v1"']] },
+      steps: [{ headers: { 'if-match': '"v0"' }, expect: { status: 412 }, originCount: 1, originSaw: { 'if-match': '"v0"' } }, { expect: { status: 200, body: 'r1' }, originCount: 2, originSaw: { 'if-match': null } }]
+    },
+    { id: 'miss-if-unmodified-since-forwarded', rfc: 'RFC 9111 §4.3.2, RFC 9110 §13.1.4', title: 'If-Unmodified-Since applies to the origin only: on a miss it goes upstream as sent', origin: [{ headers: [CC('max-age=3600'), ['Last-Modified', LM]] }], steps: missSteps({ 'if-unmodified-since': LM }, { 'if-unmodified-since': LM }, 200) },
+    fromCache('inm-lowercase-w', 'RFC 9110 §8.8.3', 'w/"v1" is not an entity-tag (the weak indicator is case-sensitive): 200', stored('"v1"'), { 'if-none-match': 'w/"v1"' }, 200)
   ]
 }

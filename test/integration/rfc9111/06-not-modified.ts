@@ -62,6 +62,15 @@ export const notModified: Section = {
       title: 'a 304 with two Set-Cookie lines never turns into an error',
       origin: [{ headers: FIRST }, { status: 304, headers: [['ETag', '"v1"'], CC('max-age=0'), ['Set-Cookie', 'a=1'], ['Set-Cookie', 'b=2']] }],
       steps: [{ expect: { status: 200 } }, { expect: { status: 200, body: 'r0', headers: { 'set-cookie': null } }, originCount: 2 }, { expect: { status: 200, body: 'r0', headers: { 'set-cookie': null } }, originCount: 3 }]
+    },
+    // More rows (issue #13 follow-up): each fails on the pre-#13 main (1be75b0).
+    afterNotModified('connection-listed-keeps-stored', 'RFC 9111 §3.2, RFC 9110 §7.6.1', 'a field the 304 names in Connection does not replace the stored value', [CC('max-age=3600'), ['Connection', 'x-version'], ['X-Version', 'two']], { headers: { 'x-version': 'one' } }, { headers: { 'x-version': 'one' } }, 2),
+    {
+      id: 'last-modified-selects',
+      rfc: 'RFC 9111 §4.3.4',
+      title: 'an entry with only Last-Modified is selected by a 304 with that Last-Modified, and updated',
+      origin: [{ headers: [CC('max-age=0'), ['Last-Modified', 'Wed, 01 Jan 2025 00:00:00 GMT'], ['X-Version', 'one']] }, { status: 304, headers: [CC('max-age=3600'), ['Last-Modified', 'Wed, 01 Jan 2025 00:00:00 GMT'], ['X-Version', 'two'], ['Content-Encoding', 'gzip']] }],
+      steps: [{ expect: { status: 200, body: 'r0' } }, { expect: { status: 200, body: 'r0', headers: { 'x-version': 'two', 'content-encoding': null } }, originCount: 2, originSaw: { 'if-modified-since': 'Wed, 01 Jan 2025 00:00:00 GMT' } }, { expect: { status: 200, body: 'r0', headers: { 'content-encoding': null } }, originCount: 2 }]
     }
   ]
 }

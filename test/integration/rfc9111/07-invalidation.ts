@@ -61,6 +61,32 @@ export const invalidation: Section = {
       title: 'a POST to ?a=1 leaves the entry without a query alone',
       origin: byMethod(200),
       steps: [{ expect: { status: 200 }, originCount: 1 }, { method: 'POST', suffix: '?a=1', body: 'x', expect: { status: 200 }, originCount: 2 }, { expect: { status: 200 }, originCount: 2 }]
+    },
+    // More rows (issue #13 follow-up): each fails on the pre-#13 main (1be75b0).
+    invalidates('delete-204', 'RFC 9111 §4.4', 'DELETE answered 204 invalidates', 'DELETE', 204, true),
+    invalidates('put-content-location', 'RFC 9111 §4.4', 'the Content-Location of a PUT answer is invalidated', 'PUT', 200, true, [['Content-Location', '/invalidation/put-content-location/item']], { getSuffix: '/item' }),
+    invalidates('post-location-relative', 'RFC 9111 §4.4, RFC 3986 §5.2', 'a relative Location (no leading slash) is resolved against the target URI and invalidated', 'POST', 201, true, [['Location', 'post-location-relative/created']], { getSuffix: '/created' }),
+    invalidates('post-location-query', 'RFC 9111 §4.4', 'a Location with a query invalidates that URI', 'POST', 201, true, [['Location', '/invalidation/post-location-query?id=7']], { getSuffix: '?id=7' }),
+    invalidates('post-content-location-absolute', 'RFC 9111 §4.4', 'an absolute same-origin Content-Location is invalidated', 'POST', 200, true, [['Content-Location', '{origin}/invalidation/post-content-location-absolute/item']], { getSuffix: '/item' }),
+    {
+      id: 'post-query-uri',
+      rfc: 'RFC 9111 §4.4',
+      title: 'a POST to ?a=1 invalidates the entry stored for ?a=1',
+      origin: byMethod(200),
+      steps: [{ suffix: '?a=1', expect: { status: 200 }, originCount: 1 }, { method: 'POST', suffix: '?a=1', body: 'x', expect: { status: 200 }, originCount: 2 }, { suffix: '?a=1', expect: { status: 200 }, originCount: 3 }]
+    },
+    {
+      id: 'post-location-and-content-location',
+      rfc: 'RFC 9111 §4.4',
+      title: 'a POST answer naming both Location and Content-Location invalidates both',
+      origin: byMethod(201, [['Location', '/invalidation/post-location-and-content-location/a'], ['Content-Location', '/invalidation/post-location-and-content-location/b']]),
+      steps: [
+        { suffix: '/a', expect: { status: 200 }, originCount: 1 },
+        { suffix: '/b', expect: { status: 200 }, originCount: 2 },
+        { method: 'POST', body: 'x', expect: { status: 201 }, originCount: 3 },
+        { suffix: '/a', expect: { status: 200 }, originCount: 4 },
+        { suffix: '/b', expect: { status: 200 }, originCount: 5 }
+      ]
     }
   ]
 }

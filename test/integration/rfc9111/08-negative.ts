@@ -74,6 +74,28 @@ export const negativeCaching: Section = {
       title: 'only-if-cached is answered from a fresh stored 404',
       origin: [{ status: 404, headers: [CC('max-age=3600')] }],
       steps: [{ expect: { status: 404 } }, { headers: { 'cache-control': 'only-if-cached' }, expect: { status: 404, body: 'r0' }, originCount: 1 }]
+    },
+    // More rows (issue #13 follow-up): each fails on the pre-#13 main (1be75b0).
+    negative('410-expires-past', 'RFC 9111 §5.3', 'a 410 with an Expires in the past is not reused', 410, [['Expires', '{imf-3600}']], false),
+    negative('410-no-cache', 'RFC 9111 §5.2.2.4', 'a 410 with no-cache is not reused without validation', 410, [CC('no-cache')], false),
+    negative('404-expires-utc', 'RFC 9111 §5.3, RFC 9110 §5.6.7', 'a 404 whose Expires says UTC (an invalid date) is stale', 404, [['Expires', '{utc+3600}']], false),
+    negative('404-max-age-dup-conflict', 'RFC 9111 §4.2.1', 'a 404 with max-age=3600, max-age=0 (conflicting) is stale', 404, [CC('max-age=0, max-age=3600')], false),
+    negative('404-cc-two-lines-no-cache', 'RFC 9110 §5.3, RFC 9111 §5.2.2.4', 'a 404 with no-cache on a second Cache-Control line is not reused', 404, [CC('max-age=3600'), CC('no-cache')], false),
+    negative('404-request-pragma', 'RFC 9111 §5.4', 'a stored 404 is not reused for a request with Pragma: no-cache', 404, [CC('max-age=3600')], false, { pragma: 'no-cache' }),
+    negative('404-request-min-fresh', 'RFC 9111 §5.2.1.3', 'a 404 fresh for a minute is not reused for min-fresh=3600', 404, [CC('max-age=60')], false, { 'cache-control': 'min-fresh=3600' }),
+    {
+      id: '404-only-if-cached-stale',
+      rfc: 'RFC 9111 §5.2.1.7',
+      title: 'only-if-cached with only a stale 404 stored: 504',
+      origin: [{ status: 404, headers: [CC('max-age=0')] }],
+      steps: [{ expect: { status: 404 }, originCount: 1 }, { headers: { 'cache-control': 'only-if-cached' }, expect: { status: 504 }, originCount: 1 }]
+    },
+    {
+      id: '410-then-200-stored',
+      rfc: 'RFC 9111 §4.2, §4.3.3',
+      title: 'a stale 410 is asked again; the 200 that follows replaces it and is served from the cache',
+      origin: [{ status: 410, headers: [CC('max-age=0')] }, { headers: [CC('max-age=3600')] }],
+      steps: [{ expect: { status: 410 } }, { expect: { status: 200, body: 'r1' }, originCount: 2 }, { expect: { status: 200, body: 'r1' }, originCount: 2 }]
     }
   ]
 }

@@ -54,6 +54,11 @@ export const headers: Section = {
       origin: [{ status: 404, headers: [CC('max-age=3600'), ['Connection', 'x-hop'], ['X-Hop', '1']] }],
       steps: [{ expect: { status: 404, headers: { 'x-hop': null } } }, { expect: { status: 404, headers: { 'x-hop': null } }, originCount: 1 }]
     },
-    { id: 'hit-has-age-once', rfc: 'RFC 9111 §5.1', title: 'a hit has exactly one Age', origin: [{ headers: [CC('max-age=3600'), ['Age', '1']] }], steps: reused({ expect: { headers: { age: /^\d+$/ } } }) }
+    { id: 'hit-has-age-once', rfc: 'RFC 9111 §5.1', title: 'a hit has exactly one Age', origin: [{ headers: [CC('max-age=3600'), ['Age', '1']] }], steps: reused({ expect: { headers: { age: /^\d+$/ } } }) },
+    // More rows (issue #13 follow-up): each fails on the pre-#13 main (1be75b0).
+    onBoth('connection-listed-case', 'RFC 9110 §7.6.1, §5.1', 'Connection names are case-insensitive: X-HOP strips x-hop', [['Connection', 'X-HOP'], ['x-hop', '1']], { 'x-hop': null }),
+    onBoth('connection-listed-known-field', 'RFC 9110 §7.6.1', 'an end-to-end field (Link) named in Connection is stripped too', [['Connection', 'link'], ['Link', '</next>; rel="next"']], { link: null }),
+    onBoth('connection-two-lines', 'RFC 9110 §7.6.1, §5.3', 'Connection on two lines: the fields named on both are stripped', [['Connection', 'x-a'], ['Connection', 'x-b'], ['X-A', '1'], ['X-B', '2']], { 'x-a': null, 'x-b': null }),
+    onBoth('connection-empty-members', 'RFC 9110 §7.6.1, §5.6.1', 'empty list members in Connection are ignored; the named field is stripped', [['Connection', ', x-hop ,'], ['X-Hop', '1'], ['X-End', '2']], { 'x-hop': null, 'x-end': '2' })
   ]
 }

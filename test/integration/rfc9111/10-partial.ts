@@ -96,6 +96,49 @@ export const partial: Section = {
       title: 'a stored response says Accept-Ranges: bytes',
       origin: [{ headers: [CC('max-age=3600')], body: BODY }],
       steps: [{ expect: { status: 200 } }, { expect: { status: 200, headers: { 'accept-ranges': 'bytes' } }, originCount: 1 }]
+    },
+    // More rows (issue #13 follow-up): each fails on the pre-#13 main (1be75b0).
+    {
+      id: 'miss-206-multipart',
+      rfc: 'RFC 9110 §14.6, §15.3.7',
+      title: 'a multipart/byteranges 206 to a ranged miss is passed through with its Content-Type',
+      origin: () => ({ status: 206, headers: [CC('max-age=3600'), ['Content-Type', 'multipart/byteranges; boundary=XB']], body: '--XB\r\nContent-Range: bytes 0-0/10\r\n\r\n0\r\n--XB\r\nContent-Range: bytes 5-5/10\r\n\r\n5\r\n--XB--\r\n' }),
+      steps: [{ headers: { range: 'bytes=0-0,5-5' }, expect: { status: 206, headers: { 'content-type': 'multipart/byteranges; boundary=XB' } }, originCount: 1 }]
+    },
+    {
+      id: 'miss-206-suffix',
+      rfc: 'RFC 9110 §14.1.1, §15.3.7',
+      title: 'a suffix-range miss answered 206 is passed through',
+      origin: () => ({ status: 206, headers: [CC('max-age=3600'), ['Content-Range', 'bytes 7-9/10']], body: '789' }),
+      steps: [{ headers: { range: 'bytes=-3' }, expect: { status: 206, body: '789', headers: { 'content-range': 'bytes 7-9/10' } }, originCount: 1 }]
+    },
+    {
+      id: 'miss-206-unknown-length',
+      rfc: 'RFC 9110 §14.4',
+      title: 'a 206 whose complete length is unknown (bytes 0-4/*) is passed through',
+      origin: () => ({ status: 206, headers: [['Content-Range', 'bytes 0-4/*']], body: '01234' }),
+      steps: [{ headers: { range: 'bytes=0-4' }, expect: { status: 206, body: '01234', headers: { 'content-range': 'bytes 0-4/*' } }, originCount: 1 }]
+    },
+    {
+      id: 'miss-206-twice',
+      rfc: 'RFC 9111 §3.3, §3.4',
+      title: 'nothing is stored from a 206 passed through: the same range again goes to the origin',
+      origin: always206,
+      steps: [{ headers: { range: 'bytes=0-4' }, expect: { status: 206, body: '01234' }, originCount: 1 }, { headers: { range: 'bytes=0-4' }, expect: { status: 206, body: '01234' }, originCount: 2 }]
+    },
+    {
+      id: 'miss-206-connection-listed',
+      rfc: 'RFC 9110 §7.6.1',
+      title: 'a field named in Connection is stripped from a 206 passed through',
+      origin: () => ({ status: 206, headers: [['Content-Range', 'bytes 0-4/10'], ['Connection', 'x-hop'], ['X-Hop', '1']], body: '01234' }),
+      steps: [{ headers: { range: 'bytes=0-4' }, expect: { status: 206, headers: { 'x-hop': null } } }]
+    },
+    {
+      id: 'miss-206-etag-kept',
+      rfc: 'RFC 9110 §15.3.7',
+      title: 'the validators of a 206 passed through reach the client',
+      origin: always206,
+      steps: [{ headers: { range: 'bytes=0-4' }, expect: { status: 206, headers: { etag: '"p"' } } }]
     }
   ]
 }

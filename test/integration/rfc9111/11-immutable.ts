@@ -71,6 +71,67 @@ export const immutable: Section = {
       origin: [{ headers: [CC('max-age=0'), V1] }, { status: 304, headers: [V1, CC('max-age=0')] }],
       steps: [{ expect: { status: 200, body: 'r0' } }, { expect: { status: 200, body: 'r0' }, originCount: 2 }]
     },
-    twice('json-silent', 'RFC 9111 §4.2.2', 'a silent *.json without Last-Modified (not a pattern) is revalidated', '.json', [{ headers: [V1] }], false)
+    twice('json-silent', 'RFC 9111 §4.2.2', 'a silent *.json without Last-Modified (not a pattern) is revalidated', '.json', [{ headers: [V1] }], false),
+    // More rows (issue #13 follow-up): each fails on the pre-#13 main (1be75b0).
+    twice('proxy-revalidate-stale', 'RFC 9111 §5.2.2.8', 'a stale *.bin with proxy-revalidate is revalidated by a shared cache', '.bin', [{ headers: [CC('max-age=60, proxy-revalidate'), ['Age', '120'], V1] }], false),
+    twice('s-maxage-aged', 'RFC 9111 §5.2.2.10, §4.2.3', 'a *.bin whose Age exceeds its s-maxage is revalidated', '.bin', [{ headers: [CC('s-maxage=60'), ['Age', '120'], V1] }], false),
+    twice('long-max-age-no-cache', 'RFC 9111 §5.2.2.4', 'a *.bin with max-age=31536000, no-cache is revalidated (no-cache wins)', '.bin', [{ headers: [CC('max-age=31536000, no-cache'), V1] }], false),
+    twice('expires-utc', 'RFC 9111 §5.3, RFC 9110 §5.6.7', 'a *.bin whose Expires is spelled with UTC (invalid) is revalidated', '.bin', [{ headers: [['Expires', '{utc+3600}'], V1] }], false),
+    {
+      id: 'request-no-cache',
+      rfc: 'RFC 9111 §5.2.1.4',
+      title: 'a client no-cache on a stored *.bin is validated with the origin',
+      ext: '.bin',
+      origin: [{ headers: [V1, LM] }],
+      steps: [{ expect: { status: 200, body: 'r0' }, originCount: 1 }, { headers: { 'cache-control': 'no-cache' }, expect: { status: 200 }, originCount: 2, originSaw: { 'if-none-match': '"v1"' } }]
+    },
+    {
+      id: 'request-max-age-0',
+      rfc: 'RFC 9111 §5.2.1.1',
+      title: 'a client max-age=0 on a stored *.bin is validated with the origin',
+      ext: '.bin',
+      origin: [{ headers: [V1, LM] }],
+      steps: [{ expect: { status: 200, body: 'r0' }, originCount: 1 }, { headers: { 'cache-control': 'max-age=0' }, expect: { status: 200 }, originCount: 2 }]
+    },
+    {
+      id: 'vary-accept',
+      rfc: 'RFC 9111 §4.1',
+      title: 'a *.bin with Vary: Accept is not served to a request with another Accept',
+      ext: '.bin',
+      origin: [{ headers: [['Vary', 'Accept'], V1, LM] }],
+      steps: [{ headers: { accept: 'a/b' }, expect: { status: 200, body: 'r0' }, originCount: 1 }, { headers: { accept: 'c/d' }, expect: { status: 200, body: 'r1' }, originCount: 2 }]
+    },
+    {
+      id: 'post-invalidates',
+      rfc: 'RFC 9111 §4.4',
+      title: 'a POST answered 200 invalidates a stored *.bin',
+      ext: '.bin',
+      origin: (req) => req.method === 'POST' ? { status: 200 } : { headers: [V1, LM] },
+      steps: [{ expect: { status: 200 }, originCount: 1 }, { method: 'POST', body: 'x', expect: { status: 200 }, originCount: 2 }, { expect: { status: 200 }, originCount: 3 }]
+    },
+    {
+      id: 'only-if-cached-stale',
+      rfc: 'RFC 9111 §5.2.1.7',
+      title: 'only-if-cached on a *.bin stored with max-age=0: 504',
+      ext: '.bin',
+      origin: [{ headers: [CC('max-age=0'), V1] }],
+      steps: [{ expect: { status: 200 }, originCount: 1 }, { headers: { 'cache-control': 'only-if-cached' }, expect: { status: 504 }, originCount: 1 }]
+    },
+    {
+      id: 'replaced-then-hit',
+      rfc: 'RFC 9111 §4.3.3',
+      title: 'a stale *.bin answered 200 with a new ETag is replaced; the new body is then the hit',
+      ext: '.bin',
+      origin: [{ headers: [CC('max-age=0'), V1] }, { headers: [CC('max-age=3600'), ['ETag', '"v2"']] }],
+      steps: [{ expect: { status: 200, body: 'r0' } }, { expect: { status: 200, body: 'r1' }, originCount: 2 }, { expect: { status: 200, body: 'r1', headers: { etag: '"v2"' } }, originCount: 2 }]
+    },
+    {
+      id: 'negative-max-age-0',
+      rfc: 'RFC 9111 §4.2.1',
+      title: 'a 404 for a *.bin with max-age=0 is not reused',
+      ext: '.bin',
+      origin: [{ status: 404, headers: [CC('max-age=0')] }],
+      steps: [{ expect: { status: 404, body: 'r0' }, originCount: 1 }, { expect: { status: 404, body: 'r1' }, originCount: 2 }]
+    }
   ]
 }

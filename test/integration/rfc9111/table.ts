@@ -87,7 +87,7 @@ const pad = (n: number, width = 2): string => String(n).padStart(width, '0')
  * from now in the given format (RFC 9110 §5.6.7), so no row depends on today's date.
  */
 export function expandTokens (value: string, now: number): string {
-  return value.replace(/\{(imf|rfc850|asctime|utc|hour1|dashes|iso|noday)([+-]\d+)?\}/g, (_m, format: string, offset: string | undefined) => {
+  return value.replace(/\{(imf|rfc850|asctime|utc|hour1|dashes|iso|noday|lowgmt|numtz|nosec|yy|day3|lowmon|longday|est|rfc850y4)([+-]\d+)?\}/g, (_m, format: string, offset: string | undefined) => {
     const d = new Date(now + Number(offset ?? 0) * 1000)
     const time = `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`
     const day = DAY_NAMES[d.getUTCDay()] ?? ''
@@ -100,6 +100,16 @@ export function expandTokens (value: string, now: number): string {
     if (format === 'dashes') return `${day}, ${pad(d.getUTCDate())}-${month}-${year} ${time} GMT`
     if (format === 'iso') return d.toISOString()
     if (format === 'noday') return `${pad(d.getUTCDate())} ${month} ${year} ${time} GMT`
+    if (format === 'lowgmt') return `${day}, ${pad(d.getUTCDate())} ${month} ${year} ${time} gmt`
+    if (format === 'numtz') return `${day}, ${pad(d.getUTCDate())} ${month} ${year} ${time} +0000`
+    if (format === 'nosec') return `${day}, ${pad(d.getUTCDate())} ${month} ${year} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())} GMT`
+    if (format === 'yy') return `${day}, ${pad(d.getUTCDate())} ${month} ${pad(year % 100)} ${time} GMT`
+    if (format === 'day3') return `${day}, ${pad(d.getUTCDate(), 3)} ${month} ${year} ${time} GMT`
+    if (format === 'lowmon') return `${day}, ${pad(d.getUTCDate())} ${month.toLowerCase()} ${year} ${time} GMT`
+    if (format === 'longday') return `${LONG_DAY_NAMES[d.getUTCDay()]}, ${pad(d.getUTCDate())} ${month} ${year} ${time} GMT`
+    // The wall-clock time of the instant in EST, so the instant is right and only the zone name is wrong.
+    if (format === 'est') { const e = new Date(d.getTime() - 5 * 3600_000); return `${DAY_NAMES[e.getUTCDay()]}, ${pad(e.getUTCDate())} ${MONTHS[e.getUTCMonth()]} ${e.getUTCFullYear()} ${pad(e.getUTCHours())}:${pad(e.getUTCMinutes())}:${pad(e.getUTCSeconds())} EST` }
+    if (format === 'rfc850y4') return `${LONG_DAY_NAMES[d.getUTCDay()]}, ${pad(d.getUTCDate())}-${month}-${year} ${time} GMT`
     if (format === 'rfc850') return `${LONG_DAY_NAMES[d.getUTCDay()]}, ${pad(d.getUTCDate())}-${MONTHS[d.getUTCMonth()]}-${pad(d.getUTCFullYear() % 100)} ${time} GMT`
     return `${DAY_NAMES[d.getUTCDay()]} ${MONTHS[d.getUTCMonth()]} ${String(d.getUTCDate()).padStart(2, ' ')} ${time} ${d.getUTCFullYear()}`
   })
