@@ -1,6 +1,6 @@
 // Assembles the proxy from its parts; never listens (the CLI entry does). Every long-lived
 // resource built here is closed from Fastify's onClose.
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify'
 import type { LookupFunction } from 'node:net'
 import type { Logger } from 'pino'
 import { watchCaBundle, type CaBundleWatcher } from '../certs/bundle-reload.js'
@@ -156,7 +156,8 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
       log: log.child({ module: 'hf' }),
       now,
       registry: metrics.registry,
-      records
+      records,
+      ...(forward === null ? {} : { throughTunnel: (request: FastifyRequest) => forward.proxy.isHubTunnel(request.raw) })
     })
 
   const app = Fastify({
@@ -239,6 +240,7 @@ async function buildForwardProxy (config: DsmirrorConfig, deps: AppDeps, parts: 
     allowAddresses: config.upstream.allowAddresses,
     ...(deps.lookup === undefined ? {} : { lookup: deps.lookup }),
     connectTimeoutMs: config.upstream.timeouts.connect,
+    hub: hubOf(config),
     log,
     observer: {
       ...counters,
@@ -249,6 +251,15 @@ async function buildForwardProxy (config: DsmirrorConfig, deps: AppDeps, parts: 
     }
   })
   return { proxy, ca, leaves }
+}
+
+/** The Hub endpoint's host a forward-proxy tunnel is routed to the Hugging Face mode for (issue 12 item 4). */
+function hubOf (config: DsmirrorConfig): { host: string, port: number, mount: string } | null {
+  if (config.huggingface.mount === false) return null
+  const endpoint = new URL(config.huggingface.endpoint)
+  // Only an https endpoint is reached through CONNECT; an http one goes the absolute-form way.
+  if (endpoint.protocol !== 'https:') return null
+  return { host: endpoint.hostname.toLowerCase().replace(/\.$/, ''), port: effectivePort(endpoint), mount: config.huggingface.mount }
 }
 
 /**
