@@ -31,6 +31,7 @@ import { loadOrCreateInterceptionCa } from '../certs/interception-ca.js'
 import { LeafContexts } from '../certs/leaf-contexts.js'
 import type { LocalCa } from '../certs/local-ca-store.js'
 import { ForwardProxy } from './routes/forward-proxy.js'
+import { allowedHostEntries, effectivePort } from './upstream/allowed-hosts.js'
 import { createForwardProxyMetrics } from './http/forward-proxy-metrics.js'
 
 export const MAX_URL_BYTES = 16 * 1024
@@ -83,9 +84,7 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
   log.info({ trusted: caBundle.certificates.length, expired: expired.length }, 'upstream CA bundle built')
 
   noteAutoLeafNames(config, log)
-  // The Hub endpoint is allowed like a mirror's URL: the config named it (its CDN hosts come from @huggingface).
-  const hubHost = config.huggingface.mount === false ? [] : [hostEntry(new URL(config.huggingface.endpoint))]
-  const allowedHosts = [...config.allowHosts, ...Object.values(config.mirrors).map((m) => hostEntry(new URL(m.url))), ...hubHost]
+  const allowedHosts = allowedHostEntries(config)
   const allowlist = new Allowlist(allowedHosts)
   const upstream = new Upstream({
     ca: caBundle.certificates,
@@ -282,13 +281,4 @@ function noteAutoLeafNames (config: DsmirrorConfig, log: Logger): void {
       : 'Clients must use one of those names and trust the local CA (dsmirror trust install); add the server\'s other names to tls.hostnames.')
   if (onlyLoopback) log.warn({ hostnames: names }, message)
   else log.info({ hostnames: names }, message)
-}
-
-function hostEntry (url: URL): string {
-  return `${url.hostname}:${effectivePort(url)}`
-}
-
-/** The port a URL connects to: its own, or its scheme's default. */
-function effectivePort (url: URL): number {
-  return url.port !== '' ? Number(url.port) : url.protocol === 'http:' ? 80 : 443
 }
