@@ -28,6 +28,8 @@ export interface DownloadOptions {
   caFile?: string
   output?: string
   method?: 'GET' | 'HEAD'
+  /** Through this forward proxy (`--proxy`) instead of direct (`--noproxy '*'`). */
+  proxy?: string
 }
 
 // What curl gets from the environment (the shell sets CURL_CA_BUNDLE, maybe proxies) is
@@ -41,7 +43,7 @@ function cleanEnv (): NodeJS.ProcessEnv {
 }
 
 export async function download (url: string, options: DownloadOptions = {}): Promise<Download> {
-  const args = ['-q', '-s', '-S', '--noproxy', '*', '--max-time', String(MAX_TRANSFER_SECONDS), '-o', options.output ?? '/dev/null', '-w', WRITE_OUT]
+  const args = ['-q', '-s', '-S', ...options.proxy === undefined ? ['--noproxy', '*'] : ['--proxy', options.proxy], '--max-time', String(MAX_TRANSFER_SECONDS), '-o', options.output ?? '/dev/null', '-w', WRITE_OUT]
   if (options.caFile !== undefined) args.push('--cacert', options.caFile)
   if (options.method === 'HEAD') args.push('-I')
   args.push(url)

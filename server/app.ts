@@ -1,6 +1,6 @@
 // Assembles the proxy from its parts; never listens (the CLI entry does). Every long-lived
 // resource built here is closed from Fastify's onClose.
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify'
 import type { LookupFunction } from 'node:net'
 import type { Logger } from 'pino'
 import { watchCaBundle, type CaBundleWatcher } from '../certs/bundle-reload.js'
@@ -31,6 +31,7 @@ import { loadOrCreateInterceptionCa } from '../certs/interception-ca.js'
 import { LeafContexts } from '../certs/leaf-contexts.js'
 import type { LocalCa } from '../certs/local-ca-store.js'
 import { ForwardProxy } from './routes/forward-proxy.js'
+import { allowedHostEntries, effectivePort } from './upstream/allowed-hosts.js'
 import { createForwardProxyMetrics } from './http/forward-proxy-metrics.js'
 
 export const MAX_URL_BYTES = 16 * 1024
@@ -83,9 +84,7 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
   log.info({ trusted: caBundle.certificates.length, expired: expired.length }, 'upstream CA bundle built')
 
   noteAutoLeafNames(config, log)
-  // The Hub endpoint is allowed like a mirror's URL: the config named it (its CDN hosts come from @huggingface).
-  const hubHost = config.huggingface.mount === false ? [] : [hostEntry(new URL(config.huggingface.endpoint))]
-  const allowedHosts = [...config.allowHosts, ...Object.values(config.mirrors).map((m) => hostEntry(new URL(m.url))), ...hubHost]
+  const allowedHosts = allowedHostEntries(config)
   const allowlist = new Allowlist(allowedHosts)
   const upstream = new Upstream({
     ca: caBundle.certificates,
@@ -156,7 +155,8 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
       log: log.child({ module: 'hf' }),
       now,
       registry: metrics.registry,
-      records
+      records,
+      ...(forward === null ? {} : { throughTunnel: (request: FastifyRequest) => forward.proxy.isHubTunnel(request.raw) })
     })
 
   const app = Fastify({
@@ -239,6 +239,7 @@ async function buildForwardProxy (config: DsmirrorConfig, deps: AppDeps, parts: 
     allowAddresses: config.upstream.allowAddresses,
     ...(deps.lookup === undefined ? {} : { lookup: deps.lookup }),
     connectTimeoutMs: config.upstream.timeouts.connect,
+    hub: hubOf(config),
     log,
     observer: {
       ...counters,
@@ -249,6 +250,15 @@ async function buildForwardProxy (config: DsmirrorConfig, deps: AppDeps, parts: 
     }
   })
   return { proxy, ca, leaves }
+}
+
+/** The Hub endpoint's host a forward-proxy tunnel is routed to the Hugging Face mode for (issue 12 item 4). */
+function hubOf (config: DsmirrorConfig): { host: string, port: number, mount: string } | null {
+  if (config.huggingface.mount === false) return null
+  const endpoint = new URL(config.huggingface.endpoint)
+  // Only an https endpoint is reached through CONNECT; an http one goes the absolute-form way.
+  if (endpoint.protocol !== 'https:') return null
+  return { host: endpoint.hostname.toLowerCase().replace(/\.$/, ''), port: effectivePort(endpoint), mount: config.huggingface.mount }
 }
 
 /**
@@ -271,13 +281,4 @@ function noteAutoLeafNames (config: DsmirrorConfig, log: Logger): void {
       : 'Clients must use one of those names and trust the local CA (dsmirror trust install); add the server\'s other names to tls.hostnames.')
   if (onlyLoopback) log.warn({ hostnames: names }, message)
   else log.info({ hostnames: names }, message)
-}
-
-function hostEntry (url: URL): string {
-  return `${url.hostname}:${effectivePort(url)}`
-}
-
-/** The port a URL connects to: its own, or its scheme's default. */
-function effectivePort (url: URL): number {
-  return url.port !== '' ? Number(url.port) : url.protocol === 'http:' ? 80 : 443
 }

@@ -14,6 +14,7 @@ import { parseDuration } from '../../config/units.js'
 import type { DsmirrorConfig } from '../../config/schema.js'
 import { CommandRefusedError, commandGroup, CONFIG_FLAGS, CONFIG_FLAGS_HELP, loadCliConfig, type ConfigOption } from './cli-common.js'
 import { DoctorTargetError } from '../errors.js'
+import { allowedHostEntries } from '../upstream/allowed-hosts.js'
 
 const EXIT_FAILED_CHECK = 1
 /** What the printed proxy URL holds instead of a password: the shell expands it when the line runs. */
@@ -62,8 +63,8 @@ async function localCa (config: DsmirrorConfig): Promise<{ certPem: string; cert
 /** The forward proxy's interception CA (created if missing), or null when the mode is off. */
 async function interceptionCa (config: DsmirrorConfig): Promise<{ certPem: string; certFile: string; fingerprint: string } | null> {
   if (!config.forwardProxy.enabled) return null
-  const mirrorHosts = Object.values(config.mirrors).map((m) => new URL(m.url).host)
-  const { ca, created } = await loadOrCreateInterceptionCa({ dataDir: config.dataDir, allowHosts: [...config.allowHosts, ...mirrorHosts], minValidityMs: config.forwardProxy.leafLifetime })
+  // The server's own list (the Hub endpoint included): any other list re-issues the CA it signs with.
+  const { ca, created } = await loadOrCreateInterceptionCa({ dataDir: config.dataDir, allowHosts: allowedHostEntries(config), minValidityMs: config.forwardProxy.leafLifetime })
   if (created) process.stderr.write(`Created the interception CA in ${ca.paths.dir}.\n`)
   return { certPem: ca.certPem, certFile: interceptionCaPaths(config.dataDir).certFile, fingerprint: ca.cert.fingerprint256 }
 }

@@ -70,6 +70,13 @@ export interface ForwardProxyOptions {
   allowAddresses: readonly string[]
   lookup?: LookupFunction
   connectTimeoutMs: number
+  /**
+   * The Hugging Face mode (issue 12 item 4): a tunnel to the host of huggingface.endpoint gets
+   * the Hub front door (`/<path>` → `/<mount>/<path>`), not the generic mirror route, so resolve
+   * answers carry the bytes (no signed CDN URL, a new cache key each time) and Xet is stripped.
+   * Null when huggingface.mount is false.
+   */
+  hub?: { host: string, port: number, mount: string } | null
   log: Logger
   observer?: ForwardProxyObserver
 }
@@ -110,6 +117,7 @@ export class ForwardProxy {
     const tunnel = this.#tunnels.get(req.socket)
     if (tunnel !== undefined) {
       if (!url.startsWith('/')) return url
+      if (this.#isHub(tunnel)) return `/${this.#opts.hub?.mount ?? ''}${url}`
       return `/${authorityOf(tunnel)}${url}`
     }
     // RFC 9112 §3.2.2: the target's authority names the origin, whatever Host says.
@@ -143,6 +151,20 @@ export class ForwardProxy {
   /** The tunnel a request arrived through, or undefined for requests on the listener itself. */
   tunnelOf (req: IncomingMessage): Tunnel | undefined {
     return this.#tunnels.get(req.socket)
+  }
+
+  /**
+   * Whether a request came through a tunnel to the Hub endpoint's host: the Hub mode then answers
+   * with the Hub's own paths (redirects, Link), as the client sees `https://<hub>/<path>`.
+   */
+  isHubTunnel (req: IncomingMessage): boolean {
+    const tunnel = this.#tunnels.get(req.socket)
+    return tunnel !== undefined && this.#isHub(tunnel)
+  }
+
+  #isHub (tunnel: Tunnel): boolean {
+    const hub = this.#opts.hub
+    return hub !== undefined && hub !== null && tunnel.host === hub.host && tunnel.port === hub.port
   }
 
   /** Wires the proxy into an app built with `rewriteUrl`: CONNECT, Host and auth checks, shutdown. */

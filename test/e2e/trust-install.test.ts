@@ -14,9 +14,13 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { readLocalCaCertificate } from '../../certs/local-ca-store.js'
-import { CI, executable, PYTHON, type Run, run } from '../helpers/e2e-clients.js'
+import { uninstallCa } from '../../certs/trust-store.js'
+import { CI, cleanEnv, executable, PYTHON, type Run, run } from '../helpers/e2e-clients.js'
 import { holdTrustStore } from '../helpers/e2e-trust-lock.js'
+import { issueTestLeaf } from '../helpers/pki.js'
 import { startProxy, testConfig } from '../helpers/proxy.js'
+import { createTestResolver } from '../helpers/test-resolver.js'
+import { startUpstream } from '../helpers/upstream.js'
 
 const BIN = fileURLToPath(new URL('../../bin/dsmirror.js', import.meta.url))
 
@@ -42,6 +46,9 @@ async function exists (path: string): Promise<boolean> {
 const missing = await missingPrerequisites()
 if (missing.length > 0 && CI) t.fail(`prerequisites missing under CI: ${missing.join('; ')}`)
 const skip = missing.length > 0 ? `needs a root Debian machine: ${missing.join('; ')}` : false
+// Two tests that each run update-ca-certificates four times: on the 2 shared cores that took up to
+// 110 s apiece, past .taprc's 180 s for a file.
+t.setTimeout(420_000)
 
 t.test('trust install, then curl and urllib trust the HTTPS listener; uninstall undoes it; trust env for requests', { skip }, async (t) => {
   const proxy = await startProxy({ https: true })
@@ -103,4 +110,50 @@ t.test('trust install, then curl and urllib trust the HTTPS listener; uninstall 
     t.not(requestsWithout.code, 0, 'without them requests refuses the certificate')
     t.match(requestsWithout.stderr, /CERTIFICATE_VERIFY_FAILED/)
   })
+})
+
+// Issue 12 item 5: with forwardProxy.enabled, `trust install` puts the interception CA beside the
+// local CA, so curl with nothing but https_proxy trusts the leaves the running proxy mints (the
+// installed CA must be the one that proxy signs with, whatever huggingface/mirrors add to the
+// intercepted names); `trust uninstall` removes it again.
+t.test('trust install with the forward proxy on: curl with only https_proxy trusts the minted leaf; uninstall undoes it', { skip }, async (t) => {
+  const host = 'data.dsmirror-e2e.test'
+  const upstream = await startUpstream({ tls: await issueTestLeaf({ names: [host] }) })
+  t.teardown(() => upstream.close())
+  upstream.set('/files/a.bin', { body: Buffer.from('through the intercepting proxy\n') })
+  const options = {
+    https: true,
+    allowHosts: [`${host}:${upstream.port}`],
+    config: { forwardProxy: { enabled: true }, upstream: { allowAddresses: ['127.0.0.1/32'] } },
+    lookup: createTestResolver({ [host]: ['127.0.0.1'] }).lookup
+  }
+  const proxy = await startProxy(options)
+  t.teardown(() => proxy.close({ remove: true }))
+  const configFile = join(proxy.dataDir, 'config.json')
+  await writeFile(configFile, JSON.stringify(await testConfig(proxy.dataDir, options)))
+  const ca = await readLocalCaCertificate(proxy.dataDir)
+  const proxyCa = proxy.app.dsmirror.forwardProxy?.ca
+  if (ca === null || proxyCa === undefined) throw new Error('no local CA or no forward proxy')
+  await holdTrustStore(t, { certPem: ca.certPem, certFile: ca.paths.certFile })
+  // Registered after the lock, so it runs before the lock is released: the store is left as found.
+  t.teardown(async () => { await uninstallCa(proxyCa.certPem, join(proxy.dataDir, 'interception-ca', 'ca.pem')) })
+
+  const url = `https://${host}:${upstream.port}/files/a.bin`
+  const curl = async (): Promise<Run> => await run('/usr/bin/curl', ['--silent', '--show-error', '--fail', url], { env: cleanEnv({ https_proxy: proxy.origin, no_proxy: '' }) })
+  const before = await curl()
+  t.equal(before.code, 60, `before install curl refuses the minted leaf (exit 60): ${before.stderr}`)
+
+  const install = await run(process.execPath, [BIN, 'trust', 'install', '--config', configFile])
+  t.equal(install.code, 0, install.stderr)
+  t.match(install.stdout, /Installed beside it: the interception CA of the forward proxy \(SHA-256 [0-9A-F:]+\), name-constrained to allowHosts, in \/usr\/local\/share\/ca-certificates\/dsmirror-[0-9a-f]{8}\.crt\./)
+  t.ok(install.stdout.includes(proxyCa.cert.fingerprint256), 'the CA installed is the one the running proxy signs with')
+  const after = await curl()
+  t.equal(after.code, 0, `curl with only https_proxy: ${after.stderr}`)
+  t.equal(after.stdout, 'through the intercepting proxy\n')
+
+  const uninstall = await run(process.execPath, [BIN, 'trust', 'uninstall', '--config', configFile])
+  t.equal(uninstall.code, 0, uninstall.stderr)
+  t.match(uninstall.stdout, /Removed the interception CA: \/usr\/local\/share\/ca-certificates\/dsmirror-[0-9a-f]{8}\.crt/)
+  t.equal((await curl()).code, 60, 'after uninstall curl refuses the minted leaf again')
+  t.equal(upstream.count('/files/a.bin', 'GET'), 1, 'the one successful fetch reached the upstream')
 })

@@ -15,8 +15,12 @@ export interface ConnectProxy {
   plainRequests: number
 }
 
-/** Starts a CONNECT proxy that tunnels to 127.0.0.1 only (anything else: 403), or refuses all with `deny`. */
-export async function startConnectProxy (t: Test, opts: { deny?: boolean } = {}): Promise<ConnectProxy> {
+/**
+ * Starts a CONNECT proxy that tunnels to 127.0.0.1 only (anything else: 403), or refuses all with
+ * `deny`. `map` sends a named `host:port` (e.g. a hard-coded `sid.erda.dk:443`) to a port on
+ * 127.0.0.1: how a test stands in for a real host's port 443 without binding it.
+ */
+export async function startConnectProxy (t: Test, opts: { deny?: boolean, map?: Record<string, number> } = {}): Promise<ConnectProxy> {
   const state: ConnectProxy = { url: '', connects: [], plainRequests: 0 }
   const sockets = new Set<Socket>()
   const track = (socket: Socket): void => {
@@ -32,12 +36,13 @@ export async function startConnectProxy (t: Test, opts: { deny?: boolean } = {})
   server.on('connect', (req: http.IncomingMessage, client: Socket, head: Buffer) => {
     const target = req.url ?? ''
     state.connects.push(target)
+    const mapped = opts.map?.[target.toLowerCase()]
     const match = /^127\.0\.0\.1:(\d{1,5})$/.exec(target)
-    if (opts.deny === true || match === null) {
+    if (opts.deny === true || (match === null && mapped === undefined)) {
       client.end('HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n')
       return
     }
-    const upstream = connect({ host: '127.0.0.1', port: Number(match[1]) })
+    const upstream = connect({ host: '127.0.0.1', port: mapped ?? Number(match?.[1]) })
     track(upstream)
     upstream.once('connect', () => {
       client.write('HTTP/1.1 200 Connection Established\r\n\r\n')

@@ -123,6 +123,11 @@ export interface StartStandInHubOptions {
   now?: () => number
   /** How long a signed CDN URL is valid. Default one hour, like the Hub's. */
   cdnUrlTtlMs?: number
+  /**
+   * Host names for the Hub and its CDN in place of 127.0.0.1 and localhost (the forward proxy
+   * intercepts names only; a test resolver maps them to 127.0.0.1). Default none.
+   */
+  names?: { hub: string, cdn: string }
 }
 
 export interface StandInHub {
@@ -781,8 +786,8 @@ export async function startStandInHub (opts: StartStandInHubOptions = {}): Promi
   })
   const port = await listen(0)
   let listening = true
-  const host = `127.0.0.1:${port}`
-  const cdnHost = `localhost:${port}`
+  const host = `${opts.names?.hub ?? '127.0.0.1'}:${port}`
+  const cdnHost = `${opts.names?.cdn ?? 'localhost'}:${port}`
   const origin = `${scheme}://${host}`
   const cdnOrigin = `${scheme}://${cdnHost}`
   // `.invalid` never resolves (RFC 6761 §6.4): a client that reaches for the CAS fails loudly.

@@ -51,6 +51,12 @@ export interface HfModeOptions {
   registry?: Registry
   /** Where file metadata and branch resolutions are kept across restarts (absent: memory only). */
   records?: SmallObjects
+  /**
+   * Whether a request reached the mode through a forward-proxy tunnel to the Hub's host (issue 12
+   * item 4): that client asked `https://<hub>/<path>`, so redirects and Links it gets name the Hub's
+   * own paths; `/<mount>/...` would come back through the tunnel as `/<mount>/<mount>/...`.
+   */
+  throughTunnel?: (request: FastifyRequest) => boolean
 }
 
 /** A Hub answer kept or relayed whole (small: JSON, errors, HEADs). */
@@ -160,7 +166,7 @@ export class HfMode {
       const { sha, status } = await this.#resolveRevision(repo, route.rev, auth, reply)
       // Rule 2 / §2.2: a relative redirect on this host to the commit URL; every client follows
       // it, and the GET is pinned to the commit the HEAD saw (huggingface_hub#4815).
-      const location = `/${this.#opts.mount}/${repoPrefix(repo)}${repo.id}/resolve/${sha}/${route.path}${route.query}`
+      const location = `${this.#prefix(request)}/${repoPrefix(repo)}${repo.id}/resolve/${sha}/${route.path}${route.query}`
       return setCacheStatus(reply.code(307), status).header('location', location).header('x-repo-commit', sha).header('content-length', '0').send()
     }
     const sha = route.rev
@@ -440,11 +446,16 @@ export class HfMode {
 
   #send (request: FastifyRequest, reply: FastifyReply, answer: HubAnswer, status: CacheStatus): FastifyReply {
     const headers = relayedHeaders(answer.headers)
-    const link = rewriteLink(answer.headers.link, this.#opts.endpoint, mirrorBase(request, this.#opts.mount))
+    const link = rewriteLink(answer.headers.link, this.#opts.endpoint, `${requestOrigin(request)}${this.#prefix(request)}`)
     if (link !== null) headers.link = link
     return setCacheStatus(reply.code(answer.status).headers(headers), status)
       .header('content-length', String(answer.body.length))
       .send(request.method === 'HEAD' ? undefined : answer.body)
+  }
+
+  /** `/<mount>`, or nothing for a client of the forward proxy that addressed the Hub itself. */
+  #prefix (request: FastifyRequest): string {
+    return this.#opts.throughTunnel?.(request) === true ? '' : `/${this.#opts.mount}`
   }
 
   #stale (cause: string | number): CacheStatus {
@@ -515,9 +526,9 @@ function hubHeaders (request: FastifyRequest | null, auth: string | undefined): 
   return headers
 }
 
-/** `<scheme>://<host>/<mount>` as this client reached the mirror: the base rewritten Links point at. */
-function mirrorBase (request: FastifyRequest, mount: string): string {
-  return `${request.protocol}://${request.headers.host ?? request.host}/${mount}`
+/** `<scheme>://<host>` as this client reached the mirror: rewritten Links point below it. */
+function requestOrigin (request: FastifyRequest): string {
+  return `${request.protocol}://${request.headers.host ?? request.host}`
 }
 
 function withCommit (answer: HubAnswer, sha: string): HubAnswer {
