@@ -350,7 +350,7 @@ export class HfMode {
     const known = this.#apiCache.get(key)
     const now = this.#opts.now()
     if (known !== undefined && (known.immutable || now - known.at < this.#opts.revisionTtl)) {
-      return this.#sendApi(request, reply, known.answer, { hit: true })
+      return this.#send(request, reply, known.answer, { hit: true })
     }
     const headers = hubHeaders(request, auth)
     if (typeof contentType === 'string' && body !== undefined) headers['content-type'] = contentType
@@ -359,11 +359,11 @@ export class HfMode {
       answer = await this.#fetch(url, { method, headers, ...(body === undefined ? {} : { body }) })
     } catch (err: unknown) {
       const mapped = toDsm(err, url)
-      if (known !== undefined) return this.#sendApi(request, reply, known.answer, this.#stale(mapped.code))
+      if (known !== undefined) return this.#send(request, reply, known.answer, this.#stale(mapped.code))
       setCacheStatus(reply, { fwd: 'miss', error: mapped.code })
       throw mapped
     }
-    if (known !== undefined && STALE_STATUSES(answer.status)) return this.#sendApi(request, reply, known.answer, this.#stale(answer.status))
+    if (known !== undefined && STALE_STATUSES(answer.status)) return this.#send(request, reply, known.answer, this.#stale(answer.status))
     const kept: HubAnswer = answer.status === 200 ? { ...answer, body: stripXet(answer.body) } : answer
     const cacheable = answer.status === 200 || (answer.status === 404 && answer.headers['x-error-code'] === 'EntryNotFound')
     const rev = route.rev
@@ -377,11 +377,7 @@ export class HfMode {
         this.#setResolution(isPublic ? `public|${resolutionKey}` : `${scope(auth)}|${resolutionKey}`, { sha: info.sha, at: now, public: isPublic })
       }
     }
-    return this.#sendApi(request, reply, kept, { fwd: known === undefined ? 'miss' : 'stale', fwdStatus: answer.status })
-  }
-
-  #sendApi (request: FastifyRequest, reply: FastifyReply, answer: HubAnswer, status: CacheStatus): FastifyReply {
-    return this.#send(request, reply, answer, status)
+    return this.#send(request, reply, kept, { fwd: known === undefined ? 'miss' : 'stale', fwdStatus: answer.status })
   }
 
   /** Other Hub paths (refs, commits, whoami, telemetry): relayed uncached, same header rules. */
