@@ -91,10 +91,26 @@ export const DEFAULT_LOG_LEVEL = 'info'
 export const DEFAULT_FORWARD_PROXY_ENABLED = true
 /** Interception leaves live a day (research/forward-proxy.md §3.2): far below any lifetime cap, re-minted in ~7 ms. */
 export const DEFAULT_FORWARD_PROXY_LEAF_LIFETIME_MS = DAY_MS
+/** store (issue 19): where committed bodies live; disk is the embedded default. */
+export const STORE_KINDS = ['disk', 's3'] as const
+export const DEFAULT_STORE_KIND = 'disk'
+export const DEFAULT_S3_REGION = 'us-east-1'
+export const DEFAULT_S3_PREFIX = 'dsmirror/'
+/** The bucket's budget for every replica together (each replica's disk is a bounded L1: cache.maxSize). */
+export const DEFAULT_S3_MAX_BYTES = 2 ** 40
+/** The internal listener other replicas stream in-flight downloads from (issue 19 item 3). */
+export const DEFAULT_CLUSTER_PEER_HOST = '127.0.0.1'
+export const DEFAULT_CLUSTER_PEER_PORT = 8081
+/**
+ * A download lease not heartbeated for this long (by S3's clock) may be taken over
+ * (research/s3-tier.md §2.2: heartbeat every third of it, takeover within TTL plus one poll).
+ */
+export const DEFAULT_CLUSTER_LEASE_TTL_MS = 20 * SECOND_MS
 /** Mirror names have no dot, so `/<mirror>/...` never collides with `/<host>/...`; `_` (the `/_/` pages) cannot start one. */
 export const MIRROR_NAME_RE = /^[a-z0-9][a-z0-9_-]*$/
 
 export type TlsMode = typeof TLS_MODES[number]
+export type StoreKind = typeof STORE_KINDS[number]
 export type LogLevel = typeof LOG_LEVELS[number]
 
 export interface ListenConfig { host: string; port: number }
@@ -184,6 +200,35 @@ export interface DsmirrorConfig {
     auth: { users: Record<string, string> } | null | false
     /** ms, lifetime of each minted leaf. */
     leafLifetime: number
+  }
+  /** Where committed bodies live (issue 19; docs/s3.md). */
+  store: {
+    kind: StoreKind
+    s3: {
+      /** An http(s) origin (Ceph RGW, MinIO); null: AWS S3 for the region. */
+      endpoint: string | null
+      region: string
+      bucket: string | null
+      /** Key prefix inside the bucket; ends with '/' unless empty. */
+      prefix: string
+      /** Bytes the bucket may hold for this cache; least recently used entries go first. */
+      maxSize: number
+      /** Path-style URLs (http://endpoint/bucket/key); null: on when endpoint is set (RGW, MinIO), off for AWS. */
+      forcePathStyle: boolean | null
+    }
+  }
+  /** Replicas sharing store.kind s3 (issue 19): one upstream download per key across all of them. */
+  cluster: {
+    /** The internal listener peers stream in-flight downloads from; false: none (no single flight across replicas). */
+    peer: ListenConfig | false
+    /** How other replicas reach this one's peer listener; null: http://<peer.host>:<peer.port>. */
+    advertiseUrl: string | null
+    /** Shared secret of peer requests (DSMIRROR_CLUSTER_TOKEN); required when peer.host is beyond loopback. */
+    token: string | null
+    /** Cross-replica single flight through S3 leases; false: each replica downloads on its own (an engine without conditional writes). */
+    singleFlight: boolean
+    /** ms a lease lives without a heartbeat, by the store's clock. */
+    leaseTtl: number
   }
 }
 
@@ -442,6 +487,76 @@ function forwardProxySection () {
   })
 }
 
+function checkS3Endpoint (value: unknown): string | null {
+  if (value === null || value === undefined) return null
+  if (typeof value === 'string' && URL.canParse(value.trim())) {
+    const url = new URL(value.trim())
+    if ((url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '' && (url.pathname === '/' || url.pathname === '') && url.search === '' && url.hash === '' && url.username === '' && url.password === '') return url.origin
+  }
+  return fail(`${showValue(value)} is not an S3 endpoint. Write an origin like http://rgw.storage:7480 (no path, no credentials: they come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or ~/.aws), or null for AWS S3.`)
+}
+
+/** S3 bucket names (AWS's rules, which RGW and MinIO follow): 3-63 of a-z 0-9 . -, starting and ending alphanumeric. */
+function checkBucket (value: unknown): string | null {
+  if (value === null || value === undefined) return null
+  if (typeof value === 'string' && /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(value.trim())) return value.trim()
+  return fail(`${showValue(value)} is not a bucket name. Use 3-63 lower-case letters, digits, '.' and '-', like dsmirror-cache.`)
+}
+
+function checkS3Prefix (value: unknown): string {
+  if (typeof value === 'string') {
+    const text = value.trim().replace(/^\/+/, '')
+    if (text === '') return ''
+    if (!/[\u0000-\u001f\u007f\\]/.test(text) && !text.split('/').some((part) => part === '.' || part === '..')) return text.endsWith('/') ? text : `${text}/` // eslint-disable-line no-control-regex
+  }
+  return fail(`${showValue(value)} is not a key prefix. Write it like dsmirror/ (or '' for the bucket's root).`)
+}
+
+function checkRegion (value: unknown): string {
+  if (typeof value === 'string' && /^[a-z0-9-]{1,64}$/.test(value.trim())) return value.trim()
+  return fail(`${showValue(value)} is not a region. Write it like us-east-1 (RGW and MinIO accept any; us-east-1 is their usual default).`)
+}
+
+function checkOptionalBoolean (value: unknown): boolean | null {
+  return value === null || value === undefined ? null : checkBoolean(value)
+}
+
+function checkAdvertiseUrl (value: unknown): string | null {
+  if (value === null || value === undefined) return null
+  if (typeof value === 'string' && URL.canParse(value.trim())) {
+    const url = new URL(value.trim())
+    if ((url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '' && (url.pathname === '/' || url.pathname === '') && url.search === '' && url.hash === '') return url.origin
+  }
+  return fail(`${showValue(value)} is not a peer URL. Write the origin other replicas reach this one's cluster.peer listener at, like http://10.1.2.3:8081 (in Kubernetes: http://$(POD_IP):8081).`)
+}
+
+function storeSection () {
+  return section({
+    kind: leaf(checkEnum('store kind', STORE_KINDS)).default(DEFAULT_STORE_KIND),
+    s3: section({
+      endpoint: leaf(checkS3Endpoint).default(null),
+      region: leaf(checkRegion).default(DEFAULT_S3_REGION),
+      bucket: leaf(checkBucket).default(null),
+      prefix: leaf(checkS3Prefix).default(DEFAULT_S3_PREFIX),
+      maxSize: leaf(parseSize).default(DEFAULT_S3_MAX_BYTES),
+      forcePathStyle: leaf(checkOptionalBoolean).default(null)
+    })
+  }).superRefine((value, ctx) => {
+    if (typeof value !== 'object' || value === null || value.kind !== 's3' || value.s3?.bucket !== null) return
+    ctx.addIssue({ code: 'custom', path: ['s3', 'bucket'], message: 'is not set, but store.kind is s3. Name the bucket (DSMIRROR_STORE_S3_BUCKET=dsmirror-cache); it must exist, dsmirror does not create it.' })
+  }, { when: () => true })
+}
+
+function clusterSection () {
+  return section({
+    peer: listener(DEFAULT_CLUSTER_PEER_HOST, DEFAULT_CLUSTER_PEER_PORT),
+    advertiseUrl: leaf(checkAdvertiseUrl).default(null),
+    token: leaf(checkToken).default(null),
+    singleFlight: leaf(checkBoolean).default(true),
+    leaseTtl: leaf(checkDuration(1000)).default(DEFAULT_CLUSTER_LEASE_TTL_MS)
+  })
+}
+
 /** The default allowHosts, expanded (the presets named by DEFAULT_ALLOW_HOSTS). */
 export function defaultAllowHosts (): string[] {
   return [...new Set(DEFAULT_ALLOW_HOSTS.flatMap((token) => expandPreset(token)))]
@@ -585,7 +700,9 @@ export function createConfigSchema (options: ConfigSchemaOptions): z.ZodType<Dsm
       endpoint: leaf(checkHfEndpoint).default(DEFAULT_HF_ENDPOINT),
       revisionTtl: leaf(checkDuration(0)).default(DEFAULT_HF_REVISION_TTL_MS)
     }),
-    forwardProxy: forwardProxySection()
+    forwardProxy: forwardProxySection(),
+    store: storeSection(),
+    cluster: clusterSection()
   }).superRefine((value, ctx) => {
     // Runs even when other fields failed (to list every problem at once): read defensively.
     if (typeof value !== 'object' || value === null) return
@@ -608,11 +725,31 @@ export function createConfigSchema (options: ConfigSchemaOptions): z.ZodType<Dsm
   }, { when: () => true })
 
   return schema.superRefine((config, ctx) => {
-    for (const issue of openListenerIssues(config)) ctx.addIssue({ code: 'custom', ...issue })
+    for (const issue of [...openListenerIssues(config), ...clusterIssues(config)]) ctx.addIssue({ code: 'custom', ...issue })
   }).transform((config): DsmirrorConfig => ({
     ...config,
     cache: { ...config.cache, dir: config.cache.dir ?? join(config.dataDir, DEFAULT_CACHE_SUBDIR) }
   }))
+}
+
+/**
+ * Issue 19: followers stream from the leader's peer listener, so single flight across replicas
+ * needs one; beyond loopback it serves every in-flight body, so it needs the shared token.
+ */
+function clusterIssues (config: { store: { kind: StoreKind }, cluster: { peer: ListenConfig | false, token: string | null, singleFlight: boolean } }): Array<{ path: string[], message: string }> {
+  const { peer, token, singleFlight } = config.cluster
+  if (config.store.kind !== 's3') return []
+  if (peer === false) {
+    return singleFlight
+      ? [{ path: ['cluster', 'peer'], message: 'is false, but store.kind is s3 with cluster.singleFlight: replicas that lose a download race stream it from the leader\'s peer listener. Give it { host, port }, or set cluster.singleFlight: false (every replica then downloads on its own).' }]
+      : []
+  }
+  if (token !== null || isLoopbackHost(peer.host)) return []
+  return [{
+    path: ['cluster', 'token'],
+    message: `is not set, but cluster.peer listens on ${peer.host}, reachable from other machines, which could read every in-flight download. ` +
+      "Set the same cluster.token on every replica (DSMIRROR_CLUSTER_TOKEN, e.g. from 'openssl rand -hex 32'), or bind cluster.peer to 127.0.0.1."
+  }]
 }
 
 /**

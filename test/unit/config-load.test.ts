@@ -56,7 +56,9 @@ t.test('no file and no env gives every default', async (t) => {
     admin: { token: null, allowedHosts: [], openOnNetwork: false },
     log: { level: 'info' },
     huggingface: { mount: 'hf', endpoint: 'https://huggingface.co', revisionTtl: 60_000 },
-    forwardProxy: { enabled: true, tunnelHosts: [], plainHttpHosts: [], auth: null, leafLifetime: 24 * 3600 * 1000 }
+    forwardProxy: { enabled: true, tunnelHosts: [], plainHttpHosts: [], auth: null, leafLifetime: 24 * 3600 * 1000 },
+    store: { kind: 'disk', s3: { endpoint: null, region: 'us-east-1', bucket: null, prefix: 'dsmirror/', maxSize: 2 ** 40, forcePathStyle: null } },
+    cluster: { peer: { host: '127.0.0.1', port: 8081 }, advertiseUrl: null, token: null, singleFlight: true, leaseTtl: 20_000 }
   }
   t.same(config, expected)
   t.same(defaultConfig(cwd), expected, 'defaultConfig() is the same')
