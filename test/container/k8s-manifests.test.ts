@@ -14,7 +14,9 @@ import { K8S_SCHEMAS } from './k8s-schemas.js'
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const K8S_DIR = join(ROOT, 'docker/k8s')
 /** Secrets docs/deployment.md has the user create with kubectl (a TLS key or token is never committed). */
-const CREATED_BY_USER = new Set(['dsmirror-tls', 'dsmirror-admin'])
+const CREATED_BY_USER = new Set(['dsmirror-tls', 'dsmirror-admin', 'dsmirror-cluster', 'dsmirror-s3'])
+/** What the kubelet would put in a fieldRef variable. */
+const POD_IP = '10.0.0.7'
 /** The DSMIRROR_* variables the image's Dockerfile sets (ENV), which a container's env overrides. */
 const IMAGE_ENV: Record<string, string> = Object.fromEntries(
   [...readFileSync(join(ROOT, 'docker/Dockerfile'), 'utf8').matchAll(/\b(DSMIRROR_[A-Z_]+)=(\S+)/g)].map((m) => [m[1] ?? '', m[2] ?? ''])
@@ -22,7 +24,7 @@ const IMAGE_ENV: Record<string, string> = Object.fromEntries(
 
 interface Container {
   name: string
-  env?: Array<{ name: string, value?: string, valueFrom?: { secretKeyRef?: { name: string, key: string } } }>
+  env?: Array<{ name: string, value?: string, valueFrom?: { secretKeyRef?: { name: string, key: string }, fieldRef?: { fieldPath: string } } }>
   ports?: Array<{ name?: string, containerPort: number }>
   readinessProbe?: { httpGet?: { path?: string, port: number | string }, exec?: { command: string[] } }
   livenessProbe?: { httpGet?: { path?: string, port: number | string }, exec?: { command: string[] } }
@@ -37,7 +39,7 @@ interface PodSpec {
 interface K8sObject {
   kind: string
   metadata: { name: string, labels?: Record<string, string> }
-  spec?: { selector?: { matchLabels?: Record<string, string> } & Record<string, string>, template?: { metadata: { labels?: Record<string, string> }, spec: PodSpec } } & Partial<PodSpec>
+  spec?: { clusterIP?: string, ports?: Array<{ name?: string, port: number, targetPort?: number | string }>, selector?: { matchLabels?: Record<string, string> } & Record<string, string>, template?: { metadata: { labels?: Record<string, string> }, spec: PodSpec } } & Partial<PodSpec>
   data?: Record<string, string>
   stringData?: Record<string, string>
 }
@@ -62,12 +64,24 @@ function dsmirrorContainers (spec: PodSpec): Container[] {
   return [...(spec.initContainers ?? []), ...spec.containers].filter((c) => c.name === 'dsmirror')
 }
 
-/** A container's env; a value from a Secret reads as a stand-in token naming it. */
+/**
+ * A container's env as the kubelet makes it: a value from a Secret reads as a stand-in token
+ * naming it, status.podIP as POD_IP, and $(NAME) expands variables defined above it.
+ */
 function envOf (container: Container): Record<string, string> {
-  return Object.fromEntries((container.env ?? []).map((e) => {
+  const env: Record<string, string> = {}
+  for (const e of container.env ?? []) {
     const ref = e.valueFrom?.secretKeyRef
-    return [e.name, ref === undefined ? e.value ?? '' : `from-secret-${ref.name}-${ref.key}`]
-  }))
+    const field = e.valueFrom?.fieldRef?.fieldPath
+    env[e.name] = ref !== undefined
+      ? `from-secret-${ref.name}-${ref.key}`
+      : field === 'status.podIP' ? POD_IP : (e.value ?? '').replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (whole, name: string) => env[name] ?? whole)
+  }
+  return env
+}
+
+function deploymentNamed (name: string): K8sObject | undefined {
+  return objects.find(({ obj }) => obj.kind === 'Deployment' && obj.metadata.name === name)?.obj
 }
 
 t.test('every object matches its schema', async (t) => {
@@ -111,7 +125,7 @@ t.test('dsmirror runs as a native sidecar beside the trainer', async (t) => {
 })
 
 t.test('the team server opens its listeners with an admin token from a Secret', async (t) => {
-  const deployment = objects.find(({ obj }) => obj.kind === 'Deployment')?.obj
+  const deployment = deploymentNamed('dsmirror')
   const container = deployment === undefined ? undefined : podSpecOf(deployment)?.containers.find((c) => c.name === 'dsmirror')
   const configMap = objects.find(({ obj }) => obj.kind === 'ConfigMap')?.obj
   const env = { ...IMAGE_ENV, ...envOf(container ?? { name: '' }) }
@@ -121,6 +135,28 @@ t.test('the team server opens its listeners with an admin token from a Secret', 
   t.equal(config.admin.openOnNetwork, false, 'no opt-out of the token')
   t.throws(() => parseConfig(parseYaml(configMap?.data?.['config.yaml'] ?? '') as unknown, { env: { ...env, DSMIRROR_ADMIN_TOKEN: '' }, cwd: '/app' }),
     /reachable from other machines/, 'without the token it would not start')
+})
+
+t.test('the replicas share one bucket and stream from each other on an authenticated peer listener', async (t) => {
+  const deployment = deploymentNamed('dsmirror-replicas')
+  const container = deployment === undefined ? undefined : podSpecOf(deployment)?.containers.find((c) => c.name === 'dsmirror')
+  t.ok((deployment?.spec as { replicas?: number } | undefined)?.replicas !== undefined && ((deployment?.spec as { replicas: number }).replicas > 1), 'more than one replica')
+  const configMap = objects.find(({ obj }) => obj.kind === 'ConfigMap')?.obj
+  const env = { ...IMAGE_ENV, ...envOf(container ?? { name: '' }) }
+  const config = parseConfig(parseYaml(configMap?.data?.['config.yaml'] ?? '') as unknown, { env, cwd: '/app' })
+  t.equal(config.store.kind, 's3')
+  t.ok(config.store.s3.bucket !== null && config.store.s3.endpoint !== null, 'a bucket on an endpoint')
+  t.equal(env.AWS_SECRET_ACCESS_KEY, 'from-secret-dsmirror-s3-secret-access-key', 'S3 credentials from a Secret, not the config')
+  t.equal(config.cluster.peer === false ? '' : config.cluster.peer.host, '0.0.0.0', 'the peer listener is open to the pod network')
+  t.equal(config.cluster.token, 'from-secret-dsmirror-cluster-token', 'with the shared token from a Secret')
+  t.equal(config.cluster.advertiseUrl, `http://${POD_IP}:8081`, 'advertising the pod IP')
+  t.ok(container?.ports?.some((p) => p.name === 'peer' && p.containerPort === (config.cluster.peer === false ? 0 : config.cluster.peer.port)), 'the peer port is declared')
+  const volumes = podSpecOf(deployment ?? { kind: '', metadata: { name: '' } })?.volumes ?? []
+  t.ok(volumes.some((v) => v.name === 'cache' && (v as { emptyDir?: unknown }).emptyDir !== undefined), 'the L1 is an emptyDir: replicas keep no state of their own')
+  const headless = objects.find(({ obj }) => obj.kind === 'Service' && obj.spec?.clusterIP === 'None')?.obj
+  t.same(headless?.spec?.ports?.map((p) => p.targetPort), ['peer'], 'a headless Service for the peers')
+  t.throws(() => parseConfig(parseYaml(configMap?.data?.['config.yaml'] ?? '') as unknown, { env: { ...env, DSMIRROR_CLUSTER_TOKEN: '' }, cwd: '/app' }),
+    /cluster\.token/, 'without the cluster token it would not start')
 })
 
 t.test('references resolve: volumes, probe ports, ConfigMaps, Secrets, selectors', async (t) => {
@@ -157,7 +193,7 @@ t.test('references resolve: volumes, probe ports, ConfigMaps, Secrets, selectors
     if (obj.kind === 'Deployment') {
       const labels = obj.spec?.template?.metadata.labels ?? {}
       t.same({ ...labels, ...obj.spec?.selector?.matchLabels }, labels, `${file}: Deployment selector matches its template`)
-      for (const { obj: svc } of objects.filter(({ obj }) => obj.kind === 'Service')) {
+      for (const { obj: svc } of objects.filter((other) => other.obj.kind === 'Service' && other.file === file)) {
         const selector = svc.spec?.selector ?? {}
         t.same({ ...labels, ...selector }, labels, `${file}: Service ${svc.metadata.name} selects the Deployment's pods`)
       }
@@ -183,6 +219,9 @@ t.test('every dsmirror config they carry is valid', async (t) => {
   t.same([config.listen.http, config.listen.https].map((l) => l === false ? null : l.host), ['127.0.0.1', '127.0.0.1'], 'the image listens on loopback unless a deployment opens it')
 })
 
+/** What a user exports for the compose variables whose values must parse as more than a token. */
+const USER_VALUES: Record<string, string> = { DSMIRROR_STORE_S3_ENDPOINT: 'http://rgw.example:7480', DSMIRROR_STORE_S3_BUCKET: 'dsmirror-cache' }
+
 t.test('compose profiles: sidecar shares the network namespace, team serves HTTPS with files', async (t) => {
   interface Service { profiles?: string[], network_mode?: string, environment?: Record<string, string>, volumes?: string[], ports?: string[], read_only?: boolean }
   const compose = parseYaml(readFileSync(join(ROOT, 'docker/compose.yaml'), 'utf8'), { merge: true }) as { services: Record<string, Service>, volumes?: Record<string, unknown> }
@@ -197,10 +236,15 @@ t.test('compose profiles: sidecar shares the network namespace, team serves HTTP
   t.equal(team?.environment?.DSMIRROR_LISTEN_HTTPS_HOST, '0.0.0.0', 'the published listener is opened explicitly')
   t.match(team?.environment?.DSMIRROR_ADMIN_TOKEN, /^\$\{DSMIRROR_ADMIN_TOKEN:\?/, 'with a token compose insists on')
   t.equal(mirror?.environment?.DSMIRROR_LISTEN_HTTP_HOST, '127.0.0.1', 'the sidecar stays on loopback')
+  const replicas = Object.entries(compose.services).filter(([, s]) => s.profiles?.includes('replicas') === true)
+  t.equal(replicas.length, 3, 'three replicas')
+  t.same(new Set(replicas.map(([, s]) => s.environment?.DSMIRROR_CLUSTER_ADVERTISEURL)), new Set(replicas.map(([name]) => `http://${name}:8081`)), 'each advertises its own service name')
+  t.ok(replicas.every(([, s]) => s.environment?.DSMIRROR_STORE_KIND === 's3' && /^\$\{DSMIRROR_CLUSTER_TOKEN:\?/.test(s.environment.DSMIRROR_CLUSTER_TOKEN ?? '')), 'on the bucket, with a cluster token compose insists on')
+  t.equal(new Set(replicas.flatMap(([, s]) => s.volumes ?? [])).size, 3, 'each with its own L1 volume')
   for (const [name, s] of Object.entries(compose.services).filter(([name]) => name.startsWith('dsmirror'))) {
     t.equal(s.read_only, true, `${name} runs with a read-only root filesystem`)
     // Compose's ${NAME:?message} stops when NAME is unset; a set value stands in here.
-    const environment = Object.fromEntries(Object.entries(s.environment ?? {}).map(([k, v]) => [k, v.replace(/^\$\{([A-Z_]+):\?[^}]*\}$/, 'set-by-the-user-$1')]))
+    const environment = Object.fromEntries(Object.entries(s.environment ?? {}).map(([k, v]) => [k, v.replace(/^\$\{([A-Z0-9_]+):\?[^}]*\}$/, (_, name: string) => USER_VALUES[name] ?? `set-by-the-user-${name}`)]))
     const env = { ...IMAGE_ENV, ...environment }
     const imageConfig = parseYaml(readFileSync(join(ROOT, 'docker/config.yaml'), 'utf8')) as unknown
     t.doesNotThrow(() => parseConfig(imageConfig, { env, cwd: '/app' }), `${name}: environment is a valid config`)

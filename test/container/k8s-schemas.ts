@@ -47,7 +47,10 @@ const containerProperties = {
     items: closed({
       name: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' },
       value: { type: 'string' },
-      valueFrom: closed({ secretKeyRef: closed({ name: str, key: str, optional: bool }, ['name', 'key']) })
+      valueFrom: closed({
+        secretKeyRef: closed({ name: str, key: str, optional: bool }, ['name', 'key']),
+        fieldRef: closed({ fieldPath: { enum: ['metadata.name', 'metadata.namespace', 'status.podIP', 'spec.nodeName'] } }, ['fieldPath'])
+      })
     }, ['name'])
   },
   ports: { type: 'array', items: closed({ name: { type: 'string', pattern: '^[a-z0-9-]{1,15}$' }, containerPort: { type: 'integer', minimum: 1, maximum: 65535 }, protocol: { enum: ['TCP', 'UDP'] } }, ['containerPort']) },
@@ -107,6 +110,7 @@ export const K8S_SCHEMAS: Record<string, Record<string, unknown>> = {
   Service: kind('v1', 'Service', {
     spec: closed({
       type: { enum: ['ClusterIP', 'NodePort', 'LoadBalancer'] },
+      clusterIP: str,
       selector: strMap,
       ports: { type: 'array', minItems: 1, items: closed({ name: str, port: int, targetPort: portRef, protocol: { enum: ['TCP', 'UDP'] } }, ['port']) }
     }, ['selector', 'ports'])
