@@ -603,7 +603,8 @@ export class S3Store implements CacheStore {
    */
   async sweep (orphanAgeMs = S3_ORPHAN_AGE_MS): Promise<{ uploadsAborted: number, dataDeleted: number }> {
     await this.#loadIndex()
-    const s3Now = (await this.bucket.serverNow())?.getTime() ?? Date.now()
+    // The Date header rounds down to the second while LastModified may carry milliseconds (RGW).
+    const s3Now = ((await this.bucket.serverNow())?.getTime() ?? Date.now()) + 999
     const old = (d: Date | null): boolean => d !== null && s3Now - d.getTime() >= orphanAgeMs
     let uploadsAborted = 0
     let dataDeleted = 0
