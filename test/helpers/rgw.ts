@@ -6,13 +6,15 @@
 //   2. else, when radosgw is installed, a cluster of this test file's own in a temp dir, on free ports;
 //   3. else the tests skip with the reason, and fail under CI=true (like test/e2e's clients).
 import { execFile } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { readFile, mkdtemp, rm, access, constants } from 'node:fs/promises'
-import { createServer } from 'node:net'
+import { createServer as createTcpServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import { request as httpRequest, createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import type { Test } from 'tap'
 
 const run = promisify(execFile)
@@ -40,7 +42,7 @@ export function parseExports (text: string): Record<string, string> {
 
 async function freePort (): Promise<number> {
   return await new Promise((resolve, reject) => {
-    const server = createServer()
+    const server = createTcpServer()
     server.once('error', reject)
     server.listen(0, '127.0.0.1', () => {
       const address = server.address()
@@ -103,4 +105,33 @@ export async function useRgw (t: Test): Promise<Rgw | { skip: string }> {
 /** A prefix no other test run or location shares (tests of one RGW never see each other's objects). */
 export function uniquePrefix (label: string): string {
   return `test-${randomBytes(6).toString('hex')}-${label}/`
+}
+
+/**
+ * An engine that ignores conditional writes (issue 19 item 4): RGW behind a front on 127.0.0.1
+ * that answers every conditional PutObject 200, whatever RGW said. A front that strips
+ * If-None-Match / If-Match cannot stand in: SigV4 signs both headers, so RGW would answer 403
+ * SignatureDoesNotMatch and a test would see the unreachable-bucket error instead.
+ */
+export async function ignoringFront (t: Test, target: URL): Promise<string> {
+  let fakes = 0
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const conditional = req.method === 'PUT' && (req.headers['if-none-match'] !== undefined || req.headers['if-match'] !== undefined)
+    const upstream = httpRequest({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+      if (conditional && answer.statusCode === 412) {
+        answer.resume()
+        fakes++
+        res.writeHead(200, { etag: `"${createHash('md5').update(String(fakes)).digest('hex')}"`, 'content-length': '0' })
+        res.end()
+        return
+      }
+      res.writeHead(answer.statusCode ?? 502, answer.headers)
+      answer.pipe(res)
+    })
+    upstream.on('error', () => { res.destroy() })
+    req.pipe(upstream)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(async () => { server.closeAllConnections(); await new Promise((resolve) => server.close(resolve)) })
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
 }

@@ -1,44 +1,15 @@
 // Issue 19 item 4: a store that ignores conditional writes is refused at start-up, with a stable
 // code naming the way out (cluster.singleFlight: false), and runs only when the operator says so.
-// The engine that ignores them is RGW behind a small front on 127.0.0.1 that answers every
-// conditional PutObject 200, whatever RGW said. (A front that strips If-None-Match / If-Match
-// cannot be used: SigV4 signs both headers, so RGW would answer 403 SignatureDoesNotMatch and the
-// test would show the unreachable-bucket error instead.)
-import { createHash } from 'node:crypto'
-import { request as httpRequest, createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+// The engine that ignores them is RGW behind ignoringFront (test/helpers/rgw.ts).
 import pino from 'pino'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { probeConditionalWrites } from '../../server/cache/s3/conditional-write-probe.js'
 import { openS3Store } from '../../server/cache/s3/open-s3-store.js'
 import { S3Bucket } from '../../server/cache/s3/s3-client.js'
-import { useRgw, uniquePrefix } from '../helpers/rgw.js'
+import { ignoringFront, useRgw, uniquePrefix } from '../helpers/rgw.js'
 
 const log = pino({ level: 'silent' })
 const rgw = await useRgw(t)
-
-async function ignoringFront (t: Test, target: URL): Promise<string> {
-  let fakes = 0
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const conditional = req.method === 'PUT' && (req.headers['if-none-match'] !== undefined || req.headers['if-match'] !== undefined)
-    const upstream = httpRequest({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
-      if (conditional && answer.statusCode === 412) {
-        answer.resume()
-        fakes++
-        res.writeHead(200, { etag: `"${createHash('md5').update(String(fakes)).digest('hex')}"`, 'content-length': '0' })
-        res.end()
-        return
-      }
-      res.writeHead(answer.statusCode ?? 502, answer.headers)
-      answer.pipe(res)
-    })
-    upstream.on('error', () => { res.destroy() })
-    req.pipe(upstream)
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(async () => { server.closeAllConnections(); await new Promise((resolve) => server.close(resolve)) })
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-}
 
 if ('skip' in rgw) {
   t.test('the conditional-write probe', { skip: rgw.skip }, () => {})
