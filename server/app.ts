@@ -12,7 +12,6 @@ import { Allowlist } from './upstream/allowlist.js'
 import { connectionsCheckingInterval, createClientErrorHandler, type ClientErrorHandler } from './http/client-errors.js'
 import { DiskStore } from './cache/disk-store.js'
 import type { CacheStore } from './cache/cache-store.js'
-import { openS3Store } from './cache/s3/open-s3-store.js'
 import { answerFrameworkError, registerErrorHandlers } from './http/error-handler.js'
 import { registerRequestLog } from './http/request-log.js'
 import { isLoopbackAddress, isLoopbackHost } from '../config/loopback.js'
@@ -105,7 +104,8 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
   // store.kind s3 (issue 19; docs/s3.md): refused here, before any listener, when the bucket does
   // not answer or ignores conditional writes (unless cluster.singleFlight is false).
   const shared = config.store.kind === 's3'
-    ? await openS3Store({ s3: config.store.s3, singleFlight: config.cluster.singleFlight, dir: config.cache.dir, maxSize: config.cache.maxSize, log: storeLog, now })
+    // Loaded only for kind s3: the AWS SDK costs ~170 ms of start-up (research/s3-tier.md §5).
+    ? await (await import('./cache/s3/open-s3-store.js')).openS3Store({ s3: config.store.s3, singleFlight: config.cluster.singleFlight, dir: config.cache.dir, maxSize: config.cache.maxSize, log: storeLog, now })
     : null
   const disk = shared?.l1 ?? await DiskStore.open({ dir: config.cache.dir, maxSize: config.cache.maxSize, log: storeLog, now })
   const store: CacheStore = shared ?? disk
