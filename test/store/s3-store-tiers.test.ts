@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3'
+import { ListMultipartUploadsCommand, ListPartsCommand } from '@aws-sdk/client-s3'
 import pino from 'pino'
 import t, { type Test } from 'tap'
 import type { EntryMeta } from '../../server/cache/cache-store.js'
@@ -117,13 +117,67 @@ if ('skip' in rgw) {
     t.equal(store.tierStats.bytesUploaded, body.length)
   })
 
+  t.test('parts go up while the body is still being staged (issue 19 item 2), completed only at commit', async (t) => {
+    const prefix = uniquePrefix('spool')
+    const store = await open(t, rgw, prefix)
+    const key = keyOf('spooled')
+    const body = makeBytes(2 * S3_MIN_PART_BYTES + 4321, 8)
+    const room = await store.reserve(body.length)
+    if (typeof room === 'string') throw new Error(room)
+    const handle = await store.staging.open(key)
+    room.use(body.length)
+    // The first two parts' bytes, written in two writes as a download does: the body is not complete.
+    const firstParts = 2 * S3_MIN_PART_BYTES
+    await handle.write(body, 0, S3_MIN_PART_BYTES, 0)
+    await handle.writev([body.subarray(S3_MIN_PART_BYTES, firstParts)], S3_MIN_PART_BYTES)
+    const uploading = await waitUntil(async () => {
+      const out = await store.bucket.client.send(new ListMultipartUploadsCommand({ Bucket: rgw.bucket, Prefix: prefix }))
+      const upload = out.Uploads?.[0]
+      if (upload?.UploadId === undefined || upload.Key === undefined) return null
+      const parts = await store.bucket.client.send(new ListPartsCommand({ Bucket: rgw.bucket, Key: upload.Key, UploadId: upload.UploadId }))
+      return (parts.Parts?.length ?? 0) === 2 ? upload.Key : null
+    }, { what: 'two parts uploaded before the body is complete' })
+    t.equal(await store.bucket.get(store.metaKey(key)), null, 'nothing is visible in the bucket yet')
+    await handle.write(body, firstParts, body.length - firstParts, firstParts)
+    const { durable } = await store.commit(metaFor(key, body), handle, room)
+    await durable
+    await handle.close()
+    const pointer = (JSON.parse((await store.bucket.get(store.metaKey(key)))?.body.toString() ?? '{}') as { s3: { dataKey: string, dataETag: string } }).s3
+    t.equal(pointer.dataKey, uploading, 'the spooled upload is the committed body')
+    t.match(pointer.dataETag, /-3"$/, 'three parts')
+    const hash = createHash('sha256')
+    for await (const chunk of await store.bucket.getRange(pointer.dataKey, 0, body.length - 1, pointer.dataETag) as AsyncIterable<Buffer>) hash.update(chunk)
+    t.equal(hash.digest('hex'), sha256(body), 'and re-hashes to the source')
+  })
+
+  t.test('a staged body rewritten from the start is not spooled: the commit uploads the file', async (t) => {
+    const prefix = uniquePrefix('spool-rewrite')
+    const store = await open(t, rgw, prefix)
+    const key = keyOf('rewritten')
+    const stale = makeBytes(S3_MIN_PART_BYTES + 10, 9)
+    const body = makeBytes(2 * S3_MIN_PART_BYTES + 10, 10)
+    const room = await store.reserve(body.length)
+    if (typeof room === 'string') throw new Error(room)
+    const handle = await store.staging.open(key)
+    room.use(body.length)
+    await handle.write(stale, 0, stale.length, 0)
+    await handle.write(body, 0, body.length, 0)
+    const { durable } = await store.commit(metaFor(key, body), handle, room)
+    await durable
+    await handle.close()
+    const second = await open(t, rgw, prefix)
+    t.ok(body.equals(await readAll(second, key)), 'the bucket holds the committed bytes, not the first ones')
+    const left = await store.bucket.client.send(new ListMultipartUploadsCommand({ Bucket: rgw.bucket, Prefix: prefix }))
+    t.same(left.Uploads ?? [], [], 'the given-up upload was aborted')
+  })
+
   t.test('an upload that fails is aborted and publishes nothing', async (t) => {
     const prefix = uniquePrefix('abort')
     const store = await open(t, rgw, prefix)
     const key = keyOf('bad')
     const body = makeBytes(2 * S3_MIN_PART_BYTES + 10, 3)
     // The staged bytes are not those download.ts verified: the upload must not complete.
-    await t.rejects((await put(store, key, body, sha256(Buffer.from('other')))).durable, /changed on disk/)
+    await t.rejects((await put(store, key, body, sha256(Buffer.from('other')))).durable, /is not the verified one|changed on disk/)
     t.equal(await store.bucket.get(store.metaKey(key)), null, 'no meta object')
     const uploads = await store.bucket.client.send(new ListMultipartUploadsCommand({ Bucket: rgw.bucket, Prefix: prefix }))
     t.same(uploads.Uploads ?? [], [], 'no multipart upload left behind')

@@ -9,7 +9,7 @@
 // (the `durable` promise): upload from the staged file (already length- and sha256-checked by
 // download.ts, hashed again as it is read), then the meta PUT with If-None-Match: * (If-Match for
 // a replacement). A reader elsewhere never sees a data object without meta, nor meta before data.
-import { createHash } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import type { FileHandle } from 'node:fs/promises'
 import { PassThrough, Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -20,6 +20,7 @@ import type {
 } from '../cache-store.js'
 import type { DiskStore } from '../disk-store.js'
 import type { Staging } from '../staging.js'
+import { PartSpooler } from './part-spooler.js'
 import { S3_PART_CONCURRENCY, S3Bucket, md5Base64 } from './s3-client.js'
 
 const MiB = 1024 * 1024
@@ -133,6 +134,8 @@ export class S3Store implements CacheStore {
   /** Keys download.ts is staging through `staging` (until commit or removal): never back-filled meanwhile. */
   readonly #staged = new Set<string>()
   readonly #staging: Staging
+  /** Uploads running while their download stages (part-spooler.ts), by key. */
+  readonly #spools = new Map<string, PartSpooler>()
   #health: { at: number, answer: CacheHealth } | null = null
   #sweepTimer: NodeJS.Timeout | null = null
   #closed = false
@@ -155,8 +158,14 @@ export class S3Store implements CacheStore {
   #guardedStaging (staging: Staging): Staging {
     const staged = this.#staged
     const backfilling = this.#backfilling
+    const dropSpool = (key: string): void => {
+      const spool = this.#spools.get(key)
+      if (spool === undefined) return
+      this.#spools.delete(key)
+      void this.#track(spool.abort('the staged body was dropped'))
+    }
     return new Proxy(staging, {
-      get (target, prop) {
+      get: (target, prop) => {
         const value: unknown = Reflect.get(target, prop, target)
         if (typeof value !== 'function') return value
         if (prop === 'open') {
@@ -167,13 +176,26 @@ export class S3Store implements CacheStore {
               running.abort.abort()
               await running.done
             }
-            return await target.open(key, from)
+            dropSpool(key)
+            const handle = await target.open(key, from)
+            const spool = new PartSpooler({
+              bucket: this.bucket,
+              handle,
+              dataKey: this.#newDataKey(key),
+              partSize: partSizeFor(0, this.#minPartSize),
+              from: from ?? 0,
+              log: this.#log,
+              onAbort: () => { this.#tier.uploadsAborted++ }
+            })
+            this.#spools.set(key, spool)
+            return spool.watchedHandle()
           }
         }
-        if (prop === 'remove' || prop === 'forget') {
-          return async (key: string) => {
+        if (prop === 'remove' || prop === 'forget' || prop === 'quarantine') {
+          return async (key: string, ...rest: unknown[]) => {
             staged.delete(key)
-            await (value as (key: string) => Promise<void>).call(target, key)
+            dropSpool(key)
+            return await (value as (key: string, ...rest: unknown[]) => Promise<unknown>).call(target, key, ...rest)
           }
         }
         return (value as (...args: unknown[]) => unknown).bind(target)
@@ -404,12 +426,25 @@ export class S3Store implements CacheStore {
   }
 
   async commit (meta: EntryMeta, staged: FileHandle, room: Reservation): Promise<Commit> {
-    const local = await this.l1.commit(meta, staged, room)
+    const spool = this.#spools.get(meta.key) ?? null
+    this.#spools.delete(meta.key)
+    let local: Commit
+    try {
+      local = await this.l1.commit(meta, staged, room)
+    } catch (err) {
+      if (spool !== null) void this.#track(spool.abort('the commit failed'))
+      throw err
+    }
     this.#staged.delete(meta.key)
     // Only a body on stable storage here is uploaded: a crashed one must not reappear from S3.
     const durable = this.#chain(meta.key, async () => {
-      await local.durable
-      await this.#upload(meta, staged)
+      try {
+        await local.durable
+      } catch (err) {
+        if (spool !== null) await spool.abort('the body is not durable')
+        throw err
+      }
+      await this.#upload(meta, staged, spool)
     }).then(async () => {
       // Outside the key's chain: evictions run in their own keys' chains (no wait cycle between two keys).
       await this.#enforceBudget(meta.key)
@@ -417,10 +452,22 @@ export class S3Store implements CacheStore {
     return { durable }
   }
 
-  async #upload (meta: EntryMeta, staged: FileHandle): Promise<void> {
-    const fillId = `${this.#now().toString(36).padStart(9, '0')}-${createHash('sha256').update(Math.random().toString()).digest('hex').slice(0, 12)}`
-    const dataKey = `${this.#dataPrefix(meta.key)}${fillId}`
+  #newDataKey (key: string): string {
+    const fillId = `${this.#now().toString(36).padStart(9, '0')}-${randomBytes(6).toString('hex')}`
+    return `${this.#dataPrefix(key)}${fillId}`
+  }
+
+  async #upload (meta: EntryMeta, staged: FileHandle, spool: PartSpooler | null): Promise<void> {
     const partSize = partSizeFor(meta.size, this.#minPartSize)
+    if (spool !== null) {
+      const spooled = await spool.finish(meta.size, meta.sha256, partSize)
+      if (spooled !== null) {
+        this.#tier.bytesUploaded += meta.size
+        await this.#publish({ ...meta, s3: { dataKey: spool.dataKey, dataETag: spooled.dataETag } })
+        return
+      }
+    }
+    const dataKey = this.#newDataKey(meta.key)
     const hash = createHash('sha256')
     const readPart = async (start: number, length: number): Promise<Buffer> => {
       const buffer = Buffer.alloc(length)
@@ -447,10 +494,14 @@ export class S3Store implements CacheStore {
       dataETag = await this.#multipart(dataKey, meta.size, partSize, readPart, checkDigest)
     }
     this.#tier.bytesUploaded += meta.size
+    await this.#publish({ ...meta, s3: { dataKey, dataETag } })
+  }
+
+  async #publish (stored: StoredMeta): Promise<void> {
     try {
-      await this.#publishMeta({ ...meta, s3: { dataKey, dataETag } })
+      await this.#publishMeta(stored)
     } catch (err) {
-      await this.bucket.delete(dataKey).catch(() => {})
+      await this.bucket.delete(stored.s3.dataKey).catch(() => {})
       throw err
     }
   }
@@ -682,6 +733,8 @@ export class S3Store implements CacheStore {
     if (this.#closed) return
     this.#closed = true
     if (this.#sweepTimer !== null) clearInterval(this.#sweepTimer)
+    for (const spool of this.#spools.values()) void this.#track(spool.abort('the store is closing'))
+    this.#spools.clear()
     await Promise.allSettled([...this.#background])
     await this.l1.close()
     this.bucket.destroy()
