@@ -11,6 +11,7 @@ import { checkAdminRequest, configuredNames } from './routes/admin-guard.js'
 import { Allowlist } from './upstream/allowlist.js'
 import { connectionsCheckingInterval, createClientErrorHandler, type ClientErrorHandler } from './http/client-errors.js'
 import { DiskStore } from './cache/disk-store.js'
+import type { CacheStore } from './cache/cache-store.js'
 import { answerFrameworkError, registerErrorHandlers } from './http/error-handler.js'
 import { registerRequestLog } from './http/request-log.js'
 import { isLoopbackAddress, isLoopbackHost } from '../config/loopback.js'
@@ -52,10 +53,13 @@ declare module 'fastify' {
     dsmirror: {
       config: DsmirrorConfig
       /**
-       * The store this app composed. Production code reads it as a CacheStore (cache-store.ts);
-       * it is typed as the concrete DiskStore so tests can reach its directory layout.
+       * This replica's disk store: the whole store for store.kind disk, the L1 for s3. Typed as
+       * the concrete DiskStore so tests can reach its directory layout; production code reads
+       * `cacheStore`.
        */
       store: DiskStore
+      /** The store this app composed (cache-store.ts): the DiskStore, or the S3Store with it as L1 (issue 19). */
+      cacheStore: CacheStore
       cache: MirrorCache
       /** The Hugging Face mode (null when huggingface.mount is false) and its content-addressed blobs. */
       hf: HfMode | null
@@ -96,14 +100,23 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
     allowAddresses: config.upstream.allowAddresses,
     ...(deps.lookup === undefined ? {} : { lookup: deps.lookup })
   })
-  const store = await DiskStore.open({ dir: config.cache.dir, maxSize: config.cache.maxSize, log: log.child({ module: 'cache' }), now })
+  const storeLog = log.child({ module: 'cache' })
+  // store.kind s3 (issue 19; docs/s3.md): refused here, before any listener, when the bucket does
+  // not answer or ignores conditional writes (unless cluster.singleFlight is false).
+  const shared = config.store.kind === 's3'
+    // Loaded only for kind s3: the AWS SDK costs ~170 ms of start-up (research/s3-tier.md §5).
+    ? await (await import('./cache/s3/open-s3-store.js')).openS3Store({ s3: config.store.s3, singleFlight: config.cluster.singleFlight, dir: config.cache.dir, maxSize: config.cache.maxSize, log: storeLog, now })
+    : null
+  const disk = shared?.l1 ?? await DiskStore.open({ dir: config.cache.dir, maxSize: config.cache.maxSize, log: storeLog, now })
+  const store: CacheStore = shared ?? disk
   const recentErrors = new RecentErrors({ now })
   const metrics: Metrics = new Metrics({
     store,
     // Blob downloads (the Hugging Face mode) are downloads in flight too.
     downloads: () => blobs.downloads.size === 0 ? cache.downloads : new Map([...cache.downloads, ...blobs.downloads]),
     recentErrors,
-    now
+    now,
+    ...(shared === null ? {} : { tier: () => shared.tierStats })
   })
   const forward = config.forwardProxy.enabled ? await buildForwardProxy(config, deps, { allowedHosts, allowlist, log, now, metrics, recentErrors }) : null
   const clientErrorHandler = createClientErrorHandler({
@@ -186,7 +199,7 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
       upstream.setCa(bundle.certificates).catch((err: unknown) => { log.warn({ err }, 'closing the previous upstream dispatcher failed') })
     }
   })
-  app.decorate('dsmirror', { config, store, cache, hf, blobs, upstream, caBundle, caWatcher, clientErrorHandler, forwardProxy: forward })
+  app.decorate('dsmirror', { config, store: disk, cacheStore: store, cache, hf, blobs, upstream, caBundle, caWatcher, clientErrorHandler, forwardProxy: forward })
   // What the cache did, set with setCacheStatus (server/cache/cache-status.ts) wherever the header is.
   app.decorateReply('cacheStatus', null)
 
@@ -203,7 +216,7 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
   registerRequestLog(app)
   registerErrorHandlers(app)
   registerOpsRoutes(app, { config, store, proxyCaPem: forward?.ca.certPem ?? null })
-  await app.register(statusPage, { config, store, cache, metrics, recentErrors, now, hf })
+  await app.register(statusPage, { config, store, cache, metrics, recentErrors, now, hf, ...(shared === null ? {} : { tier: { stats: () => shared.tierStats, l1: disk } }) })
   await app.register(adminApi, { targetOptions, isLoopback: deps.isLoopback ?? isLoopbackAddress })
   await registerMirrorRoutes(app, { cache, upstream, targetOptions, ...(forward === null ? {} : { forwardScheme: (req) => forward.proxy.forwardScheme(req) }) })
   if (hf !== null && config.huggingface.mount !== false) await registerHfRoutes(app, { mount: config.huggingface.mount, mode: hf })
