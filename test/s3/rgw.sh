@@ -152,6 +152,11 @@ log "osd up+in (+$(since) s)"
 # --- rgw --- radosgw forks only after it has reached the mon and opened its pools: bound it
 timeout "$TIMEOUT" radosgw -n client.rgw.x 2>>"$DIR/log/radosgw-start.err" \
   || { log "radosgw failed to start"; tail -20 "$DIR/log/client.rgw.x.log" >&2; exit 1; }
+# The forked daemon writes its pid file a moment after the parent returns (seen missing under load)
+until [ -s "$DIR/run/client.rgw.x.pid" ]; do
+  [ "$(date +%s)" -lt "$deadline" ] || { log "radosgw wrote no pid file"; tail -20 "$DIR/log/client.rgw.x.log" >&2; exit 1; }
+  sleep 0.1
+done
 RGW_PID=$(cat "$DIR/run/client.rgw.x.pid")
 until curl -fsS -o /dev/null "http://127.0.0.1:$RGW_PORT/" 2>/dev/null; do
   alive "$RGW_PID" || { log "radosgw (pid $RGW_PID) died"; tail -20 "$DIR/log/client.rgw.x.log" >&2; exit 1; }
