@@ -27,6 +27,8 @@ import { RecentErrors } from './recent-errors.js'
 import { REDACTING_SERIALIZERS } from './http/redact-url.js'
 import { statusPage } from './routes/status-page.js'
 import { Upstream } from './upstream/upstream.js'
+import { buildClusterSingleFlight } from './cluster/cluster-setup.js'
+import type { ClusterSingleFlight } from './cluster/single-flight.js'
 import { loadOrCreateInterceptionCa } from '../certs/interception-ca.js'
 import { LeafContexts } from '../certs/leaf-contexts.js'
 import type { LocalCa } from '../certs/local-ca-store.js'
@@ -67,6 +69,8 @@ declare module 'fastify' {
       clientErrorHandler: ClientErrorHandler
       /** The forward proxy and its interception CA (routes/forward-proxy.ts), null when forwardProxy.enabled is false. */
       forwardProxy: { proxy: ForwardProxy, ca: LocalCa, leaves: LeafContexts } | null
+      /** Cross-replica single flight (server/cluster/, issue 19); null unless store.kind s3 with cluster.singleFlight. */
+      cluster: ClusterSingleFlight | null
     }
   }
 }
@@ -115,9 +119,11 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
       recentErrors.record({ code: error.code, status: error.statusCode, method: null, url: '(request never parsed)', message: error.message, reqId: null })
     }
   })
+  const cluster = buildClusterSingleFlight(config, log)
   const cache: MirrorCache = new MirrorCache({
     store,
     upstream,
+    ...(cluster === null ? {} : { cluster }),
     immutable: config.cache.immutable,
     revalidateAfter: config.cache.revalidateAfter,
     serveStale: config.cache.serveStale,
@@ -186,7 +192,8 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
       upstream.setCa(bundle.certificates).catch((err: unknown) => { log.warn({ err }, 'closing the previous upstream dispatcher failed') })
     }
   })
-  app.decorate('dsmirror', { config, store, cache, hf, blobs, upstream, caBundle, caWatcher, clientErrorHandler, forwardProxy: forward })
+  app.decorate('dsmirror', { config, store, cache, hf, blobs, upstream, caBundle, caWatcher, clientErrorHandler, forwardProxy: forward, cluster })
+  if (cluster !== null) app.addHook('onClose', async () => { await cluster.close() })
   // What the cache did, set with setCacheStatus (server/cache/cache-status.ts) wherever the header is.
   app.decorateReply('cacheStatus', null)
 

@@ -20,6 +20,7 @@ import { isDsmError } from '../errors.js'
 import { startHttpsListener } from '../http/https-listener.js'
 import { listenOnIpv6Loopback } from '../http/ipv6-loopback.js'
 import { recordListenerUrl } from '../http/listener-urls.js'
+import { startPeerListener } from '../cluster/cluster-setup.js'
 
 /** How long a graceful shutdown may take before the process exits anyway. */
 export const SHUTDOWN_GRACE_MS = 8_000
@@ -83,6 +84,8 @@ async function listen (app: FastifyInstance, config: DsmirrorConfig, log: Logger
     if (companion !== null) companions.push(companion)
   }
   if (urls.length === 0) throw new Error('No listener is enabled: set listen.http, or listen.https with tls.mode auto or files.')
+  // Issue 19: the internal listener other replicas stream in-flight downloads from (not in urls: it is not for clients).
+  await startPeerListener(app, config, log)
   return urls
 }
 

@@ -1,0 +1,73 @@
+// Composes cluster-wide single flight from the config (issue 19 item 3): the lease store is the
+// S3 bucket of store.s3, so there is no other service to run. Used by app.ts (the coordinator)
+// and cli.ts (the peer listener, which listens).
+import { S3Client } from '@aws-sdk/client-s3'
+import type { FastifyInstance } from 'fastify'
+import type { Logger } from 'pino'
+import type { DsmirrorConfig } from '../../config/schema.js'
+import { Leases, S3LeaseIo } from './lease.js'
+import { buildPeerApp } from './peer-listener.js'
+import { ClusterSingleFlight } from './single-flight.js'
+
+/**
+ * The bucket client of the leases. Credentials come from the SDK's default chain (the AWS_*
+ * variables, ~/.aws files, instance roles), never from the YAML. Checksums only when an
+ * operation requires them: RGW 16 and other engines reject the SDK's newer default trailers
+ * (rgw-recipe.md §4). When the S3 store (server/cache/s3/) lands, it can hand its client here.
+ */
+export function leaseS3Client (s3: DsmirrorConfig['store']['s3']): S3Client {
+  return new S3Client({
+    region: s3.region,
+    ...(s3.endpoint === null ? {} : { endpoint: s3.endpoint }),
+    forcePathStyle: s3.forcePathStyle ?? s3.endpoint !== null,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED'
+  })
+}
+
+/** The coordinator, or null when this replica decides alone (disk store, singleFlight off, no peer listener). */
+export function buildClusterSingleFlight (config: DsmirrorConfig, log: Logger, client?: S3Client): ClusterSingleFlight | null {
+  const { store, cluster } = config
+  if (store.kind !== 's3' || !cluster.singleFlight || cluster.peer === false || store.s3.bucket === null) return null
+  const clusterLog = log.child({ module: 'cluster' })
+  const io = new S3LeaseIo(client ?? leaseS3Client(store.s3), store.s3.bucket)
+  const leases = new Leases({
+    io,
+    prefix: store.s3.prefix,
+    ttlMs: cluster.leaseTtl,
+    ...(cluster.advertiseUrl === null ? {} : { addr: cluster.advertiseUrl }),
+    events: {
+      acquired: (_key, takeover) => { if (takeover) single.stats.takenOver++; else single.stats.acquired++ },
+      fenced: (key) => { single.stats.lost++; clusterLog.warn({ key }, 'another replica took over this download\'s lease: no longer serving it to peers') },
+      released: () => { single.stats.released++ }
+    },
+    onError: (err, key) => { clusterLog.warn({ err, key }, 'lease heartbeat or release failed; retried at the next beat') }
+  })
+  const single: ClusterSingleFlight = new ClusterSingleFlight({ leases, token: cluster.token, log: clusterLog })
+  return single
+}
+
+/**
+ * Starts the peer listener on cluster.peer and makes its origin the one leases name (unless
+ * cluster.advertiseUrl says otherwise). Closed with the app. Returns its origin.
+ */
+export async function startPeerListener (app: FastifyInstance, config: DsmirrorConfig, log: Logger): Promise<string | null> {
+  const single = app.dsmirror.cluster
+  const peer = config.cluster.peer
+  if (single === null || peer === false) return null
+  const peerApp = await buildPeerApp({
+    host: peer.host,
+    port: peer.port,
+    token: config.cluster.token,
+    cluster: single,
+    downloads: () => app.dsmirror.cache.downloads,
+    store: app.dsmirror.store,
+    log
+  })
+  const url = await peerApp.listen({ host: peer.host, port: peer.port })
+  if (config.cluster.advertiseUrl === null) single.leases.setAddr(url)
+  // Peers first, then the leases: a replica shutting down stops serving peers, then marks its leases released.
+  app.addHook('onClose', async () => { await peerApp.close() })
+  log.info({ url, advertised: single.leases.addr }, 'cluster peer listener is serving')
+  return url
+}
