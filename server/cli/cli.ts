@@ -69,6 +69,8 @@ async function listen (app: FastifyInstance, config: DsmirrorConfig, log: Logger
   // the hook is added now because the HTTPS listener makes the app ready.
   const companions: net.Server[] = []
   app.addHook('preClose', async () => { for (const companion of companions) companion.close() })
+  // Issue 19: the internal listener other replicas stream in-flight downloads from (not in urls: it is not for clients).
+  await startPeerListener(app, config, log)
   const https = await startHttpsListener(app, config, { logger: log })
   const urls: string[] = []
   const http = config.listen.http
@@ -84,8 +86,6 @@ async function listen (app: FastifyInstance, config: DsmirrorConfig, log: Logger
     if (companion !== null) companions.push(companion)
   }
   if (urls.length === 0) throw new Error('No listener is enabled: set listen.http, or listen.https with tls.mode auto or files.')
-  // Issue 19: the internal listener other replicas stream in-flight downloads from (not in urls: it is not for clients).
-  await startPeerListener(app, config, log)
   return urls
 }
 

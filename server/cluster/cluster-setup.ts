@@ -49,7 +49,7 @@ export function buildClusterSingleFlight (config: DsmirrorConfig, log: Logger, c
 
 /**
  * Starts the peer listener on cluster.peer and makes its origin the one leases name (unless
- * cluster.advertiseUrl says otherwise). Closed with the app. Returns its origin.
+ * cluster.advertiseUrl says otherwise). Closed with the app; call it before the app listens. Returns its origin.
  */
 export async function startPeerListener (app: FastifyInstance, config: DsmirrorConfig, log: Logger): Promise<string | null> {
   const single = app.dsmirror.cluster
@@ -64,10 +64,11 @@ export async function startPeerListener (app: FastifyInstance, config: DsmirrorC
     store: app.dsmirror.store,
     log
   })
+  // Added before anything listens (Fastify refuses hooks afterwards). Peers stop first, then the
+  // app's own onClose marks this replica's leases released.
+  app.addHook('preClose', async () => { await peerApp.close() })
   const url = await peerApp.listen({ host: peer.host, port: peer.port })
   if (config.cluster.advertiseUrl === null) single.leases.setAddr(url)
-  // Peers first, then the leases: a replica shutting down stops serving peers, then marks its leases released.
-  app.addHook('onClose', async () => { await peerApp.close() })
   log.info({ url, advertised: single.leases.addr }, 'cluster peer listener is serving')
   return url
 }

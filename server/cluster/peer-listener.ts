@@ -4,7 +4,7 @@
 // committed entry): it never starts a download and never claims a lease, so two replicas can
 // never send each other round in a loop. Authenticated with cluster.token (SECURITY.md).
 import { createHash, timingSafeEqual } from 'node:crypto'
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
 import type { CacheStore } from '../cache/cache-store.js'
 import type { CacheStatus } from '../cache/cache-status.js'
@@ -44,7 +44,7 @@ export function bearerToken (header: string | undefined): string | null {
 }
 
 export async function buildPeerApp (opts: PeerListenerOptions): Promise<FastifyInstance> {
-  const app = Fastify({ loggerInstance: opts.log.child({ module: 'peer' }) as FastifyBaseLogger, disableRequestLogging: true })
+  const app = Fastify({ loggerInstance: opts.log.child({ module: 'peer' }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }) })
   app.decorateReply('cacheStatus', null)
   app.addHook('onRequest', async (request) => {
     if (opts.token === null) return
