@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from 'pino'
 import { Agent, request as undiciRequest } from 'undici'
 import type { Download } from '../cache/download.js'
-import { ClusterLeaderUnreachableError, isDsmError } from '../errors.js'
+import { ClusterLeaderUnreachableError } from '../errors.js'
 import { combineFieldLines, type Upstream, type UpstreamRequest, type UpstreamResponse } from '../upstream/upstream.js'
 import type { HeldLease, Leases } from './lease.js'
 
@@ -154,7 +154,7 @@ export class ClusterFlight {
       })
     } catch (err: unknown) {
       if (req.signal?.aborted === true) throw err
-      cluster.log.info({ key: this.#key, leader: addr, err: isDsmError(err) ? err : String(err) }, 'the leader did not answer; re-reading the lease')
+      cluster.log.info({ key: this.#key, leader: addr, reason: err instanceof Error ? err.message : String(err) }, 'the leader did not answer; re-reading the lease')
       return null
     }
     if (res.statusCode === 409 || res.statusCode >= 500 || res.statusCode === 401 || res.statusCode === 403) {

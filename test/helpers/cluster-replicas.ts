@@ -86,7 +86,11 @@ export async function fetchBody (url: string, timeoutMs: number, onFirstByte?: (
     let bytes = 0
     let firstByteAt: number | null = null
     let status = 0
+    let settled = false
     const done = (complete: boolean, error: string | null): void => {
+      // 'aborted', 'error' and 'end' may all fire for one cut response: the first one decides.
+      if (settled) return
+      settled = true
       clearTimeout(timer)
       resolve({ status, firstByteAt, bytes, sha256: hash.digest('hex'), complete, error })
     }
