@@ -13,7 +13,7 @@ import { Agent, request as undiciRequest } from 'undici'
 import type { Download } from '../cache/download.js'
 import { ClusterLeaderUnreachableError } from '../errors.js'
 import { combineFieldLines, type Upstream, type UpstreamRequest, type UpstreamResponse } from '../upstream/upstream.js'
-import type { HeldLease, Leases } from './lease.js'
+import { HTTP_DATE_RESOLUTION_MS, type HeldLease, type Leases } from './lease.js'
 
 export const PEER_PATH = '/_/peer/objects/'
 /** A follower re-reads the lease this often (a fraction of the TTL) while the leader cannot serve. */
@@ -112,7 +112,7 @@ export class ClusterFlight {
     // A leader keeps its upstream, fenced or not: its own clients are served from its temp file.
     if (this.#lease !== null) return await this.#upstream.request(url, req)
     const cluster = this.#cluster
-    const deadline = Date.now() + FOLLOWER_WAIT_TTLS * cluster.leases.ttlMs + 2 * 1000
+    const deadline = Date.now() + FOLLOWER_WAIT_TTLS * cluster.leases.ttlMs + HTTP_DATE_RESOLUTION_MS
     const pollMs = Math.max(MIN_FOLLOWER_POLL_MS, Math.floor(cluster.leases.ttlMs / FOLLOWER_POLL_FRACTION))
     let leader = ''
     cluster.stats.followersWaiting++

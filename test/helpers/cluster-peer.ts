@@ -15,6 +15,8 @@ export interface PeerFixture {
   peerUrl: string
   /** Requests the stand-in bucket endpoint received. */
   bucketRequests: () => number
+  /** Requests the peer listener received. */
+  peerRequests: () => number
 }
 
 export async function startPeerFixture (t: Test): Promise<PeerFixture> {
@@ -41,7 +43,9 @@ export async function startPeerFixture (t: Test): Promise<PeerFixture> {
     store: proxy.app.dsmirror.store,
     log: pino({ level: 'silent' })
   })
+  let peerCount = 0
+  peer.addHook('onRequest', async () => { peerCount++ })
   const peerUrl = await peer.listen({ host: '127.0.0.1', port: 0 })
   t.teardown(async () => { await peer.close() })
-  return { proxy, peerUrl, bucketRequests: () => count }
+  return { proxy, peerUrl, bucketRequests: () => count, peerRequests: () => peerCount }
 }
