@@ -102,7 +102,9 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
   })
   const store = await DiskStore.open({ dir: config.cache.dir, maxSize: config.cache.maxSize, log: log.child({ module: 'cache' }), now })
   const recentErrors = new RecentErrors({ now })
+  const cluster = buildClusterSingleFlight(config, log)
   const metrics: Metrics = new Metrics({
+    ...(cluster === null ? {} : { cluster: () => cluster.snapshot() }),
     store,
     // Blob downloads (the Hugging Face mode) are downloads in flight too.
     downloads: () => blobs.downloads.size === 0 ? cache.downloads : new Map([...cache.downloads, ...blobs.downloads]),
@@ -119,7 +121,6 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
       recentErrors.record({ code: error.code, status: error.statusCode, method: null, url: '(request never parsed)', message: error.message, reqId: null })
     }
   })
-  const cluster = buildClusterSingleFlight(config, log)
   const cache: MirrorCache = new MirrorCache({
     store,
     upstream,
@@ -210,7 +211,7 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
   registerRequestLog(app)
   registerErrorHandlers(app)
   registerOpsRoutes(app, { config, store, proxyCaPem: forward?.ca.certPem ?? null })
-  await app.register(statusPage, { config, store, cache, metrics, recentErrors, now, hf })
+  await app.register(statusPage, { config, store, cache, metrics, recentErrors, now, hf, cluster })
   await app.register(adminApi, { targetOptions, isLoopback: deps.isLoopback ?? isLoopbackAddress })
   await registerMirrorRoutes(app, { cache, upstream, targetOptions, ...(forward === null ? {} : { forwardScheme: (req) => forward.proxy.forwardScheme(req) }) })
   if (hf !== null && config.huggingface.mount !== false) await registerHfRoutes(app, { mount: config.huggingface.mount, mode: hf })

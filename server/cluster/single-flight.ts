@@ -39,6 +39,15 @@ export interface ClusterStats {
   followersStreaming: number
 }
 
+/** What the status page and /_/metrics show of the cluster (issue 19 item 7). */
+export interface ClusterSnapshot extends ClusterStats {
+  /** Leases this replica holds now (downloads it leads for the cluster). */
+  leasesHeld: number
+  /** The origin peers reach this replica at (cluster.advertiseUrl or the peer listener's). */
+  advertised: string
+  leaseTtl: number
+}
+
 export interface SingleFlightOptions {
   leases: Leases
   /** Sent as a bearer token to peers (cluster.token); null on a loopback-only cluster. */
@@ -65,6 +74,10 @@ export class ClusterSingleFlight {
   /** The "upstream" of a miss's Download (mirror-cache's one hook); `watch` it once created. */
   flight (key: string, upstream: Upstream): ClusterFlight {
     return new ClusterFlight(this, key, upstream)
+  }
+
+  snapshot (): ClusterSnapshot {
+    return { ...this.stats, leasesHeld: this.leases.held.size, advertised: this.leases.addr, leaseTtl: this.leases.ttlMs }
   }
 
   async close (): Promise<void> {

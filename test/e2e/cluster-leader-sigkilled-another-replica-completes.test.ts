@@ -69,6 +69,9 @@ t.test('leader SIGKILLed mid-download: a follower takes over, every follower cli
   const resumed = upstream.requests.filter((r) => r.path === path && r.method === 'GET')[1]
   t.match(resumed?.headers.range, /^bytes=\d+-$/, 'the new leader resumed with Range from what it had')
 
+  const metric = async (r: Replica, name: string): Promise<number> => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(await (await fetch(`${r.origin}/_/metrics`)).text())?.[1] ?? NaN)
+  t.equal(await metric(f1, 'dsmirror_cluster_leases_taken_over_total') + await metric(f2, 'dsmirror_cluster_leases_taken_over_total'), 1, 'the takeover is counted, once')
+
   const retry = await fetchBody(url(f1), 30_000)
   t.ok(retry.complete && retry.sha256 === sha, 'the killed leader\'s client retries at another replica and gets the right body')
   t.equal(upstream.count(path, 'GET'), 2, 'the retry is served from the replica, not the upstream')

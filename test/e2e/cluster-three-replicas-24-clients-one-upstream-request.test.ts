@@ -55,4 +55,18 @@ t.test('24 clients on 3 replicas: one upstream request, 24 identical bodies, all
   await waitUntil(() => partialAtLastFirstByte !== null || null, { what: 'the status snapshot taken at the last first byte', timeoutMs: 10_000 })
   t.equal(partialAtLastFirstByte, true, 'when the last client got its first byte, the upstream transfer was still running')
   for (const replica of replicas) t.notMatch(replica.output(), /DSM_CLUSTER_LEADER_UNREACHABLE|DSM_CLUSTER_LEASE_IO/, 'no cluster errors in the log')
+
+  // Item 7: what operators see. One lease acquired in the cluster, released once durable; each
+  // follower replica received the body once from the leader.
+  const metric = (text: string, name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN)
+  const scrape = async (): Promise<string[]> => await Promise.all(replicas.map(async (r) => await (await fetch(`${r.origin}/_/metrics`)).text()))
+  const texts = await waitUntil(async () => {
+    const all = await scrape()
+    return all.every((text) => metric(text, 'dsmirror_cluster_leases_held') === 0) ? all : null
+  }, { what: 'the leader to release its lease after the commit is durable', timeoutMs: 10_000 })
+  t.equal(texts.reduce((n, text) => n + metric(text, 'dsmirror_cluster_leases_acquired_total'), 0), 1, 'one lease acquired across the cluster')
+  t.equal(texts.filter((text) => metric(text, 'dsmirror_cluster_peer_bytes_total') === SIZE).length, REPLICAS - 1, 'each follower replica streamed the body once from the leader')
+  const status = await (await fetch(`${replicas[0]?.origin ?? ''}/_/api/status`)).json() as { cluster: { leaseTtl: number } | null }
+  t.equal(status.cluster?.leaseTtl, 5000, 'the status API has the cluster block')
+  t.match(await (await fetch(`${replicas[0]?.origin ?? ''}/_/`)).text(), /id="cluster-leases"/, 'the status page shows it')
 })
