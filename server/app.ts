@@ -11,6 +11,8 @@ import { checkAdminRequest, configuredNames } from './routes/admin-guard.js'
 import { Allowlist } from './upstream/allowlist.js'
 import { connectionsCheckingInterval, createClientErrorHandler, type ClientErrorHandler } from './http/client-errors.js'
 import { DiskStore } from './cache/disk-store.js'
+import type { CacheStore } from './cache/cache-store.js'
+import { openS3Store } from './cache/s3/open-s3-store.js'
 import { answerFrameworkError, registerErrorHandlers } from './http/error-handler.js'
 import { registerRequestLog } from './http/request-log.js'
 import { isLoopbackAddress, isLoopbackHost } from '../config/loopback.js'
@@ -54,10 +56,13 @@ declare module 'fastify' {
     dsmirror: {
       config: DsmirrorConfig
       /**
-       * The store this app composed. Production code reads it as a CacheStore (cache-store.ts);
-       * it is typed as the concrete DiskStore so tests can reach its directory layout.
+       * This replica's disk store: the whole store for store.kind disk, the L1 for s3. Typed as
+       * the concrete DiskStore so tests can reach its directory layout; production code reads
+       * `cacheStore`.
        */
       store: DiskStore
+      /** The store this app composed (cache-store.ts): the DiskStore, or the S3Store with it as L1 (issue 19). */
+      cacheStore: CacheStore
       cache: MirrorCache
       /** The Hugging Face mode (null when huggingface.mount is false) and its content-addressed blobs. */
       hf: HfMode | null
@@ -100,9 +105,16 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
     allowAddresses: config.upstream.allowAddresses,
     ...(deps.lookup === undefined ? {} : { lookup: deps.lookup })
   })
-  const store = await DiskStore.open({ dir: config.cache.dir, maxSize: config.cache.maxSize, log: log.child({ module: 'cache' }), now })
+  const storeLog = log.child({ module: 'cache' })
+  // store.kind s3 (issue 19; docs/s3.md): refused here, before any listener, when the bucket does
+  // not answer or ignores conditional writes (unless cluster.singleFlight is false).
+  const shared = config.store.kind === 's3'
+    ? await openS3Store({ s3: config.store.s3, singleFlight: config.cluster.singleFlight, dir: config.cache.dir, maxSize: config.cache.maxSize, log: storeLog, now })
+    : null
+  const disk = shared?.l1 ?? await DiskStore.open({ dir: config.cache.dir, maxSize: config.cache.maxSize, log: storeLog, now })
+  const store: CacheStore = shared ?? disk
   const recentErrors = new RecentErrors({ now })
-  const cluster = buildClusterSingleFlight(config, log)
+  const cluster = buildClusterSingleFlight(config, log, shared?.bucket ?? null)
   const metrics: Metrics = new Metrics({
     ...(cluster === null ? {} : { cluster: () => cluster.snapshot() }),
     store,
@@ -193,7 +205,7 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
       upstream.setCa(bundle.certificates).catch((err: unknown) => { log.warn({ err }, 'closing the previous upstream dispatcher failed') })
     }
   })
-  app.decorate('dsmirror', { config, store, cache, hf, blobs, upstream, caBundle, caWatcher, clientErrorHandler, forwardProxy: forward, cluster })
+  app.decorate('dsmirror', { config, store: disk, cacheStore: store, cache, hf, blobs, upstream, caBundle, caWatcher, clientErrorHandler, forwardProxy: forward, cluster })
   if (cluster !== null) app.addHook('onClose', async () => { await cluster.close() })
   // What the cache did, set with setCacheStatus (server/cache/cache-status.ts) wherever the header is.
   app.decorateReply('cacheStatus', null)

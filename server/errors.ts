@@ -166,6 +166,18 @@ export const InternalError = createError(
   500
 )
 
+// The S3 store (issue 19; docs/s3.md).
+export const StoreUnreachableError = createError(
+  'DSM_STORE_UNREACHABLE',
+  "The S3 bucket '%s' at %s cannot be used (%s). Check store.s3.endpoint, store.s3.region and store.s3.bucket (the bucket must exist: dsmirror does not create it) and the credentials (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, ~/.aws or the pod's role; never the YAML).",
+  503
+)
+export const StoreConditionalWritesError = createError(
+  'DSM_STORE_CONDITIONAL_WRITES_IGNORED',
+  "The S3 store '%s' at %s does not honour conditional writes: %s. Replicas could not agree on one download per file nor commit without losing updates. Use an engine that honours If-None-Match and If-Match on PutObject (AWS S3, MinIO since 2023, Ceph RGW) and make sure no proxy in front of it drops those headers; or set cluster.singleFlight: false to run every replica without coordination (each downloads on its own).",
+  503
+)
+
 export const DoctorTargetError = createError(
   'DSM_DOCTOR_TARGET',
   "'%s' is not something dsmirror doctor can check. Give a host (download.pytorch.org), host:port, an https:// URL, or the name of a mirror.",
@@ -289,6 +301,8 @@ export const ERRORS: readonly FastifyErrorConstructor[] = [
   // The constructor of DSM_CACHE_IO; CacheIoError (a subclass) is what code throws.
   CacheIoBase,
   InternalError,
+  StoreUnreachableError,
+  StoreConditionalWritesError,
   DoctorTargetError,
   AdminUnauthorizedError,
   AdminForbiddenError,

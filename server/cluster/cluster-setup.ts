@@ -1,36 +1,23 @@
 // Composes cluster-wide single flight from the config (issue 19 item 3): the lease store is the
 // S3 bucket of store.s3, so there is no other service to run. Used by app.ts (the coordinator)
 // and cli.ts (the peer listener, which listens).
-import { S3Client } from '@aws-sdk/client-s3'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { DsmirrorConfig } from '../../config/schema.js'
-import { Leases, S3LeaseIo } from './lease.js'
+import type { S3Bucket } from '../cache/s3/s3-client.js'
+import { BucketLeaseIo, Leases } from './lease.js'
 import { buildPeerApp } from './peer-listener.js'
 import { ClusterSingleFlight } from './single-flight.js'
 
 /**
- * The bucket client of the leases. Credentials come from the SDK's default chain (the AWS_*
- * variables, ~/.aws files, instance roles), never from the YAML. Checksums only when an
- * operation requires them: RGW 16 and other engines reject the SDK's newer default trailers
- * (rgw-recipe.md §4). When the S3 store (server/cache/s3/) lands, it can hand its client here.
+ * The coordinator, on the S3 store's own bucket (probed at start-up, so leases use the If-Match
+ * form the engine compares), or null when this replica decides alone.
  */
-export function leaseS3Client (s3: DsmirrorConfig['store']['s3']): S3Client {
-  return new S3Client({
-    region: s3.region,
-    ...(s3.endpoint === null ? {} : { endpoint: s3.endpoint }),
-    forcePathStyle: s3.forcePathStyle ?? s3.endpoint !== null,
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED'
-  })
-}
-
-/** The coordinator, or null when this replica decides alone (disk store, singleFlight off, no peer listener). */
-export function buildClusterSingleFlight (config: DsmirrorConfig, log: Logger, client?: S3Client): ClusterSingleFlight | null {
+export function buildClusterSingleFlight (config: DsmirrorConfig, log: Logger, bucket: S3Bucket | null): ClusterSingleFlight | null {
   const { store, cluster } = config
-  if (store.kind !== 's3' || !cluster.singleFlight || cluster.peer === false || store.s3.bucket === null) return null
+  if (store.kind !== 's3' || !cluster.singleFlight || cluster.peer === false || bucket === null) return null
   const clusterLog = log.child({ module: 'cluster' })
-  const io = new S3LeaseIo(client ?? leaseS3Client(store.s3), store.s3.bucket)
+  const io = new BucketLeaseIo(bucket)
   const leases = new Leases({
     io,
     prefix: store.s3.prefix,
@@ -61,7 +48,7 @@ export async function startPeerListener (app: FastifyInstance, config: DsmirrorC
     token: config.cluster.token,
     cluster: single,
     downloads: () => app.dsmirror.cache.downloads,
-    store: app.dsmirror.store,
+    store: app.dsmirror.cacheStore,
     log
   })
   // Added before anything listens (Fastify refuses hooks afterwards). Peers stop first, then the

@@ -4,7 +4,7 @@
 // against the lease's LastModified), never this machine's: replicas' clocks may disagree, and
 // faketime CI runs move ours by years.
 import { randomBytes } from 'node:crypto'
-import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3'
+import type { S3Bucket } from '../cache/s3/s3-client.js'
 import { ClusterLeaseIoError } from '../errors.js'
 
 /** What a lease object holds. A fresh `nonce` per write keeps every ETag new (RGW compares If-Match by prefix). */
@@ -255,83 +255,30 @@ export class HeldLease {
   }
 }
 
-interface ServiceError { name?: string, $metadata?: { httpStatusCode?: number } }
+/** The lease's bucket operations on the S3 store's bucket (server/cache/s3/s3-client.ts), in the If-Match form its start-up probe found. */
+export class BucketLeaseIo implements LeaseIo {
+  readonly #bucket: S3Bucket
 
-function statusOf (err: unknown): number | undefined {
-  return (err as ServiceError | null)?.$metadata?.httpStatusCode
-}
-
-/** A lost conditional write: 412 PreconditionFailed, or AWS's 409 ConditionalRequestConflict. */
-function lostRace (err: unknown): boolean {
-  const status = statusOf(err)
-  return status === 412 || status === 409
-}
-
-/**
- * RGW 16 compares PutObject's If-Match with the stored ETag unquoted, by prefix (rgw-recipe.md
- * §4): the quoted form always fails there. `quoted` is for engines that want RFC 9110's form.
- */
-export type EtagForm = 'unquoted' | 'quoted'
-
-function ifMatchValue (etag: string, form: EtagForm): string {
-  const bare = etag.replace(/^W\//, '').replace(/^"|"$/g, '')
-  return form === 'quoted' ? `"${bare}"` : bare
-}
-
-/** The lease's bucket operations on @aws-sdk/client-s3. The response Date is read by a middleware: the SDK does not return it. */
-export class S3LeaseIo implements LeaseIo {
-  readonly #client: S3Client
-  readonly #bucket: string
-  readonly #etagForm: EtagForm
-
-  constructor (client: S3Client, bucket: string, etagForm: EtagForm = 'unquoted') {
-    this.#client = client
+  constructor (bucket: S3Bucket) {
     this.#bucket = bucket
-    this.#etagForm = etagForm
   }
 
   async create (name: string, body: LeaseBody): Promise<{ etag: string } | null> {
-    try {
-      const out = await this.#client.send(new PutObjectCommand({ Bucket: this.#bucket, Key: name, Body: JSON.stringify(body), ContentType: 'application/json', IfNoneMatch: '*' }))
-      return { etag: out.ETag ?? '' }
-    } catch (err: unknown) {
-      if (lostRace(err)) return null
-      throw err
-    }
+    return await this.#bucket.putIfAbsent(name, Buffer.from(JSON.stringify(body)))
   }
 
   async replace (name: string, body: LeaseBody, etag: string): Promise<{ etag: string } | null> {
-    try {
-      const out = await this.#client.send(new PutObjectCommand({ Bucket: this.#bucket, Key: name, Body: JSON.stringify(body), ContentType: 'application/json', IfMatch: ifMatchValue(etag, this.#etagForm) }))
-      return { etag: out.ETag ?? '' }
-    } catch (err: unknown) {
-      // RGW answers 412 where AWS says 404 for If-Match on a missing key: both mean "not yours".
-      if (lostRace(err) || statusOf(err) === 404) return null
-      throw err
-    }
+    return await this.#bucket.putIfMatch(name, Buffer.from(JSON.stringify(body)), etag)
   }
 
   async read (name: string): Promise<ObservedLease | null> {
-    const command = new GetObjectCommand({ Bucket: this.#bucket, Key: name })
-    let date: string | undefined
-    command.middlewareStack.add((next) => async (args) => {
-      const result = await next(args)
-      const headers = (result.response as { headers?: Record<string, string> }).headers
-      date = headers?.date
-      return result
-    }, { step: 'deserialize', name: 'dsmirrorResponseDate' })
-    try {
-      const out = await this.#client.send(command)
-      const text = await out.Body?.transformToString() ?? ''
-      const body = parseLeaseBody(text)
-      const lastModified = out.LastModified?.getTime()
-      const dated = date === undefined ? NaN : Date.parse(date)
-      if (body === null || lastModified === undefined || Number.isNaN(dated)) throw new Error(`lease ${name} is not a dsmirror lease (or the store sent no Date)`)
-      return { body, etag: out.ETag ?? '', lastModified, date: dated }
-    } catch (err: unknown) {
-      if (statusOf(err) === 404) return null
-      throw err
+    const got = await this.#bucket.get(name)
+    if (got === null) return null
+    const body = parseLeaseBody(got.body.toString('utf8'))
+    if (body === null || got.lastModified === null || got.date === null || Number.isNaN(got.date.getTime())) {
+      throw new Error(`lease ${name} is not a dsmirror lease (or the store sent no Date)`)
     }
+    return { body, etag: got.etag, lastModified: got.lastModified.getTime(), date: got.date.getTime() }
   }
 }
 

@@ -48,7 +48,7 @@ export function authorizeAdmin ({ token, authorization, loopback, what }: AdminA
 
 export const adminApi: FastifyPluginAsync<AdminApiOptions> = async (app, opts) => {
   const { cache, config } = app.dsmirror
-  const store: CacheStore = app.dsmirror.store
+  const store: CacheStore = app.dsmirror.cacheStore
 
   app.addHook('onRequest', async (request, reply) => {
     // Answers about a cache that changes under them: never stored by anyone.

@@ -24,7 +24,8 @@ export async function startChildProxy (dataDir: string, opts: StartProxyOptions 
   await writeFile(configFile, JSON.stringify(raw))
   const child = spawn(process.execPath, [DSMIRROR_BIN, 'serve', '--config', configFile], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: childEnv()
+    // opts.env: variables a test gives this child only (the S3 store's AWS_* credentials, test/helpers/rgw.ts).
+    env: childEnv(opts.env)
   })
   let output = ''
   child.stdout?.on('data', (c: Buffer) => { output += c.toString() })

@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { DSMIRROR_BIN } from './cli.js'
 import { childEnv } from './child-env.js'
 import { CHILD_START_TIMEOUT_MS } from './child-proxy.js'
-import type { RgwEnv } from './cluster-rgw.js'
+import type { Rgw } from './rgw.js'
 import { testConfig } from './proxy.js'
 
 export interface Replica {
@@ -21,7 +21,7 @@ export interface Replica {
 
 export interface ReplicaOptions {
   allowHosts: string[]
-  rgw: RgwEnv
+  rgw: Rgw
   /** A prefix in the bucket no other test run uses. */
   prefix: string
   token: string
@@ -41,7 +41,7 @@ export async function startReplica (dataDir: string, opts: ReplicaOptions): Prom
   await writeFile(configFile, JSON.stringify(raw))
   const child = spawn(process.execPath, [DSMIRROR_BIN, 'serve', '--config', configFile], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: childEnv({ AWS_ACCESS_KEY_ID: opts.rgw.accessKeyId, AWS_SECRET_ACCESS_KEY: opts.rgw.secretAccessKey, AWS_REGION: opts.rgw.region })
+    env: childEnv({ AWS_ACCESS_KEY_ID: opts.rgw.env.AWS_ACCESS_KEY_ID ?? '', AWS_SECRET_ACCESS_KEY: opts.rgw.env.AWS_SECRET_ACCESS_KEY ?? '' })
   })
   let output = ''
   child.stdout?.on('data', (c: Buffer) => { output += c.toString() })

@@ -3,21 +3,22 @@
 // with If-Match, and the old leader's next heartbeat is refused (412): it is fenced. A lease that
 // is heartbeated is never taken over.
 import t from 'tap'
-import { skipWithoutRgw, useRgw } from '../helpers/cluster-rgw.js'
-import { freshKey, manualTimers, rgwClient, testLeases } from '../helpers/cluster-leases.js'
+import { uniquePrefix, useRgw } from '../helpers/rgw.js'
+import { freshKey, manualTimers, probedBucket, testLeases } from '../helpers/cluster-leases.js'
 import { waitUntil } from '../helpers/wait.js'
 
 const TTL_MS = 1000
 
-t.test('a stale lease is taken over; the old leader is fenced at its next heartbeat', { skip: skipWithoutRgw(t) }, async (t) => {
-  const rgw = await useRgw(t)
-  const client = rgwClient(rgw)
-  t.teardown(() => { client.destroy() })
+const rgw = await useRgw(t)
+
+t.test('a stale lease is taken over; the old leader is fenced at its next heartbeat', { skip: 'skip' in rgw ? rgw.skip : false }, async (t) => {
+  if ('skip' in rgw) return
+  const bucket = await probedBucket(rgw, uniquePrefix('lease'))
+  t.teardown(() => { bucket.client.destroy() })
   const key = freshKey()
-  const prefix = `lease-test-${key.slice(0, 8)}/`
   const aTimers = manualTimers()
-  const a = testLeases(rgw, client, { prefix, ttlMs: TTL_MS, owner: 'a', timers: aTimers })
-  const b = testLeases(rgw, client, { prefix, ttlMs: TTL_MS, owner: 'b' })
+  const a = testLeases(bucket, { ttlMs: TTL_MS, owner: 'a', timers: aTimers })
+  const b = testLeases(bucket, { ttlMs: TTL_MS, owner: 'b' })
   const first = await a.claim(key)
   t.equal(first.role, 'leader', 'a leads')
   t.equal(aTimers.pending(), 1, 'a heartbeat is scheduled')

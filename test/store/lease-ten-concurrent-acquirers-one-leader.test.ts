@@ -1,15 +1,17 @@
 // Issue 19 item 3 (research/s3-tier.md §2.2): ten replicas claim one key's lease at once on a
 // real RGW; If-None-Match: * lets exactly one create it, the nine others follow it.
 import t from 'tap'
-import { skipWithoutRgw, useRgw } from '../helpers/cluster-rgw.js'
-import { freshKey, rgwClient, testLeases } from '../helpers/cluster-leases.js'
+import { uniquePrefix, useRgw } from '../helpers/rgw.js'
+import { freshKey, probedBucket, testLeases } from '../helpers/cluster-leases.js'
 
-t.test('10 concurrent claims of one key: exactly one leader, nine followers naming it', { skip: skipWithoutRgw(t) }, async (t) => {
-  const rgw = await useRgw(t)
-  const client = rgwClient(rgw)
-  t.teardown(() => { client.destroy() })
+const rgw = await useRgw(t)
+
+t.test('10 concurrent claims of one key: exactly one leader, nine followers naming it', { skip: 'skip' in rgw ? rgw.skip : false }, async (t) => {
+  if ('skip' in rgw) return
+  const bucket = await probedBucket(rgw, uniquePrefix('lease'))
+  t.teardown(() => { bucket.client.destroy() })
   const key = freshKey()
-  const replicas = Array.from({ length: 10 }, (_, i) => testLeases(rgw, client, { prefix: `lease-test-${key.slice(0, 8)}/`, ttlMs: 20_000, owner: `r${i}` }))
+  const replicas = Array.from({ length: 10 }, (_, i) => testLeases(bucket, { ttlMs: 20_000, owner: `r${i}` }))
   const claims = await Promise.all(replicas.map(async (leases) => await leases.claim(key)))
   const leaders = claims.flatMap((c, i) => c.role === 'leader' ? [i] : [])
   t.equal(leaders.length, 1, 'one leader')

@@ -1,0 +1,64 @@
+// Start-up of store.kind s3 (issue 19 items 1 and 4; docs/s3.md): the bucket must answer, and
+// conditional writes must really work, before a replica serves anything from it.
+import type { Logger } from 'pino'
+import { StoreConditionalWritesError, StoreUnreachableError } from '../../errors.js'
+import { DiskStore } from '../disk-store.js'
+import { probeConditionalWrites, type ProbeResult } from './conditional-write-probe.js'
+import { S3Bucket, type S3StoreConfig } from './s3-client.js'
+import { S3Store } from './s3-store.js'
+
+export interface OpenS3StoreOptions {
+  s3: S3StoreConfig & { maxSize: number }
+  /** cluster.singleFlight: false lets a store without conditional writes run, loudly. */
+  singleFlight: boolean
+  /** The L1 of this replica: cache.dir and cache.maxSize. */
+  dir: string
+  maxSize: number
+  log: Logger
+  now?: () => number
+  minPartSize?: number
+  sweepIntervalMs?: number
+}
+
+function where (s3: S3StoreConfig): string {
+  return s3.endpoint ?? `AWS S3 (${s3.region})`
+}
+
+/** Checks the bucket (HeadBucket, then the probe) and opens L1 and the store. */
+export async function checkS3Bucket (bucket: S3Bucket, s3: S3StoreConfig): Promise<ProbeResult> {
+  try {
+    await bucket.headBucket()
+  } catch (err) {
+    const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode
+    const reason = err instanceof Error ? `${err.name}${status === undefined ? '' : ` ${status}`}: ${err.message}` : String(err)
+    throw new StoreUnreachableError(bucket.bucket, where(s3), reason)
+  }
+  return await probeConditionalWrites(bucket)
+}
+
+export async function openS3Store (opts: OpenS3StoreOptions): Promise<S3Store> {
+  const bucket = S3Bucket.fromConfig(opts.s3)
+  try {
+    const probe = await checkS3Bucket(bucket, opts.s3)
+    if (!probe.ok) {
+      if (opts.singleFlight) throw new StoreConditionalWritesError(bucket.bucket, where(opts.s3), probe.failed)
+      opts.log.warn({ bucket: bucket.bucket, endpoint: where(opts.s3), failed: probe.failed },
+        'THE S3 STORE IGNORES CONDITIONAL WRITES: running without cross-replica coordination (cluster.singleFlight: false); concurrent commits of one key are last-writer-wins')
+    } else {
+      opts.log.info({ bucket: bucket.bucket, endpoint: where(opts.s3), ifMatch: probe.ifMatch }, 'S3 store honours conditional writes')
+    }
+  } catch (err) {
+    bucket.destroy()
+    throw err
+  }
+  const l1 = await DiskStore.open({ dir: opts.dir, maxSize: opts.maxSize, log: opts.log, ...(opts.now === undefined ? {} : { now: opts.now }) })
+  return await S3Store.open({
+    l1,
+    bucket,
+    maxSize: opts.s3.maxSize,
+    log: opts.log,
+    ...(opts.now === undefined ? {} : { now: opts.now }),
+    ...(opts.minPartSize === undefined ? {} : { minPartSize: opts.minPartSize }),
+    ...(opts.sweepIntervalMs === undefined ? {} : { sweepIntervalMs: opts.sweepIntervalMs })
+  })
+}

@@ -1,0 +1,127 @@
+// S3Store beyond the shared contract (issue 19 items 1 and 2; docs/s3.md), on a real Ceph RGW:
+// a replica with an empty L1 serves from the bucket and back-fills its disk; a body over one part
+// goes up as a multipart upload whose object re-hashes to the source (no aws-chunked framing
+// stored); an upload that fails is aborted and publishes nothing; the sweeper removes orphans.
+import { createHash } from 'node:crypto'
+import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3'
+import pino from 'pino'
+import t, { type Test } from 'tap'
+import type { EntryMeta } from '../../server/cache/cache-store.js'
+import { openS3Store } from '../../server/cache/s3/open-s3-store.js'
+import { S3_MIN_PART_BYTES, type S3Store } from '../../server/cache/s3/s3-store.js'
+import { makeBytes, sha256 } from '../helpers/bytes.js'
+import { useRgw, uniquePrefix, type Rgw } from '../helpers/rgw.js'
+import { waitUntil } from '../helpers/wait.js'
+
+const log = pino({ level: 'silent' })
+const rgw = await useRgw(t)
+
+const keyOf = (name: string): string => createHash('sha256').update(name).digest('hex')
+
+function metaFor (key: string, body: Buffer, digest = sha256(body)): EntryMeta {
+  return { key, url: `https://example.org/${key.slice(0, 8)}`, status: 200, headers: { 'content-type': 'application/octet-stream' }, size: body.length, sha256: digest, etag: null, lastModified: null, fetchedAt: 1, lastAccess: 1, immutable: true, policy: {} }
+}
+
+async function open (t: Test, r: Rgw, prefix: string, opts: { maxSize?: number } = {}): Promise<S3Store> {
+  const store = await openS3Store({
+    s3: { endpoint: r.endpoint, region: r.region, bucket: r.bucket, prefix, forcePathStyle: null, maxSize: 2 ** 30 },
+    singleFlight: true,
+    dir: t.testdir(),
+    maxSize: opts.maxSize ?? 2 ** 30,
+    log,
+    minPartSize: S3_MIN_PART_BYTES,
+    sweepIntervalMs: 0
+  })
+  t.teardown(async () => { await store.close() })
+  return store
+}
+
+/** Stages and commits as download.ts does; the durable promise, the staged file closed after it. */
+async function put (store: S3Store, key: string, body: Buffer, digest?: string): Promise<{ durable: Promise<void> }> {
+  const room = await store.reserve(body.length)
+  if (typeof room === 'string') throw new Error(`refused: ${room}`)
+  const handle = await store.staging.open(key)
+  room.use(body.length)
+  let done = 0
+  while (done < body.length) done += (await handle.write(body, done, body.length - done, done)).bytesWritten
+  const { durable } = await store.commit(metaFor(key, body, digest), handle, room)
+  return { durable: durable.finally(async () => { await handle.close() }) }
+}
+
+async function readAll (store: S3Store, key: string, start = 0, end: number | null = null): Promise<Buffer> {
+  const opened = await store.openBody(key)
+  if (opened === null) throw new Error('not found')
+  try {
+    const chunks: Buffer[] = []
+    for await (const chunk of opened.stream(start, end) as AsyncIterable<Buffer>) chunks.push(chunk)
+    return Buffer.concat(chunks)
+  } finally {
+    await opened.close()
+  }
+}
+
+if ('skip' in rgw) {
+  t.test('S3Store tiers', { skip: rgw.skip }, () => {})
+} else {
+  t.test('a replica with an empty disk serves from S3 and back-fills its L1', async (t) => {
+    const prefix = uniquePrefix('tiers')
+    const first = await open(t, rgw, prefix)
+    const key = keyOf('shared')
+    const body = makeBytes(300_000, 1)
+    await (await put(first, key, body)).durable
+    const second = await open(t, rgw, prefix)
+    t.equal(second.l1.peek(key), undefined, 'the second replica has nothing on disk')
+    t.equal((await second.peek(key))?.sha256, sha256(body), 'but finds the entry in the bucket')
+    t.ok(body.subarray(1000, 2000).equals(await readAll(second, key, 1000, 1999)), 'a range comes from S3')
+    t.equal(second.tierStats.s3Hits, 1, 'counted as an S3 hit')
+    await waitUntil(() => second.l1.peek(key), { what: 'the back-fill into L1' })
+    t.ok(body.equals(await readAll(second, key)), 'the back-filled body is the committed one')
+    t.equal(second.tierStats.l1Hits, 1, 'and is then an L1 hit')
+  })
+
+  t.test('a body over one part goes up as a multipart upload; the S3 object re-hashes to the source', async (t) => {
+    const prefix = uniquePrefix('mpu')
+    const store = await open(t, rgw, prefix)
+    const key = keyOf('big')
+    const body = makeBytes(2 * S3_MIN_PART_BYTES + 123_457, 2)
+    await (await put(store, key, body)).durable
+    const meta = await store.bucket.get(store.metaKey(key))
+    const pointer = (JSON.parse(meta?.body.toString() ?? '{}') as { s3: { dataKey: string, dataETag: string } }).s3
+    t.match(pointer.dataETag, /-3"$/, 'three parts (5 MiB, 5 MiB, the rest)')
+    const hash = createHash('sha256')
+    for await (const chunk of await store.bucket.getRange(pointer.dataKey, 0, body.length - 1, pointer.dataETag) as AsyncIterable<Buffer>) hash.update(chunk)
+    t.equal(hash.digest('hex'), sha256(body), 'the object in S3 re-hashed equals the source')
+    t.equal(store.tierStats.bytesUploaded, body.length)
+  })
+
+  t.test('an upload that fails is aborted and publishes nothing', async (t) => {
+    const prefix = uniquePrefix('abort')
+    const store = await open(t, rgw, prefix)
+    const key = keyOf('bad')
+    const body = makeBytes(2 * S3_MIN_PART_BYTES + 10, 3)
+    // The staged bytes are not those download.ts verified: the upload must not complete.
+    await t.rejects((await put(store, key, body, sha256(Buffer.from('other')))).durable, /changed on disk/)
+    t.equal(await store.bucket.get(store.metaKey(key)), null, 'no meta object')
+    const uploads = await store.bucket.client.send(new ListMultipartUploadsCommand({ Bucket: rgw.bucket, Prefix: prefix }))
+    t.same(uploads.Uploads ?? [], [], 'no multipart upload left behind')
+    t.equal(store.tierStats.uploadsAborted, 1)
+  })
+
+  t.test('the sweeper removes orphan data and stale uploads, and keeps committed data', async (t) => {
+    const prefix = uniquePrefix('sweep')
+    const store = await open(t, rgw, prefix)
+    const key = keyOf('kept')
+    await (await put(store, key, makeBytes(1000, 4))).durable
+    const orphanKey = `${prefix}v1/data/${keyOf('gone').slice(0, 2)}/${keyOf('gone')}/fill-1`
+    await store.bucket.put(orphanKey, Buffer.from('orphan'))
+    const uploadKey = `${prefix}v1/data/${keyOf('crashed').slice(0, 2)}/${keyOf('crashed')}/fill-2`
+    await store.bucket.createMultipart(uploadKey)
+    t.same(await store.sweep(0), { uploadsAborted: 1, dataDeleted: 1 }, 'one upload aborted, one orphan deleted')
+    t.equal(await store.bucket.head(orphanKey), null, 'the orphan is gone')
+    t.ok(body(await readAll(store, key)), 'the committed entry still reads')
+    t.equal(store.tierStats.orphansSwept, 2)
+    t.same(await store.sweep(0), { uploadsAborted: 0, dataDeleted: 0 }, 'a second sweep finds nothing')
+  })
+}
+
+function body (b: Buffer): boolean { return b.equals(makeBytes(1000, 4)) }
