@@ -7,7 +7,9 @@ import { createHash, randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { GetObjectCommand } from '@aws-sdk/client-s3'
 import t from 'tap'
+import { S3Bucket } from '../../server/cache/s3/s3-client.js'
 import { uniquePrefix, useRgw } from '../helpers/rgw.js'
 import { downloadsOf, fetchBody, startReplica, stopReplica, type Replica } from '../helpers/cluster-replicas.js'
 import { startUpstream } from '../helpers/upstream.js'
@@ -73,6 +75,21 @@ t.test('leader SIGKILLed mid-download: a follower takes over, every follower cli
 
   const metric = async (r: Replica, name: string): Promise<number> => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(await (await fetch(`${r.origin}/_/metrics`)).text())?.[1] ?? NaN)
   t.equal(await metric(f1, 'dsmirror_cluster_leases_taken_over_total') + await metric(f2, 'dsmirror_cluster_leases_taken_over_total'), 1, 'the takeover is counted, once')
+
+  // The object in S3 (written by the S3 store once the new leader's commit is durable) is the source's bytes.
+  const bucket = S3Bucket.fromConfig({ endpoint: rgw.endpoint, region: rgw.region, bucket: rgw.bucket, prefix, forcePathStyle: null })
+  t.teardown(() => { bucket.destroy() })
+  // The commit point is the meta object (server/cache/s3/s3-store.ts layout); it names the one data object readers get.
+  const metaKey = await waitUntil(async () => {
+    const first = await bucket.list(`${prefix}v1/meta/`).next()
+    return first.done === true ? null : first.value.key
+  }, { what: 'the entry\'s meta object to reach S3', timeoutMs: 30_000 })
+  const meta = JSON.parse((await bucket.get(metaKey))?.body.toString() ?? '{}') as { sha256?: string, s3?: { dataKey: string } }
+  t.equal(meta.sha256, sha, 'the committed entry in S3 names the source\'s sha256')
+  const out = await bucket.client.send(new GetObjectCommand({ Bucket: rgw.bucket, Key: meta.s3?.dataKey ?? '' }))
+  const hash = createHash('sha256')
+  for await (const chunk of out.Body as AsyncIterable<Buffer>) hash.update(chunk)
+  t.equal(hash.digest('hex'), sha, 'the object in S3 re-hashes to the source')
 
   const retry = await fetchBody(url(f1), 30_000)
   t.ok(retry.complete && retry.sha256 === sha, 'the killed leader\'s client retries at another replica and gets the right body')
