@@ -121,7 +121,8 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
     // Blob downloads (the Hugging Face mode) are downloads in flight too.
     downloads: () => blobs.downloads.size === 0 ? cache.downloads : new Map([...cache.downloads, ...blobs.downloads]),
     recentErrors,
-    now
+    now,
+    ...(shared === null ? {} : { tier: () => shared.tierStats })
   })
   const forward = config.forwardProxy.enabled ? await buildForwardProxy(config, deps, { allowedHosts, allowlist, log, now, metrics, recentErrors }) : null
   const clientErrorHandler = createClientErrorHandler({
@@ -223,7 +224,7 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
   registerRequestLog(app)
   registerErrorHandlers(app)
   registerOpsRoutes(app, { config, store, proxyCaPem: forward?.ca.certPem ?? null })
-  await app.register(statusPage, { config, store, cache, metrics, recentErrors, now, hf, cluster })
+  await app.register(statusPage, { config, store, cache, metrics, recentErrors, now, hf, cluster, ...(shared === null ? {} : { tier: { stats: () => shared.tierStats, l1: disk } }) })
   await app.register(adminApi, { targetOptions, isLoopback: deps.isLoopback ?? isLoopbackAddress })
   await registerMirrorRoutes(app, { cache, upstream, targetOptions, ...(forward === null ? {} : { forwardScheme: (req) => forward.proxy.forwardScheme(req) }) })
   if (hf !== null && config.huggingface.mount !== false) await registerHfRoutes(app, { mount: config.huggingface.mount, mode: hf })

@@ -8,6 +8,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import { OUTCOMES, type Outcome } from './cache/cache-status.js'
 import type { CacheStore } from './cache/cache-store.js'
 import type { Download } from './cache/download.js'
+import type { S3TierStats } from './cache/s3/s3-store.js'
 import { isDsmError } from './errors.js'
 import type { CacheObserver } from './cache/mirror-cache.js'
 import type { RecentErrors } from './recent-errors.js'
@@ -27,6 +28,8 @@ export interface MetricsOptions {
   downloads: () => ReadonlyMap<string, Download>
   recentErrors: RecentErrors
   now?: () => number
+  /** The S3 store's tier counters (issue 19 item 7; s3-store.ts); absent with store.kind disk. */
+  tier?: () => S3TierStats
   /** Cross-replica single flight (server/cluster/, issue 19 item 7), read at scrape time; absent: no cluster metrics. */
   cluster?: () => ClusterSnapshot
 }
@@ -106,8 +109,9 @@ export class Metrics implements CacheObserver {
     new Gauge({ name: 'dsmirror_cache_bytes', help: 'Bytes of committed cache entries.', registers, collect () { this.set(store.stats.bytes) } })
     new Gauge({ name: 'dsmirror_cache_entries', help: 'Committed cache entries.', registers, collect () { this.set(store.stats.entries) } })
     new Gauge({ name: 'dsmirror_cache_max_bytes', help: 'cache.maxSize.', registers, collect () { this.set(store.stats.maxSize) } })
-    /* eslint-enable no-new */
+    if (opts.tier !== undefined) registerTierMetrics(registers, opts.tier)
     if (opts.cluster !== undefined) registerClusterMetrics(registers, opts.cluster)
+    /* eslint-enable no-new */
     collectDefaultMetrics({ register: this.registry })
   }
 
@@ -201,6 +205,35 @@ export class Metrics implements CacheObserver {
     tracked.clients = Math.max(0, tracked.clients + delta)
     if (tracked.settled && tracked.clients === 0) this.#tracked.delete(download)
   }
+}
+
+/** The S3 store's tier (issue 19 item 7): counters kept by S3Store, read at scrape time. */
+function registerTierMetrics (registers: Registry[], tier: () => S3TierStats): void {
+  const counter = (name: string, help: string, read: (t: S3TierStats) => number): void => {
+    let seen = read(tier())
+    // eslint-disable-next-line no-new -- registered in the registry, read only through it
+    new Counter({
+      name,
+      help,
+      registers,
+      collect () {
+        const now = read(tier())
+        if (now > seen) this.inc(now - seen)
+        seen = now
+      }
+    })
+  }
+  counter('dsmirror_store_l1_hits_total', 'Bodies opened from this replica\'s disk (L1) with store.kind s3.', (t) => t.l1Hits)
+  counter('dsmirror_store_s3_hits_total', 'Bodies opened from the S3 bucket (L1 misses).', (t) => t.s3Hits)
+  counter('dsmirror_store_uploaded_bytes_total', 'Body bytes uploaded to the S3 bucket.', (t) => t.bytesUploaded)
+  counter('dsmirror_store_uploads_aborted_total', 'Multipart uploads aborted after a failure.', (t) => t.uploadsAborted)
+  counter('dsmirror_store_orphans_swept_total', 'Orphan data objects and stale multipart uploads the sweeper removed.', (t) => t.orphansSwept)
+  counter('dsmirror_store_bucket_evictions_total', 'Entries this replica evicted from the bucket to stay under store.s3.maxSize.', (t) => t.bucketEvictions)
+  /* eslint-disable no-new -- registered in the registry, read only through it */
+  new Gauge({ name: 'dsmirror_store_bucket_bytes', help: 'Bytes in the bucket as this replica knows it.', registers, collect () { this.set(tier().bucketBytes) } })
+  new Gauge({ name: 'dsmirror_store_bucket_entries', help: 'Entries in the bucket as this replica knows it.', registers, collect () { this.set(tier().bucketEntries) } })
+  new Gauge({ name: 'dsmirror_store_bucket_max_bytes', help: 'store.s3.maxSize.', registers, collect () { this.set(tier().bucketMaxSize) } })
+  /* eslint-enable no-new */
 }
 
 type CountedField = 'acquired' | 'takenOver' | 'lost' | 'peerBytes'

@@ -14,6 +14,7 @@ import { parseDuration } from '../../config/units.js'
 import type { DsmirrorConfig } from '../../config/schema.js'
 import { CommandRefusedError, commandGroup, CONFIG_FLAGS, CONFIG_FLAGS_HELP, loadCliConfig, type ConfigOption } from './cli-common.js'
 import { DoctorTargetError } from '../errors.js'
+import { doctorS3Store, formatStoreDoctorReport } from '../cache/s3/open-s3-store.js'
 import { allowedHostEntries } from '../upstream/allowed-hosts.js'
 
 const EXIT_FAILED_CHECK = 1
@@ -176,8 +177,12 @@ async function doctor (target: string | undefined, opts: ConfigOption & { timeou
     timeoutMs: opts.timeout === undefined ? config.upstream.timeouts.connect : parseDuration(opts.timeout),
     caFiles: config.upstream.caFiles
   }, { patterns })
-  process.stdout.write(opts.json === true ? JSON.stringify(report, null, 2) + '\n' : formatDoctorReport(report))
-  if (!report.ok) process.exitCode = EXIT_FAILED_CHECK
+  // store.kind s3 (issue 19; docs/s3.md): the bucket is checked as the server's start-up does.
+  const store = target === undefined && config.store.kind === 's3' ? await doctorS3Store(config.store.s3) : null
+  process.stdout.write(opts.json === true
+    ? JSON.stringify(store === null ? report : { ...report, store }, null, 2) + '\n'
+    : formatDoctorReport(report) + (store === null ? '' : formatStoreDoctorReport(store)))
+  if (!report.ok || store?.ok === false) process.exitCode = EXIT_FAILED_CHECK
 }
 
 async function certsBundle (opts: ConfigOption & { json?: boolean }): Promise<void> {

@@ -107,13 +107,26 @@ export function renderLive (s: StatusSnapshot): string {
 <div class="card"><div class="muted">Saved upstream</div><div class="big" id="bytes-saved">${esc(formatBytes(served.bytesSaved))}</div>
 <div class="muted">${esc(formatBytes(served.bytesFromUpstream))} downloaded</div></div>
 </div>
-${renderDownloads(s)}
+${renderStoreTier(s)}${renderDownloads(s)}
 ${renderHub(s)}
 ${renderCluster(s)}
 ${renderEntries('Largest entries', 'largest', s.largest, s.now)}
 ${renderEntries('Most recent entries', 'recent', s.recent, s.now)}
 ${renderErrors(s)}
 </div>`
+}
+
+/** store.kind s3 (issue 19 item 7): where hits came from, and the shared bucket. */
+function renderStoreTier (s: StatusSnapshot): string {
+  const t = s.store
+  if (t === null) return ''
+  return `<div class="grid" id="store-tier">
+<div class="card"><div class="muted">Shared S3 store</div><div class="big" id="bucket-use">${esc(formatBytes(t.bucketBytes))} of ${esc(formatBytes(t.bucketMaxSize))}</div>
+<div class="muted">${esc(t.bucketEntries)} ${t.bucketEntries === 1 ? 'entry' : 'entries'} · ${esc(t.bucketEvictions)} evicted by this replica</div></div>
+<div class="card"><div class="muted">Hits by tier</div><div class="big" id="tier-hits">${esc(t.l1Hits)} disk · ${esc(t.s3Hits)} S3</div>
+<div class="muted">${esc(formatBytes(t.bytesUploaded))} uploaded · ${esc(t.uploadsAborted)} uploads aborted · ${esc(t.orphansSwept)} orphans swept</div></div>
+</div>
+`
 }
 
 function renderDownloads (s: StatusSnapshot): string {

@@ -6,6 +6,7 @@ import { readServedCaPem } from '../../certs/serving-tls.js'
 import { isLoopbackHost } from '../../config/loopback.js'
 import type { DsmirrorConfig } from '../../config/schema.js'
 import type { CacheStore, EntryMeta } from '../cache/cache-store.js'
+import type { S3TierStats } from '../cache/s3/s3-store.js'
 import type { ClusterSingleFlight, ClusterSnapshot } from '../cluster/single-flight.js'
 import { listenerUrls } from '../http/listener-urls.js'
 import { FROM_CACHE, type Metrics, type Outcome } from '../metrics.js'
@@ -33,6 +34,11 @@ export interface StatusPageOptions {
   hf?: HfMode | null
   /** Cross-replica single flight (issue 19 item 7); null when this replica decides alone. */
   cluster?: ClusterSingleFlight | null
+  /**
+   * store.kind s3 (issue 19 item 7): the tier counters, and this replica's disk, whose entries the
+   * page lists (listing the bucket would cost a GET per entry on every refresh).
+   */
+  tier?: { stats: () => S3TierStats, l1: CacheStore }
 }
 
 export interface StatusEntry {
@@ -49,6 +55,8 @@ export interface StatusSnapshot {
   exposure: Exposure
   ca: { fingerprint256: string | null, subject: string | null, validTo: string | null, problem: string | null }
   cache: { bytes: number, maxSize: number, entries: number, reserved: number, evictions: number }
+  /** The S3 store's tier (store.kind s3); null with the disk store. */
+  store: (S3TierStats & { kind: 's3' }) | null
   served: {
     requests: Record<Outcome, number>
     bytes: Record<Outcome, number>
@@ -121,7 +129,7 @@ export async function statusSnapshot (app: FastifyInstance, request: FastifyRequ
   }
   const fromUpstream = requests.miss ?? 0
   const stats = store.stats
-  const entries = await listAll(store)
+  const entries = await listAll(opts.tier?.l1 ?? store)
   // URLs are shown to every reader: credentials in query strings are redacted (issue 12 item 12).
   const toEntry = (m: EntryMeta): StatusEntry => ({ url: redactUrl(m.url), size: m.size, fetchedAt: m.fetchedAt })
   return {
@@ -131,6 +139,7 @@ export async function statusSnapshot (app: FastifyInstance, request: FastifyRequ
     exposure: exposureOf(opts.config),
     ca: await describeCa(opts.config),
     cache: { bytes: stats.bytes, maxSize: stats.maxSize, entries: stats.entries, reserved: stats.reserved, evictions: stats.evictions },
+    store: opts.tier === undefined ? null : { kind: 's3', ...opts.tier.stats() },
     served: {
       requests,
       bytes,

@@ -9,9 +9,10 @@ export const CLI_TIMEOUT_MS = 60_000
 
 export interface CliRun { code: number | null; stdout: string; stderr: string }
 
-export async function runDsmirror (args: string[]): Promise<CliRun> {
+/** `env`: variables this run only gets (the S3 store's AWS_* credentials, test/helpers/rgw.ts). */
+export async function runDsmirror (args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
   return await new Promise<CliRun>((resolve) => {
-    execFile(process.execPath, [DSMIRROR_BIN, ...args], { env: childEnv(), timeout: CLI_TIMEOUT_MS }, (err, stdout, stderr) => {
+    execFile(process.execPath, [DSMIRROR_BIN, ...args], { env: childEnv(env), timeout: CLI_TIMEOUT_MS }, (err, stdout, stderr) => {
       resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : null, stdout, stderr })
     })
   })

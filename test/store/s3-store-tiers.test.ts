@@ -3,6 +3,9 @@
 // goes up as a multipart upload whose object re-hashes to the source (no aws-chunked framing
 // stored); an upload that fails is aborted and publishes nothing; the sweeper removes orphans.
 import { createHash } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3'
 import pino from 'pino'
 import t, { type Test } from 'tap'
@@ -22,11 +25,14 @@ function metaFor (key: string, body: Buffer, digest = sha256(body)): EntryMeta {
   return { key, url: `https://example.org/${key.slice(0, 8)}`, status: 200, headers: { 'content-type': 'application/octet-stream' }, size: body.length, sha256: digest, etag: null, lastModified: null, fetchedAt: 1, lastAccess: 1, immutable: true, policy: {} }
 }
 
+/** Each store its own L1 directory: a second t.testdir() in one test would wipe the first's. */
 async function open (t: Test, r: Rgw, prefix: string, opts: { maxSize?: number } = {}): Promise<S3Store> {
+  const dir = await mkdtemp(join(tmpdir(), 'dsmirror-s3-l1-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
   const store = await openS3Store({
     s3: { endpoint: r.endpoint, region: r.region, bucket: r.bucket, prefix, forcePathStyle: null, maxSize: 2 ** 30 },
     singleFlight: true,
-    dir: t.testdir(),
+    dir,
     maxSize: opts.maxSize ?? 2 ** 30,
     log,
     minPartSize: S3_MIN_PART_BYTES,
@@ -77,6 +83,23 @@ if ('skip' in rgw) {
     await waitUntil(() => second.l1.peek(key), { what: 'the back-fill into L1' })
     t.ok(body.equals(await readAll(second, key)), 'the back-filled body is the committed one')
     t.equal(second.tierStats.l1Hits, 1, 'and is then an L1 hit')
+  })
+
+  t.test('a download staging a key stops its back-fill: the new body is the one kept', async (t) => {
+    const prefix = uniquePrefix('backfill-race')
+    const first = await open(t, rgw, prefix)
+    const key = keyOf('raced')
+    const old = makeBytes(4 * 1024 * 1024, 5)
+    await (await put(first, key, old)).durable
+    const second = await open(t, rgw, prefix)
+    const reader = await second.openBody(key)
+    // The back-fill of the old body is running now; a download of a new body starts at once.
+    const fresh = makeBytes(1_000_000, 6)
+    await (await put(second, key, fresh)).durable
+    await reader?.close()
+    await second.close()
+    t.equal(second.l1.peek(key)?.sha256, sha256(fresh), 'L1 holds the new body')
+    t.ok(fresh.equals(await readAll(await open(t, rgw, prefix), key)), 'and so does the bucket')
   })
 
   t.test('a body over one part goes up as a multipart upload; the S3 object re-hashes to the source', async (t) => {

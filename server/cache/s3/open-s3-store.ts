@@ -62,3 +62,42 @@ export async function openS3Store (opts: OpenS3StoreOptions): Promise<S3Store> {
     ...(opts.sweepIntervalMs === undefined ? {} : { sweepIntervalMs: opts.sweepIntervalMs })
   })
 }
+
+/** What `dsmirror doctor` says of store.kind s3 (issue 19 item 4): reachable, the bucket, the probe. */
+export interface StoreDoctorReport {
+  kind: 's3'
+  endpoint: string
+  bucket: string | null
+  prefix: string
+  ok: boolean
+  /** How PutObject If-Match takes the ETag on this engine, when the probe passed. */
+  ifMatch: 'quoted' | 'unquoted' | null
+  problem: string | null
+}
+
+export async function doctorS3Store (s3: S3StoreConfig): Promise<StoreDoctorReport> {
+  const report: StoreDoctorReport = { kind: 's3', endpoint: where(s3), bucket: s3.bucket, prefix: s3.prefix, ok: false, ifMatch: null, problem: null }
+  let bucket: S3Bucket | null = null
+  try {
+    bucket = S3Bucket.fromConfig(s3)
+    const probe = await checkS3Bucket(bucket, s3)
+    if (probe.ok) {
+      report.ok = true
+      report.ifMatch = probe.ifMatch
+    } else {
+      report.problem = new StoreConditionalWritesError(bucket.bucket, where(s3), probe.failed).message
+    }
+  } catch (err) {
+    report.problem = err instanceof Error ? err.message : String(err)
+  } finally {
+    bucket?.destroy()
+  }
+  return report
+}
+
+export function formatStoreDoctorReport (r: StoreDoctorReport): string {
+  const head = `S3 store: bucket ${r.bucket ?? '(not set)'} at ${r.endpoint}, prefix ${r.prefix}`
+  return r.ok
+    ? `${head}\n  ok: reachable; conditional writes honoured (If-Match with ${r.ifMatch === 'unquoted' ? 'bare' : 'quoted'} ETags)\n`
+    : `${head}\n  FAILED: ${r.problem ?? 'unknown'}\n`
+}

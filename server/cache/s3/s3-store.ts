@@ -128,6 +128,11 @@ export class S3Store implements CacheStore {
   readonly #reading = new Map<string, number>()
   readonly #deferredDeletes = new Set<string>()
   readonly #tier = { l1Hits: 0, s3Hits: 0, bytesUploaded: 0, uploadsAborted: 0, orphansSwept: 0, bucketEvictions: 0 }
+  /** Back-fills into L1 in progress: a download staging the same key stops one first (they share the staged path). */
+  readonly #backfilling = new Map<string, { abort: AbortController, done: Promise<void> }>()
+  /** Keys download.ts is staging through `staging` (until commit or removal): never back-filled meanwhile. */
+  readonly #staged = new Set<string>()
+  readonly #staging: Staging
   #health: { at: number, answer: CacheHealth } | null = null
   #sweepTimer: NodeJS.Timeout | null = null
   #closed = false
@@ -139,6 +144,41 @@ export class S3Store implements CacheStore {
     this.#log = opts.log
     this.#now = opts.now ?? Date.now
     this.#minPartSize = Math.max(S3_MIN_PART_BYTES, opts.minPartSize ?? S3_DEFAULT_PART_BYTES)
+    this.#staging = this.#guardedStaging(opts.l1.staging)
+  }
+
+  /**
+   * L1's staging, with `open` of a key first stopping a back-fill of it (both write the key's one
+   * staged path: a back-fill's old bytes must never land in a running download's file), and the
+   * key then marked so no back-fill starts until it is committed or dropped.
+   */
+  #guardedStaging (staging: Staging): Staging {
+    const staged = this.#staged
+    const backfilling = this.#backfilling
+    return new Proxy(staging, {
+      get (target, prop) {
+        const value: unknown = Reflect.get(target, prop, target)
+        if (typeof value !== 'function') return value
+        if (prop === 'open') {
+          return async (key: string, from?: number) => {
+            staged.add(key)
+            const running = backfilling.get(key)
+            if (running !== undefined) {
+              running.abort.abort()
+              await running.done
+            }
+            return await target.open(key, from)
+          }
+        }
+        if (prop === 'remove' || prop === 'forget') {
+          return async (key: string) => {
+            staged.delete(key)
+            await (value as (key: string) => Promise<void>).call(target, key)
+          }
+        }
+        return (value as (...args: unknown[]) => unknown).bind(target)
+      }
+    })
   }
 
   /** Opens the store and reads the bucket's index (a listing plus one GET per meta object). */
@@ -165,7 +205,7 @@ export class S3Store implements CacheStore {
 
   get maxSize (): number { return this.l1.maxSize }
   get stats (): StoreStats { return this.l1.stats }
-  get staging (): Staging { return this.l1.staging }
+  get staging (): Staging { return this.#staging }
 
   get tierStats (): S3TierStats {
     let bytes = 0
@@ -266,7 +306,12 @@ export class S3Store implements CacheStore {
     if (!this.#index.has(key)) this.#indexSet(meta)
     this.#touch(key)
     this.#tier.s3Hits++
-    if (this.l1.fits(meta.size)) this.#track(this.#backfill(meta).catch((err: unknown) => { this.#log.debug({ err, key }, 'L1 back-fill from S3 failed; served from S3') }))
+    if (this.l1.fits(meta.size) && !this.#staged.has(key) && !this.#backfilling.has(key)) {
+      const abort = new AbortController()
+      const done = this.#backfill(meta, abort.signal).catch((err: unknown) => { this.#log.debug({ err, key }, 'L1 back-fill from S3 failed or was stopped; served from S3') })
+      this.#backfilling.set(key, { abort, done })
+      this.#track(done.finally(() => this.#backfilling.delete(key)))
+    }
     return this.#s3Body(meta)
   }
 
@@ -319,30 +364,34 @@ export class S3Store implements CacheStore {
   }
 
   /** Copies an S3 body into L1 (a replica restarted with an empty disk warms up as it serves). */
-  async #backfill (stored: StoredMeta): Promise<void> {
+  async #backfill (stored: StoredMeta, signal: AbortSignal): Promise<void> {
     const key = stored.key
     const room = await this.l1.reserve(stored.size)
     if (typeof room === 'string') return
     let handle: FileHandle | null = null
+    let committed = false
     try {
       if (!room.use(stored.size)) return
       handle = await this.l1.staging.open(key)
       const hash = createHash('sha256')
       let at = 0
-      for await (const chunk of await this.bucket.getRange(stored.s3.dataKey, 0, Math.max(0, stored.size - 1), stored.s3.dataETag) as AsyncIterable<Buffer>) {
+      for await (const chunk of await this.bucket.getRange(stored.s3.dataKey, 0, Math.max(0, stored.size - 1), stored.s3.dataETag, signal) as AsyncIterable<Buffer>) {
+        signal.throwIfAborted()
         hash.update(chunk)
         let done = 0
         while (done < chunk.length) done += (await handle.write(chunk, done, chunk.length - done, at + done)).bytesWritten
         at += chunk.length
       }
       if (at !== stored.size || hash.digest('hex') !== stored.sha256) throw new Error(`S3 body of ${key} is not the committed one (${at} bytes)`)
+      signal.throwIfAborted()
       if (this.l1.peek(key) !== undefined) return
       const { durable } = await this.l1.commit(stripPointer(stored), handle, room)
+      committed = true
       await durable
     } finally {
       room.release()
       await handle?.close().catch(() => {})
-      if (this.l1.peek(key) === undefined) await this.l1.staging.remove(key).catch(() => {})
+      if (!committed && handle !== null) await this.l1.staging.remove(key).catch(() => {})
     }
   }
 
@@ -356,6 +405,7 @@ export class S3Store implements CacheStore {
 
   async commit (meta: EntryMeta, staged: FileHandle, room: Reservation): Promise<Commit> {
     const local = await this.l1.commit(meta, staged, room)
+    this.#staged.delete(meta.key)
     // Only a body on stable storage here is uploaded: a crashed one must not reappear from S3.
     const durable = this.#chain(meta.key, async () => {
       await local.durable
