@@ -55,7 +55,11 @@ export async function startPeerListener (app: FastifyInstance, config: DsmirrorC
   // app's own onClose marks this replica's leases released.
   app.addHook('preClose', async () => { await peerApp.close() })
   const url = await peerApp.listen({ host: peer.host, port: peer.port })
-  if (config.cluster.advertiseUrl === null) single.leases.setAddr(url)
+  if (config.cluster.advertiseUrl === null) {
+    single.leases.setAddr(url)
+    // 0.0.0.0 / :: listen everywhere but are no address another machine can dial.
+    if (peer.host === '0.0.0.0' || peer.host === '::') log.warn({ url, host: peer.host }, 'cluster.advertiseUrl is not set and cluster.peer listens on every address: other replicas will be told a loopback URL. Set cluster.advertiseUrl (in Kubernetes: http://$(POD_IP):8081).')
+  }
   log.info({ url, advertised: single.leases.addr }, 'cluster peer listener is serving')
   return url
 }
