@@ -42,7 +42,7 @@ t.test('unknown keys are errors that suggest the nearest known key', async (t) =
   t.match(message, '  - cache.dirr: is not a known key. Did you mean cache.dir?')
   t.match(message, '  - alowHosts: is not a known key. Did you mean allowHosts?')
   t.match(message, '  - upstream.timeouts.conect: is not a known key. Did you mean upstream.timeouts.connect?')
-  t.match(message, '  - zzzzzz: is not a known key. Remove it; the keys here are dataDir, listen, tls, upstream, cache, allowHosts, mirrors, checksums, admin, log, huggingface, forwardProxy.')
+  t.match(message, '  - zzzzzz: is not a known key. Remove it; the keys here are dataDir, listen, tls, upstream, cache, allowHosts, mirrors, checksums, admin, log, huggingface, forwardProxy, store, cluster.')
 })
 
 t.test('listeners: ports 0-65535, false turns one off, mappings are checked key by key', async (t) => {
