@@ -37,6 +37,7 @@ t.test('24 clients on 3 replicas: one upstream request, 24 identical bodies, all
     replicas.push(replica)
   }
 
+  const startedAt = Date.now()
   const firstBytes = new Map<number, number>()
   let partialAtLastFirstByte: boolean | null = null
   const results = await Promise.all(Array.from({ length: CLIENTS }, async (_, i): Promise<Fetched> => {
@@ -52,6 +53,8 @@ t.test('24 clients on 3 replicas: one upstream request, 24 identical bodies, all
     })
   }))
 
+  const lastDone = Date.now() - startedAt
+  t.comment(`stampede: last of ${CLIENTS} clients done ${lastDone} ms after the start; one download at the throttle takes ${(SIZE / RATE) * 1000} ms; last first byte at ${Math.max(...firstBytes.values()) - startedAt} ms`)
   t.equal(upstream.count('/cold/model.bin', 'GET'), 1, 'exactly one upstream GET across the three replicas')
   t.equal(results.filter((r) => r.status === 200 && r.complete && r.sha256 === sha).length, CLIENTS, 'all 24 bodies complete and sha256-identical to the source')
   await waitUntil(() => partialAtLastFirstByte !== null || null, { what: 'the status snapshot taken at the last first byte', timeoutMs: 10_000 })
