@@ -60,6 +60,10 @@ export async function startReplica (dataDir: string, opts: ReplicaOptions): Prom
     }
     child.stdout?.on('data', check)
     void exited.then(() => { clearTimeout(timer); reject(new Error(`replica exited:\n${output}`)) })
+  }).catch((err: unknown) => {
+    // A replica that did not start is not the test's to stop: never leave it running.
+    child.kill('SIGKILL')
+    throw err
   })
   return { ...started, child, exited, output: () => output }
 }
