@@ -28,6 +28,8 @@ import { RecentErrors } from './recent-errors.js'
 import { REDACTING_SERIALIZERS } from './http/redact-url.js'
 import { statusPage } from './routes/status-page.js'
 import { Upstream } from './upstream/upstream.js'
+import { buildClusterSingleFlight } from './cluster/cluster-setup.js'
+import type { ClusterSingleFlight } from './cluster/single-flight.js'
 import { loadOrCreateInterceptionCa } from '../certs/interception-ca.js'
 import { LeafContexts } from '../certs/leaf-contexts.js'
 import type { LocalCa } from '../certs/local-ca-store.js'
@@ -71,6 +73,8 @@ declare module 'fastify' {
       clientErrorHandler: ClientErrorHandler
       /** The forward proxy and its interception CA (routes/forward-proxy.ts), null when forwardProxy.enabled is false. */
       forwardProxy: { proxy: ForwardProxy, ca: LocalCa, leaves: LeafContexts } | null
+      /** Cross-replica single flight (server/cluster/, issue 19); null unless store.kind s3 with cluster.singleFlight. */
+      cluster: ClusterSingleFlight | null
     }
   }
 }
@@ -110,7 +114,9 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
   const disk = shared?.l1 ?? await DiskStore.open({ dir: config.cache.dir, maxSize: config.cache.maxSize, log: storeLog, now })
   const store: CacheStore = shared ?? disk
   const recentErrors = new RecentErrors({ now })
+  const cluster = buildClusterSingleFlight(config, log, shared?.bucket ?? null)
   const metrics: Metrics = new Metrics({
+    ...(cluster === null ? {} : { cluster: () => cluster.snapshot() }),
     store,
     // Blob downloads (the Hugging Face mode) are downloads in flight too.
     downloads: () => blobs.downloads.size === 0 ? cache.downloads : new Map([...cache.downloads, ...blobs.downloads]),
@@ -131,6 +137,7 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
   const cache: MirrorCache = new MirrorCache({
     store,
     upstream,
+    ...(cluster === null ? {} : { cluster }),
     immutable: config.cache.immutable,
     revalidateAfter: config.cache.revalidateAfter,
     serveStale: config.cache.serveStale,
@@ -199,7 +206,8 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
       upstream.setCa(bundle.certificates).catch((err: unknown) => { log.warn({ err }, 'closing the previous upstream dispatcher failed') })
     }
   })
-  app.decorate('dsmirror', { config, store: disk, cacheStore: store, cache, hf, blobs, upstream, caBundle, caWatcher, clientErrorHandler, forwardProxy: forward })
+  app.decorate('dsmirror', { config, store: disk, cacheStore: store, cache, hf, blobs, upstream, caBundle, caWatcher, clientErrorHandler, forwardProxy: forward, cluster })
+  if (cluster !== null) app.addHook('onClose', async () => { await cluster.close() })
   // What the cache did, set with setCacheStatus (server/cache/cache-status.ts) wherever the header is.
   app.decorateReply('cacheStatus', null)
 
@@ -216,7 +224,7 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
   registerRequestLog(app)
   registerErrorHandlers(app)
   registerOpsRoutes(app, { config, store, proxyCaPem: forward?.ca.certPem ?? null })
-  await app.register(statusPage, { config, store, cache, metrics, recentErrors, now, hf, ...(shared === null ? {} : { tier: { stats: () => shared.tierStats, l1: disk } }) })
+  await app.register(statusPage, { config, store, cache, metrics, recentErrors, now, hf, cluster, ...(shared === null ? {} : { tier: { stats: () => shared.tierStats, l1: disk } }) })
   await app.register(adminApi, { targetOptions, isLoopback: deps.isLoopback ?? isLoopbackAddress })
   await registerMirrorRoutes(app, { cache, upstream, targetOptions, ...(forward === null ? {} : { forwardScheme: (req) => forward.proxy.forwardScheme(req) }) })
   if (hf !== null && config.huggingface.mount !== false) await registerHfRoutes(app, { mount: config.huggingface.mount, mode: hf })

@@ -244,6 +244,32 @@ export const HfBadHubAnswerError = createError(
   502
 )
 
+export const ClusterPeerUnauthorizedError = createError(
+  'DSM_CLUSTER_PEER_UNAUTHORIZED',
+  "'%s' on the cluster peer listener needs 'Authorization: Bearer <cluster.token>'. Only dsmirror replicas call it; give every replica the same cluster.token (DSMIRROR_CLUSTER_TOKEN).",
+  401
+)
+export const ClusterPeerForbiddenError = createError(
+  'DSM_CLUSTER_PEER_FORBIDDEN',
+  "'%s' on the cluster peer listener was refused: the bearer token is not this replica's cluster.token. Give every replica the same cluster.token (DSMIRROR_CLUSTER_TOKEN).",
+  403
+)
+export const ClusterNotLeaderError = createError(
+  'DSM_CLUSTER_NOT_LEADER',
+  'This replica does not lead the download of key %s (its lease was released, taken over, or never held) and has no committed copy. Replicas re-read the lease and ask the current leader; nothing to fix unless it repeats.',
+  409
+)
+export const ClusterLeaderUnreachableError = createError(
+  'DSM_CLUSTER_LEADER_UNREACHABLE',
+  "'%s' is being downloaded by another replica (%s), which did not serve it within %s ms, and its lease did not go stale. Check that cluster.advertiseUrl of every replica is reachable from the others and that they share cluster.token; retry the request.",
+  502
+)
+export const ClusterLeaseIoError = createError(
+  'DSM_CLUSTER_LEASE_IO',
+  "The download lease for '%s' could not be read or written in the bucket (%s). Check store.s3 (endpoint, bucket, credentials) and that the store answers; set cluster.singleFlight: false to download without cross-replica coordination.",
+  503
+)
+
 /** Every error constructor, config's and certs' included, for the README table check and for metrics by code. */
 export const ERRORS: readonly FastifyErrorConstructor[] = [
   ...CONFIG_ERRORS,
@@ -288,7 +314,12 @@ export const ERRORS: readonly FastifyErrorConstructor[] = [
   AdminServerUnreachableError,
   AdminServerRunningError,
   HfTokenOverHttpError,
-  HfBadHubAnswerError
+  HfBadHubAnswerError,
+  ClusterPeerUnauthorizedError,
+  ClusterPeerForbiddenError,
+  ClusterNotLeaderError,
+  ClusterLeaderUnreachableError,
+  ClusterLeaseIoError
 ]
 
 /**

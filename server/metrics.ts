@@ -12,6 +12,7 @@ import type { S3TierStats } from './cache/s3/s3-store.js'
 import { isDsmError } from './errors.js'
 import type { CacheObserver } from './cache/mirror-cache.js'
 import type { RecentErrors } from './recent-errors.js'
+import type { ClusterSnapshot } from './cluster/single-flight.js'
 
 // The outcomes are defined, and derived from the typed CacheStatus, in server/cache/cache-status.ts.
 export { cacheOutcome, FROM_CACHE, OUTCOMES, type Outcome } from './cache/cache-status.js'
@@ -29,6 +30,8 @@ export interface MetricsOptions {
   now?: () => number
   /** The S3 store's tier counters (issue 19 item 7; s3-store.ts); absent with store.kind disk. */
   tier?: () => S3TierStats
+  /** Cross-replica single flight (server/cluster/, issue 19 item 7), read at scrape time; absent: no cluster metrics. */
+  cluster?: () => ClusterSnapshot
 }
 
 export interface DownloadProgress {
@@ -107,6 +110,7 @@ export class Metrics implements CacheObserver {
     new Gauge({ name: 'dsmirror_cache_entries', help: 'Committed cache entries.', registers, collect () { this.set(store.stats.entries) } })
     new Gauge({ name: 'dsmirror_cache_max_bytes', help: 'cache.maxSize.', registers, collect () { this.set(store.stats.maxSize) } })
     if (opts.tier !== undefined) registerTierMetrics(registers, opts.tier)
+    if (opts.cluster !== undefined) registerClusterMetrics(registers, opts.cluster)
     /* eslint-enable no-new */
     collectDefaultMetrics({ register: this.registry })
   }
@@ -229,5 +233,35 @@ function registerTierMetrics (registers: Registry[], tier: () => S3TierStats): v
   new Gauge({ name: 'dsmirror_store_bucket_bytes', help: 'Bytes in the bucket as this replica knows it.', registers, collect () { this.set(tier().bucketBytes) } })
   new Gauge({ name: 'dsmirror_store_bucket_entries', help: 'Entries in the bucket as this replica knows it.', registers, collect () { this.set(tier().bucketEntries) } })
   new Gauge({ name: 'dsmirror_store_bucket_max_bytes', help: 'store.s3.maxSize.', registers, collect () { this.set(tier().bucketMaxSize) } })
+  /* eslint-enable no-new */
+}
+
+type CountedField = 'acquired' | 'takenOver' | 'lost' | 'peerBytes'
+
+/** Issue 19 item 7: leases and peer streaming of this replica, read from the coordinator when scraped. */
+function registerClusterMetrics (registers: Registry[], cluster: () => ClusterSnapshot): void {
+  /* eslint-disable no-new -- registered in the registry, read only through it */
+  new Gauge({ name: 'dsmirror_cluster_leases_held', help: 'Download leases this replica holds now (keys it downloads for the whole cluster).', registers, collect () { this.set(cluster().leasesHeld) } })
+  new Gauge({ name: 'dsmirror_cluster_followers_waiting', help: 'Downloads of this replica waiting for a leader to serve them (lease re-reads in progress).', registers, collect () { this.set(cluster().followersWaiting) } })
+  new Gauge({ name: 'dsmirror_cluster_followers_streaming', help: 'Downloads of this replica streaming from another replica (the leader) now.', registers, collect () { this.set(cluster().followersStreaming) } })
+  const counters: Array<[string, string, CountedField]> = [
+    ['dsmirror_cluster_leases_acquired_total', 'Leases won by creating them (this replica led a new download).', 'acquired'],
+    ['dsmirror_cluster_leases_taken_over_total', 'Stale or released leases this replica took over (a leader died, or finished, before).', 'takenOver'],
+    ['dsmirror_cluster_leases_lost_total', 'Leases lost to another replica\'s takeover (a heartbeat was refused: fenced).', 'lost'],
+    ['dsmirror_cluster_peer_bytes_total', 'Body bytes this replica received from leaders over the peer listener.', 'peerBytes']
+  ]
+  for (const [name, help, field] of counters) {
+    let seen = 0
+    new Counter({
+      name,
+      help,
+      registers,
+      collect () {
+        const now = cluster()[field]
+        if (now > seen) this.inc(now - seen)
+        seen = now
+      }
+    })
+  }
   /* eslint-enable no-new */
 }

@@ -90,7 +90,8 @@ export type DownloadOutcome =
 export interface DownloadOptions {
   key: string
   url: URL
-  upstream: Upstream
+  /** Only its request() is used: a cluster follower's is the leader's peer listener (server/cluster/). */
+  upstream: Pick<Upstream, 'request'>
   store: CacheStore
   /** Headers sent upstream. */
   headers: Record<string, string>

@@ -78,6 +78,13 @@ export interface MirrorCacheOptions {
   observer?: CacheObserver
   /** cache.cdnCacheControl: honour CDN-Cache-Control (RFC 9213); default false. */
   cdnCacheControl?: boolean
+  /** Cross-replica single flight (issue 19, server/cluster/single-flight.ts); absent: this replica decides alone. */
+  cluster?: MissFlights
+}
+
+/** How a miss's download reaches its upstream when replicas share a store: the lease's leader downloads, followers stream from it. */
+export interface MissFlights {
+  flight: (key: string, upstream: Upstream) => Pick<Upstream, 'request'> & { watch: (download: Download) => void }
 }
 
 /** What the cache reports as it works, for metrics and the status page (server/metrics.ts). */
@@ -233,11 +240,13 @@ export class MirrorCache {
 
   /** A new download for `key`, tracked as the one in flight; what differs by caller is how it asks. */
   #newDownload (key: string, url: URL, ask: Pick<DownloadOptions, 'headers' | 'policyRequest' | 'revalidate' | 'missConditionals'>): Download {
+    // Issue 19 item 3: a miss claims the key's lease across replicas first (a revalidation stays local).
+    const flight = ask.revalidate === null ? this.#opts.cluster?.flight(key, this.#opts.upstream) : undefined
     const download = new Download({
       key,
       url,
       ...ask,
-      upstream: this.#opts.upstream,
+      upstream: flight ?? this.#opts.upstream,
       store: this.#opts.store,
       immutable: this.#isImmutable(basename(url)),
       semantics: this.#semantics,
@@ -248,6 +257,7 @@ export class MirrorCache {
       log: this.#opts.log.child({ module: 'download' }),
       now: this.#opts.now
     })
+    flight?.watch(download)
     this.#track(key, download)
     return download
   }

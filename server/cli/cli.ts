@@ -20,6 +20,7 @@ import { isDsmError } from '../errors.js'
 import { startHttpsListener } from '../http/https-listener.js'
 import { listenOnIpv6Loopback } from '../http/ipv6-loopback.js'
 import { recordListenerUrl } from '../http/listener-urls.js'
+import { startPeerListener } from '../cluster/cluster-setup.js'
 
 /** How long a graceful shutdown may take before the process exits anyway. */
 export const SHUTDOWN_GRACE_MS = 8_000
@@ -68,6 +69,8 @@ async function listen (app: FastifyInstance, config: DsmirrorConfig, log: Logger
   // the hook is added now because the HTTPS listener makes the app ready.
   const companions: net.Server[] = []
   app.addHook('preClose', async () => { for (const companion of companions) companion.close() })
+  // Issue 19: the internal listener other replicas stream in-flight downloads from (not in urls: it is not for clients).
+  await startPeerListener(app, config, log)
   const https = await startHttpsListener(app, config, { logger: log })
   const urls: string[] = []
   const http = config.listen.http

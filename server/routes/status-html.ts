@@ -109,6 +109,7 @@ export function renderLive (s: StatusSnapshot): string {
 </div>
 ${renderStoreTier(s)}${renderDownloads(s)}
 ${renderHub(s)}
+${renderCluster(s)}
 ${renderEntries('Largest entries', 'largest', s.largest, s.now)}
 ${renderEntries('Most recent entries', 'recent', s.recent, s.now)}
 ${renderErrors(s)}
@@ -138,6 +139,17 @@ function renderDownloads (s: StatusSnapshot): string {
 <td class="num rate" data-label="rate">${esc(formatBytes(Math.round(d.bytesPerSec)))}/s</td><td class="num clients" data-label="clients">${esc(d.clients)}</td></tr>`
   }).join('')
   return `<h2>Downloads in flight</h2><div class="scroll"><table id="downloads"><thead><tr><th>URL</th><th class="num">progress</th><th class="num">rate</th><th class="num">clients</th></tr></thead><tbody>${rows}</tbody></table></div>`
+}
+
+function renderCluster (s: StatusSnapshot): string {
+  const c = s.cluster
+  if (c === null) return ''
+  return `<h2>Cluster (shared store)</h2><table id="cluster"><tbody>
+<tr><td>peers reach this replica at</td><td id="cluster-advertised">${esc(c.advertised)}</td></tr>
+<tr><td>leases held now</td><td class="num" id="cluster-held">${esc(c.leasesHeld)}</td></tr>
+<tr><td>leases acquired / taken over / lost</td><td class="num" id="cluster-leases">${esc(c.acquired)} / ${esc(c.takenOver)} / ${esc(c.lost)}</td></tr>
+<tr><td>downloads streaming from a leader / waiting for one</td><td class="num" id="cluster-followers">${esc(c.followersStreaming)} / ${esc(c.followersWaiting)}</td></tr>
+<tr><td>bytes streamed from leaders</td><td class="num" id="cluster-peer-bytes">${esc(formatBytes(c.peerBytes))}</td></tr></tbody></table>`
 }
 
 function renderHub (s: StatusSnapshot): string {

@@ -7,6 +7,7 @@ import { isLoopbackHost } from '../../config/loopback.js'
 import type { DsmirrorConfig } from '../../config/schema.js'
 import type { CacheStore, EntryMeta } from '../cache/cache-store.js'
 import type { S3TierStats } from '../cache/s3/s3-store.js'
+import type { ClusterSingleFlight, ClusterSnapshot } from '../cluster/single-flight.js'
 import { listenerUrls } from '../http/listener-urls.js'
 import { FROM_CACHE, type Metrics, type Outcome } from '../metrics.js'
 import type { MirrorCache } from '../cache/mirror-cache.js'
@@ -31,6 +32,8 @@ export interface StatusPageOptions {
   now: () => number
   /** The Hugging Face mode, for its traffic (issue 11 item 7); null when huggingface.mount is false. */
   hf?: HfMode | null
+  /** Cross-replica single flight (issue 19 item 7); null when this replica decides alone. */
+  cluster?: ClusterSingleFlight | null
   /**
    * store.kind s3 (issue 19 item 7): the tier counters, and this replica's disk, whose entries the
    * page lists (listing the bucket would cost a GET per entry on every refresh).
@@ -72,6 +75,8 @@ export interface StatusSnapshot {
   snippets: { origin: string, torchvision: string, huggingface: string, curl: string }
   /** Hub traffic of the Hugging Face mode, null when it is off. */
   huggingface: (HfStats & { mount: string }) | null
+  /** Leases and peer streaming (issue 19), null unless store.kind s3 with cluster.singleFlight. */
+  cluster: ClusterSnapshot | null
 }
 
 const plugin: FastifyPluginAsync<StatusPageOptions> = async (app, opts) => {
@@ -152,7 +157,8 @@ export async function statusSnapshot (app: FastifyInstance, request: FastifyRequ
     recent: top(entries, STATUS_ENTRY_ROWS, (m) => m.fetchedAt).map(toEntry),
     errors: recentErrors.list(),
     snippets: snippets(requestOrigin(request) ?? listeners[0] ?? 'http://127.0.0.1:8080', opts.config.huggingface.mount),
-    huggingface: opts.hf === undefined || opts.hf === null || opts.config.huggingface.mount === false ? null : { mount: opts.config.huggingface.mount, ...opts.hf.stats }
+    huggingface: opts.hf === undefined || opts.hf === null || opts.config.huggingface.mount === false ? null : { mount: opts.config.huggingface.mount, ...opts.hf.stats },
+    cluster: opts.cluster?.snapshot() ?? null
   }
 }
 
