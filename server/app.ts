@@ -114,7 +114,7 @@ export async function buildApp (config: DsmirrorConfig, deps: AppDeps): Promise<
   const disk = shared?.l1 ?? await DiskStore.open({ dir: config.cache.dir, maxSize: config.cache.maxSize, log: storeLog, now })
   const store: CacheStore = shared ?? disk
   const recentErrors = new RecentErrors({ now })
-  const cluster = buildClusterSingleFlight(config, log, shared?.bucket ?? null)
+  const cluster = buildClusterSingleFlight(config, log, shared?.bucket ?? null, shared ?? undefined)
   const metrics: Metrics = new Metrics({
     ...(cluster === null ? {} : { cluster: () => cluster.snapshot() }),
     store,

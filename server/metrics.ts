@@ -227,6 +227,7 @@ function registerTierMetrics (registers: Registry[], tier: () => S3TierStats): v
   counter('dsmirror_store_s3_hits_total', 'Bodies opened from the S3 bucket (L1 misses).', (t) => t.s3Hits)
   counter('dsmirror_store_uploaded_bytes_total', 'Body bytes uploaded to the S3 bucket.', (t) => t.bytesUploaded)
   counter('dsmirror_store_uploads_aborted_total', 'Multipart uploads aborted after a failure.', (t) => t.uploadsAborted)
+  counter('dsmirror_store_uploads_skipped_total', 'Commits not uploaded: a cluster follower\'s copy (the leader uploads it), or a body the bucket already held.', (t) => t.uploadsSkipped)
   counter('dsmirror_store_orphans_swept_total', 'Orphan data objects and stale multipart uploads the sweeper removed.', (t) => t.orphansSwept)
   counter('dsmirror_store_bucket_evictions_total', 'Entries this replica evicted from the bucket to stay under store.s3.maxSize.', (t) => t.bucketEvictions)
   /* eslint-disable no-new -- registered in the registry, read only through it */

@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { DsmirrorConfig } from '../../config/schema.js'
 import type { S3Bucket } from '../cache/s3/s3-client.js'
+import type { PeerFills } from './single-flight.js'
 import { BucketLeaseIo, Leases } from './lease.js'
 import { buildPeerApp } from './peer-listener.js'
 import { ClusterSingleFlight } from './single-flight.js'
@@ -13,7 +14,7 @@ import { ClusterSingleFlight } from './single-flight.js'
  * The coordinator, on the S3 store's own bucket (probed at start-up, so leases use the If-Match
  * form the engine compares), or null when this replica decides alone.
  */
-export function buildClusterSingleFlight (config: DsmirrorConfig, log: Logger, bucket: S3Bucket | null): ClusterSingleFlight | null {
+export function buildClusterSingleFlight (config: DsmirrorConfig, log: Logger, bucket: S3Bucket | null, fills?: PeerFills): ClusterSingleFlight | null {
   const { store, cluster } = config
   if (store.kind !== 's3' || !cluster.singleFlight || cluster.peer === false || bucket === null) return null
   const clusterLog = log.child({ module: 'cluster' })
@@ -30,7 +31,7 @@ export function buildClusterSingleFlight (config: DsmirrorConfig, log: Logger, b
     },
     onError: (err, key) => { clusterLog.warn({ err, key }, 'lease heartbeat or release failed; retried at the next beat') }
   })
-  const single: ClusterSingleFlight = new ClusterSingleFlight({ leases, token: cluster.token, log: clusterLog })
+  const single: ClusterSingleFlight = new ClusterSingleFlight({ leases, token: cluster.token, log: clusterLog, ...(fills === undefined ? {} : { fills }) })
   return single
 }
 

@@ -48,8 +48,17 @@ export interface ClusterSnapshot extends ClusterStats {
   leaseTtl: number
 }
 
+/** The store's side of a fill (S3Store): whether this replica uploads the body it stages. */
+export interface PeerFills {
+  /** Staged from the leader's peer listener: the leader uploads it. */
+  servedByPeer: (key: string) => void
+  /** Led here (first claim or takeover): the commit uploads it. */
+  leading: (key: string) => void
+}
+
 export interface SingleFlightOptions {
   leases: Leases
+  fills?: PeerFills
   /** Sent as a bearer token to peers (cluster.token); null on a loopback-only cluster. */
   token: string | null
   log: Logger
@@ -70,6 +79,7 @@ export class ClusterSingleFlight {
   get log (): Logger { return this.#opts.log }
   get token (): string | null { return this.#opts.token }
   get agent (): Agent { return this.#agent }
+  get fills (): PeerFills | undefined { return this.#opts.fills }
 
   /** The "upstream" of a miss's Download (mirror-cache's one hook); `watch` it once created. */
   flight (key: string, upstream: Upstream): ClusterFlight {
@@ -134,12 +144,17 @@ export class ClusterFlight {
         const claim = await cluster.leases.claim(this.#key)
         if (claim.role === 'leader') {
           if (this.#done) { void claim.lease.release() } else this.#lease = claim.lease
+          cluster.fills?.leading(this.#key)
           cluster.log.info({ key: this.#key, url: url.href, takeover: claim.takeover }, 'leading the download across replicas')
           return await this.#upstream.request(url, req)
         }
         leader = claim.addr
         const answer = await this.#fromPeer(claim.addr, url, req)
-        if (answer !== null) return answer
+        if (answer !== null) {
+          // Before the Download stages a byte: no parts of it are spooled to the bucket here.
+          cluster.fills?.servedByPeer(this.#key)
+          return answer
+        }
         req.signal?.throwIfAborted()
         if (Date.now() > deadline) throw new ClusterLeaderUnreachableError(url.href, leader, String(FOLLOWER_WAIT_TTLS * cluster.leases.ttlMs))
         await sleep(pollMs, undefined, req.signal === undefined ? {} : { signal: req.signal })

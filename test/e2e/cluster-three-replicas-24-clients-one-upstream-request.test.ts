@@ -71,6 +71,16 @@ t.test('24 clients on 3 replicas: one upstream request, 24 identical bodies, all
   }, { what: 'the leader to release its lease after the commit is durable', timeoutMs: 10_000 })
   t.equal(texts.reduce((n, text) => n + metric(text, 'dsmirror_cluster_leases_acquired_total'), 0), 1, 'one lease acquired across the cluster')
   t.equal(texts.filter((text) => metric(text, 'dsmirror_cluster_peer_bytes_total') === SIZE).length, REPLICAS - 1, 'each follower replica streamed the body once from the leader')
+  // Every replica committed the body; only the leader sent it to the bucket (followers find it there).
+  const total = (all: string[], name: string): number => all.reduce((n, text) => n + (Number.isNaN(metric(text, name)) ? 0 : metric(text, name)), 0)
+  const commits = await waitUntil(async () => {
+    const all = await scrape()
+    const uploaded = total(all, 'dsmirror_store_uploaded_bytes_total')
+    const skipped = total(all, 'dsmirror_store_uploads_skipped_total')
+    return uploaded + skipped * SIZE >= REPLICAS * SIZE ? { uploaded, skipped } : null
+  }, { what: 'every replica\'s commit to be durable', timeoutMs: 20_000 })
+  t.equal(commits.uploaded, SIZE, 'the body went to the bucket once, from the leader')
+  t.equal(commits.skipped, REPLICAS - 1, 'each follower left the upload to the leader')
   const status = await (await fetch(`${replicas[0]?.origin ?? ''}/_/api/status`)).json() as { cluster: { leaseTtl: number } | null }
   t.equal(status.cluster?.leaseTtl, 5000, 'the status API has the cluster block')
   t.match(await (await fetch(`${replicas[0]?.origin ?? ''}/_/`)).text(), /id="cluster-leases"/, 'the status page shows it')

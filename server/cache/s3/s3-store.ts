@@ -76,6 +76,8 @@ export interface S3TierStats {
   s3Hits: number
   bytesUploaded: number
   uploadsAborted: number
+  /** Commits not uploaded: a cluster follower's copy (the leader uploads it), or a body the bucket already held. */
+  uploadsSkipped: number
   orphansSwept: number
   bucketBytes: number
   bucketEntries: number
@@ -128,7 +130,12 @@ export class S3Store implements CacheStore {
   /** Data objects S3 bodies are reading: their delete waits for the last reader (the contract's "keeps its bytes"). */
   readonly #reading = new Map<string, number>()
   readonly #deferredDeletes = new Set<string>()
-  readonly #tier = { l1Hits: 0, s3Hits: 0, bytesUploaded: 0, uploadsAborted: 0, orphansSwept: 0, bucketEvictions: 0 }
+  readonly #tier = { l1Hits: 0, s3Hits: 0, bytesUploaded: 0, uploadsAborted: 0, uploadsSkipped: 0, orphansSwept: 0, bucketEvictions: 0 }
+  /**
+   * Keys this replica stages from another replica's peer listener (cluster followers): the leader
+   * uploads that body, so no parts are spooled for it here (servedByPeer / leading).
+   */
+  readonly #peerFills = new Set<string>()
   /** Back-fills into L1 in progress: a download staging the same key stops one first (they share the staged path). */
   readonly #backfilling = new Map<string, { abort: AbortController, done: Promise<void> }>()
   /** Keys download.ts is staging through `staging` (until commit or removal): never back-filled meanwhile. */
@@ -178,6 +185,7 @@ export class S3Store implements CacheStore {
             }
             dropSpool(key)
             const handle = await target.open(key, from)
+            if (this.#peerFills.has(key)) return handle
             const spool = new PartSpooler({
               bucket: this.bucket,
               handle,
@@ -194,6 +202,7 @@ export class S3Store implements CacheStore {
         if (prop === 'remove' || prop === 'forget' || prop === 'quarantine') {
           return async (key: string, ...rest: unknown[]) => {
             staged.delete(key)
+            this.#peerFills.delete(key)
             dropSpool(key)
             return await (value as (key: string, ...rest: unknown[]) => Promise<unknown>).call(target, key, ...rest)
           }
@@ -425,9 +434,30 @@ export class S3Store implements CacheStore {
     return await this.l1.reserve(bytes, opts)
   }
 
+  /**
+   * The body of `key` now comes from the leader's peer listener (server/cluster/single-flight.ts):
+   * the leader uploads it, so parts spooled here would be sent twice. Stops a spool in progress.
+   */
+  servedByPeer (key: string): void {
+    this.#peerFills.add(key)
+    const spool = this.#spools.get(key)
+    if (spool === undefined) return
+    this.#spools.delete(key)
+    void this.#track(spool.abort('another replica leads this download and uploads it'))
+  }
+
+  /** This replica took the download of `key` over: its commit uploads the body (from the file). */
+  leading (key: string): void {
+    this.#peerFills.delete(key)
+  }
+
   async commit (meta: EntryMeta, staged: FileHandle, room: Reservation): Promise<Commit> {
     const spool = this.#spools.get(meta.key) ?? null
     this.#spools.delete(meta.key)
+    // A follower's copy: the leader uploads the same verified body and publishes its meta, maybe
+    // a moment after this commit (so a look at the bucket now could miss it). Should the leader
+    // die before that, the next miss anywhere downloads it again: one more transfer, nothing wrong.
+    const fromPeer = this.#peerFills.delete(meta.key)
     let local: Commit
     try {
       local = await this.l1.commit(meta, staged, room)
@@ -444,6 +474,10 @@ export class S3Store implements CacheStore {
         if (spool !== null) await spool.abort('the body is not durable')
         throw err
       }
+      if (fromPeer) {
+        this.#tier.uploadsSkipped++
+        return
+      }
       await this.#upload(meta, staged, spool)
     }).then(async () => {
       // Outside the key's chain: evictions run in their own keys' chains (no wait cycle between two keys).
@@ -458,6 +492,16 @@ export class S3Store implements CacheStore {
   }
 
   async #upload (meta: EntryMeta, staged: FileHandle, spool: PartSpooler | null): Promise<void> {
+    // The same body already committed by another replica (the cluster leader whose download this
+    // replica followed, or a replica that raced it with cluster.singleFlight off): one GET instead
+    // of a second upload. A different body (a changed upstream) is uploaded and replaces it.
+    const seen = await this.#getMeta(meta.key)
+    if (seen !== null && seen.meta.sha256 === meta.sha256 && seen.meta.size === meta.size) {
+      if (spool !== null) await spool.abort('the bucket already holds this body')
+      this.#indexSet(seen.meta)
+      this.#tier.uploadsSkipped++
+      return
+    }
     const partSize = partSizeFor(meta.size, this.#minPartSize)
     if (spool !== null) {
       const spooled = await spool.finish(meta.size, meta.sha256, partSize)
