@@ -47,6 +47,13 @@ export const RESUME_OVERLAP_BYTES = 64 * 1024
  * much in memory ahead of its slowest reader; the upstream waits beyond it (issue 12 item 3).
  */
 export const PASS_THROUGH_WINDOW_BYTES = 8 * 1024 * 1024
+/**
+ * Issue 14: the bytes just received stay in memory (the upstream's own buffers, never copied)
+ * this far behind the write frontier, and pump readers (file-pump.ts) that keep up are served from
+ * them; only a reader that falls further behind reads back from the temp file. One window per
+ * download, whatever the number of readers.
+ */
+export const RECENT_WINDOW_BYTES = 4 * 1024 * 1024
 /** A zip's End Of Central Directory record (22 bytes + a comment of at most 64 KiB) ends the file. */
 const ZIP_EOCD_SEARCH_BYTES = 22 + 0xffff
 const ZIP_EOCD_SIGNATURE = Buffer.from([0x50, 0x4b, 0x05, 0x06])
@@ -172,6 +179,10 @@ export class Download extends EventEmitter implements GrowingSource {
   #tailStart = 0
   #tailEnd = 0
   readonly #cursors = new Set<{ position: number }>()
+  /** Chunks received and staged (issue 14): bytes [#recentStart, #written + #queuedBytes). */
+  #recent: Buffer[] = []
+  #recentStart = 0
+  #recentBytes = 0
   #headers: Record<string, string | string[]> = {}
   #policy: CachePolicy | null = null
   #etag: string | null = null
@@ -267,9 +278,59 @@ export class Download extends EventEmitter implements GrowingSource {
         if (this.#handle === null) throw new Error('download file closed under a reader')
         return (await this.#handle.read(buffer, 0, length, position)).bytesRead
       },
+      view: (position, length) => this.#view(position, length),
       // Tailing readers get the bytes just written, a few KiB at a time: small buffers (file-pump.ts).
       complete: () => this.#state === 'committed'
     }
+  }
+
+  /**
+   * Up to `length` bytes at `position` as views of the chunks still in memory, never past what
+   * readers may see (available(): on disk, the last byte held back); null when `position` is
+   * not in the window (the reader fell behind, or the body is settled).
+   */
+  #view (position: number, length: number): Buffer[] | null {
+    if (position < this.#recentStart || this.#recent.length === 0) return null
+    const stop = Math.min(position + length, this.available())
+    if (stop <= position) return null
+    const parts: Buffer[] = []
+    let at = this.#recentStart
+    for (const chunk of this.#recent) {
+      const next = at + chunk.length
+      if (next > position) {
+        const from = Math.max(position, at)
+        const to = Math.min(stop, next)
+        parts.push(from === at && to === next ? chunk : chunk.subarray(from - at, to - at))
+        if (to >= stop) break
+      }
+      at = next
+    }
+    return parts.length === 0 ? null : parts
+  }
+
+  /** Keeps a chunk just queued for the disk in the window (issue 14). */
+  #remember (chunk: Buffer): void {
+    // A dropped and resumed transfer continues at #written: start the window there.
+    if (this.#recentStart + this.#recentBytes !== this.#written + this.#queuedBytes - chunk.length) this.#forget(this.#written + this.#queuedBytes - chunk.length)
+    this.#recent.push(chunk)
+    this.#recentBytes += chunk.length
+  }
+
+  /** Drops window chunks that are on disk and more than RECENT_WINDOW_BYTES behind the frontier. */
+  #trimRecent (): void {
+    for (;;) {
+      const first = this.#recent[0]
+      if (first === undefined || this.#recentStart + first.length > this.#written || this.#recentBytes - first.length < RECENT_WINDOW_BYTES) return
+      this.#recent.shift()
+      this.#recentStart += first.length
+      this.#recentBytes -= first.length
+    }
+  }
+
+  #forget (from: number): void {
+    this.#recent = []
+    this.#recentStart = from
+    this.#recentBytes = 0
   }
 
   /** A stream of bytes [start, endInclusive] (or to the end) that follows the download. */
@@ -504,6 +565,8 @@ export class Download extends EventEmitter implements GrowingSource {
     // are a resumed prefix to the observers (metrics), not upstream traffic.
     if (first !== null) {
       this.#written = first.length
+      this.#recent = [first]
+      this.#recentBytes = first.length
       this.emit('change')
     }
     void this.#pump(res.body, 0)
@@ -856,6 +919,7 @@ export class Download extends EventEmitter implements GrowingSource {
         // rest from memory, and nothing is kept.
         await this.#drainWrites()
         this.#tailFrom = this.#written
+        this.#forget(this.#written)
         this.#tailStart = this.#written
         this.#tailEnd = this.#written
         this.#opts.log.warn({ key: this.key, url: this.url.href, onDisk: this.#written, maxSize: this.#opts.store.maxSize }, 'download outgrew the room under cache.maxSize; passing the rest through uncached')
@@ -866,6 +930,7 @@ export class Download extends EventEmitter implements GrowingSource {
       }
       this.#queue.push(chunk)
       this.#queuedBytes += chunk.length
+      this.#remember(chunk)
       this.#writing ??= this.#writeQueued()
       if (this.#queuedBytes > WRITE_HIGH_WATER_BYTES) await this.#drainWrites()
     }
@@ -914,6 +979,7 @@ export class Download extends EventEmitter implements GrowingSource {
           this.#queuedBytes -= bytesWritten
           pending -= bytesWritten
           if (pending > 0) buffers = dropBytes(buffers, bytesWritten)
+          this.#trimRecent()
           this.emit('change')
         }
         if (this.#written - this.#checkpointed >= CHECKPOINT_BYTES) void this.#checkpoint()
@@ -1061,6 +1127,8 @@ export class Download extends EventEmitter implements GrowingSource {
   }
 
   #settle (state: State): void {
+    // Settled: readers still behind read the rest from the file; the window's memory goes now.
+    if (state === 'committed' || state === 'failed') this.#forget(this.#written)
     this.#state = state
     this.emit('change')
   }
