@@ -21,6 +21,7 @@ import {
   CacheIoError, ChecksumMismatchError, type DsmError, isDsmError, UpstreamBadResponseError, UpstreamChangedError, UpstreamIncompleteError,
   UpstreamTooSlowError
 } from '../errors.js'
+import { refSlab, type Slab, SlabCopier, unrefSlab } from './chunk-slabs.js'
 import type { PumpSource } from './file-pump.js'
 import { GrowingFileReader, type GrowingSource, READ_CHUNK_BYTES } from './growing-file-reader.js'
 import { DEFAULT_SEMANTICS, immutablePatternMayApply, newPolicy, storablePolicyObject, varyNames, type SemanticsOptions } from './http-semantics.js'
@@ -180,9 +181,10 @@ export class Download extends EventEmitter implements GrowingSource {
   #tailEnd = 0
   readonly #cursors = new Set<{ position: number }>()
   /** Chunks received and staged (issue 14): bytes [#recentStart, #written + #queuedBytes). */
-  #recent: Buffer[] = []
+  #recent: Array<{ view: Buffer; slab: Slab | null }> = []
   #recentStart = 0
   #recentBytes = 0
+  readonly #slabs = new SlabCopier()
   #headers: Record<string, string | string[]> = {}
   #policy: CachePolicy | null = null
   #etag: string | null = null
@@ -287,50 +289,63 @@ export class Download extends EventEmitter implements GrowingSource {
   /**
    * Up to `length` bytes at `position` as views of the chunks still in memory, never past what
    * readers may see (available(): on disk, the last byte held back); null when `position` is
-   * not in the window (the reader fell behind, or the body is settled).
+   * not in the window (the reader fell behind, or the body is settled). The slabs viewed are not
+   * reused until `release` (chunk-slabs.ts).
    */
-  #view (position: number, length: number): Buffer[] | null {
+  #view (position: number, length: number): { parts: Buffer[]; release: () => void } | null {
     if (position < this.#recentStart || this.#recent.length === 0) return null
     const stop = Math.min(position + length, this.available())
     if (stop <= position) return null
     const parts: Buffer[] = []
+    const slabs: Slab[] = []
     let at = this.#recentStart
-    for (const chunk of this.#recent) {
-      const next = at + chunk.length
+    for (const { view, slab } of this.#recent) {
+      const next = at + view.length
       if (next > position) {
         const from = Math.max(position, at)
         const to = Math.min(stop, next)
-        parts.push(from === at && to === next ? chunk : chunk.subarray(from - at, to - at))
+        parts.push(from === at && to === next ? view : view.subarray(from - at, to - at))
+        if (slab !== null && slabs.at(-1) !== slab) {
+          refSlab(slab)
+          slabs.push(slab)
+        }
         if (to >= stop) break
       }
       at = next
     }
-    return parts.length === 0 ? null : parts
+    if (parts.length === 0) return null
+    return { parts, release: () => { for (const slab of slabs) unrefSlab(slab) } }
   }
 
-  /** Keeps a chunk just queued for the disk in the window (issue 14). */
-  #remember (chunk: Buffer): void {
-    // A dropped and resumed transfer continues at #written: start the window there.
-    if (this.#recentStart + this.#recentBytes !== this.#written + this.#queuedBytes - chunk.length) this.#forget(this.#written + this.#queuedBytes - chunk.length)
-    this.#recent.push(chunk)
-    this.#recentBytes += chunk.length
+  /** Keeps bytes just queued for the disk in the window (issue 14), merged with the last entry when they follow it in one slab. */
+  #remember (view: Buffer, slab: Slab | null): void {
+    const last = this.#recent.at(-1)
+    if (last !== undefined && slab !== null && last.slab === slab && last.view.byteOffset + last.view.length === view.byteOffset) {
+      last.view = slab.buffer.subarray(last.view.byteOffset - slab.buffer.byteOffset, view.byteOffset - slab.buffer.byteOffset + view.length)
+    } else {
+      this.#recent.push({ view, slab })
+    }
+    this.#recentBytes += view.length
   }
 
-  /** Drops window chunks that are on disk and more than RECENT_WINDOW_BYTES behind the frontier. */
+  /** Drops window entries that are on disk and more than RECENT_WINDOW_BYTES behind the frontier. */
   #trimRecent (): void {
     for (;;) {
       const first = this.#recent[0]
-      if (first === undefined || this.#recentStart + first.length > this.#written || this.#recentBytes - first.length < RECENT_WINDOW_BYTES) return
+      if (first === undefined || this.#recentStart + first.view.length > this.#written || this.#recentBytes - first.view.length < RECENT_WINDOW_BYTES) break
       this.#recent.shift()
-      this.#recentStart += first.length
-      this.#recentBytes -= first.length
+      this.#recentStart += first.view.length
+      this.#recentBytes -= first.view.length
     }
+    this.#slabs.retireBefore(this.#recentStart)
   }
 
+  /** Empties the window; its slabs go back to the pool once no reader's socket holds them. */
   #forget (from: number): void {
     this.#recent = []
     this.#recentStart = from
     this.#recentBytes = 0
+    this.#slabs.retireAll()
   }
 
   /** A stream of bytes [start, endInclusive] (or to the end) that follows the download. */
@@ -565,7 +580,7 @@ export class Download extends EventEmitter implements GrowingSource {
     // are a resumed prefix to the observers (metrics), not upstream traffic.
     if (first !== null) {
       this.#written = first.length
-      this.#recent = [first]
+      this.#recent = [{ view: first, slab: null }]
       this.#recentBytes = first.length
       this.emit('change')
     }
@@ -928,9 +943,14 @@ export class Download extends EventEmitter implements GrowingSource {
         await this.#pushTail(chunk, body)
         continue
       }
-      this.#queue.push(chunk)
+      const at = this.#written + this.#queuedBytes
+      // A dropped and resumed transfer continues at #written: the window starts again there.
+      if (this.#recentStart + this.#recentBytes !== at) this.#forget(at)
+      for (const { view, slab } of this.#slabs.copy(chunk, at)) {
+        this.#queue.push(view)
+        this.#remember(view, slab)
+      }
       this.#queuedBytes += chunk.length
-      this.#remember(chunk)
       this.#writing ??= this.#writeQueued()
       if (this.#queuedBytes > WRITE_HIGH_WATER_BYTES) await this.#drainWrites()
     }

@@ -40,7 +40,7 @@ export interface PumpSource {
    * download's latest chunks), or null to read them from the file. Never copied: written as
    * they are.
    */
-  view?: (position: number, length: number) => Buffer[] | null
+  view?: (position: number, length: number) => { parts: Buffer[]; release: () => void } | null
   /** False while the file is still being written: reads then use small buffers. */
   complete: () => boolean
 }
@@ -178,8 +178,9 @@ export async function pumpFile (out: Writable, source: PumpSource, start: number
       // A reader keeping up with a download takes its bytes from memory: no read from the
       // file, no pool buffer. At most SMALL_BUFFER_BYTES per write, as a tailing read would
       // hold, so what the socket keeps referenced stays within the per-response bound above.
-      const parts = source.view?.(position, Math.min(SMALL_BUFFER_BYTES, end - position, readable)) ?? null
-      if (parts !== null) {
+      const viewed = source.view?.(position, Math.min(SMALL_BUFFER_BYTES, end - position, readable)) ?? null
+      if (viewed !== null) {
+        const { parts, release } = viewed
         held++
         const last = parts.length - 1
         // One writev for the parts (the upstream's chunks are often 16 KiB TLS records).
@@ -187,7 +188,8 @@ export async function pumpFile (out: Writable, source: PumpSource, start: number
         parts.forEach((part, i) => {
           position += part.length
           if (i < last) out.write(part)
-          else out.write(part, () => { held--; notify() })
+          // The socket is done with the bytes: their slab may be reused (chunk-slabs.ts).
+          else out.write(part, () => { held--; release(); notify() })
         })
         if (last > 0) out.uncork()
         continue
