@@ -11,7 +11,7 @@ import type { Download } from './curl.js'
 import type { BenchObject } from './objects.js'
 import { classifyCacheStatus } from './peer.js'
 import type { CacheOutcome, Peer } from './peer.js'
-import { formatBytes, formatMB, formatRatio, formatSeconds } from './report.js'
+import { cpuRow, formatBytes, formatMB, formatRatio, formatSeconds, secondsPerGiB } from './report.js'
 import type { Row } from './report.js'
 import { sampleRss } from './rss.js'
 
@@ -41,6 +41,7 @@ interface StampedeResult {
   outcomes: Map<CacheOutcome, number>
   peakRssBytes: number
   intact: boolean
+  proxyCpuSeconds: number
 }
 
 async function sha256File (file: string): Promise<string> {
@@ -79,7 +80,8 @@ async function stampede (context: BenchContext, peer: Peer, options: StampedeOpt
     failures,
     outcomes,
     peakRssBytes: Math.max(rss.peakTreeRssBytes, rss.peakHwmBytes),
-    intact
+    intact,
+    proxyCpuSeconds: cpu.proxySeconds
   }
   const spread = runs.map((run) => (run.exitedAt - startedAt) / 1000)
   context.details.push(`(c) ${peer.name}: ${result.upstreamRequests} upstream request(s); clients done between ${formatSeconds(Math.min(...spread))} and ${formatSeconds(Math.max(...spread))}; Cache-Status ${[...outcomes].map(([k, v]) => `${k}×${v}`).join(', ')}; client 0 sha256 ${intact ? 'matches' : 'DOES NOT match'}; ${formatCpu(cpu, peer.name)}`)
@@ -132,6 +134,10 @@ export async function measureStampede (context: BenchContext, options: StampedeO
       met: dsmOk && timeRatio <= STAMPEDE_TIME_TARGET_RATIO ? 'yes' : 'no'
     }
   ]
+  // Per GiB handed to the clients (clients × object): one upstream transfer fanned out.
+  const served = options.clients * options.object.size
+  rows.push(cpuRow('c-cpu', `${clients}: proxy CPU per GiB served (in-flight join, one upstream transfer)`,
+    dsmOk ? secondsPerGiB(dsm.proxyCpuSeconds, served) : Number.NaN, ngxOk ? secondsPerGiB(ngx.proxyCpuSeconds, served) : Number.NaN, null))
   if (options.withRss) {
     rows.push({
       id: 'd',

@@ -5,7 +5,7 @@ import { checkComplete, download } from './curl.js'
 import type { BenchObject } from './objects.js'
 import { classifyCacheStatus } from './peer.js'
 import type { Peer } from './peer.js'
-import { formatBytes, formatRate, formatRatio, median } from './report.js'
+import { cpuRow, formatBytes, formatRate, formatRatio, median, secondsPerGiB } from './report.js'
 import type { Row } from './report.js'
 
 // (a) A warm hit: the object is in both caches (filled first, commit awaited), then each peer
@@ -99,6 +99,7 @@ export async function measureWarmHit (context: BenchContext, options: WarmHitOpt
   const ngxTlsRate = median(ngxTls.rates)
   const tlsRatio = dsmTlsRate / ngxTlsRate
   const size = formatBytes(object.size)
+  const perGiB = (s: Series): number => s.failures === 0 ? secondsPerGiB(median(s.proxyCpuSeconds), object.size) : Number.NaN
   return [
     {
       id: 'a',
@@ -117,6 +118,9 @@ export async function measureWarmHit (context: BenchContext, options: WarmHitOpt
       ratio: formatRatio(tlsRatio),
       target: `>= ${WARM_HIT_TLS_TARGET_RATIO.toFixed(2)}`,
       met: Number.isFinite(tlsRatio) ? (tlsRatio >= WARM_HIT_TLS_TARGET_RATIO ? 'yes' : 'no') : 'failed'
-    }
+    },
+    // Issue 14: CPU per GiB beside the throughput, proxy process tree only (bench/cpu.ts).
+    cpuRow('a-cpu', `warm hit, ${size}, loopback HTTP: proxy CPU per GiB (median of ${options.reps})`, perGiB(dsm), perGiB(ngx), null),
+    cpuRow('a-tls-cpu', `warm hit, ${size}, loopback HTTPS: proxy CPU per GiB (median of ${options.reps})`, perGiB(dsmTls), perGiB(ngxTls), null)
   ]
 }

@@ -47,6 +47,32 @@ export function formatRatio (ratio: number): string {
   return Number.isFinite(ratio) ? ratio.toFixed(2) : 'n/a'
 }
 
+/** CPU seconds per GiB moved: what a transfer costs whatever the speed it ran at (issue 14). */
+export function secondsPerGiB (cpuSeconds: number, bytes: number): number {
+  return bytes > 0 ? cpuSeconds / (bytes / 1024 ** 3) : Number.NaN
+}
+
+export function formatSecondsPerGiB (value: number): string {
+  return Number.isFinite(value) ? `${value.toFixed(2)} s/GiB` : 'n/a'
+}
+
+/**
+ * A row of proxy CPU per GiB, dsmirror against nginx from the same run: lower is better, so the
+ * ratio is dsmirror / nginx and the target a ceiling.
+ */
+export function cpuRow (id: string, measurement: string, dsmirror: number, nginx: number, maxRatio: number | null): Row {
+  const ratio = dsmirror / nginx
+  return {
+    id,
+    measurement,
+    dsmirror: formatSecondsPerGiB(dsmirror),
+    peer: `${formatSecondsPerGiB(nginx)} (nginx)`,
+    ratio: formatRatio(ratio),
+    target: maxRatio === null ? '—' : `<= ${maxRatio.toFixed(2)}`,
+    met: maxRatio === null ? 'info' : Number.isFinite(ratio) ? (ratio <= maxRatio ? 'yes' : 'no') : 'failed'
+  }
+}
+
 export function formatBytes (bytes: number): string {
   if (bytes % 1024 ** 3 === 0) return `${bytes / 1024 ** 3} GiB`
   if (bytes % 1024 ** 2 === 0) return `${bytes / 1024 ** 2} MiB`

@@ -214,13 +214,20 @@ async function main (): Promise<number> {
   return 0
 }
 
-/** The `## Soak` section of the previous results (written by hand after `npm run soak`), kept as it was. */
+/**
+ * The sections of the previous results written by hand, kept as they were: `## Soak` (after
+ * `npm run soak`) and `## Issue ...` notes (measurements an issue asked for, e.g. issue 14's).
+ */
 async function keptSoakSection (file: string): Promise<string> {
   const previous = await readFile(file, 'utf8').catch(() => '')
-  const start = previous.search(/^## Soak$/m)
-  if (start === -1) return ''
-  const next = previous.slice(start + 1).search(/^## /m)
-  return '\n' + (next === -1 ? previous.slice(start) : previous.slice(start, start + 1 + next)).trimEnd() + '\n'
+  const kept: string[] = []
+  const headings = [...previous.matchAll(/^## .*$/gm)]
+  headings.forEach((heading, i) => {
+    if (!/^## (Soak|Issue .*)$/.test(heading[0])) return
+    const next = headings[i + 1]
+    kept.push(previous.slice(heading.index, next === undefined ? undefined : next.index).trimEnd())
+  })
+  return kept.map((section) => '\n' + section + '\n').join('')
 }
 
 main().then((code) => {

@@ -21,6 +21,7 @@ import {
   CacheIoError, ChecksumMismatchError, type DsmError, isDsmError, UpstreamBadResponseError, UpstreamChangedError, UpstreamIncompleteError,
   UpstreamTooSlowError
 } from '../errors.js'
+import { refSlab, type Slab, SlabCopier, unrefSlab } from './chunk-slabs.js'
 import type { PumpSource } from './file-pump.js'
 import { GrowingFileReader, type GrowingSource, READ_CHUNK_BYTES } from './growing-file-reader.js'
 import { DEFAULT_SEMANTICS, immutablePatternMayApply, newPolicy, storablePolicyObject, varyNames, type SemanticsOptions } from './http-semantics.js'
@@ -47,6 +48,13 @@ export const RESUME_OVERLAP_BYTES = 64 * 1024
  * much in memory ahead of its slowest reader; the upstream waits beyond it (issue 12 item 3).
  */
 export const PASS_THROUGH_WINDOW_BYTES = 8 * 1024 * 1024
+/**
+ * Issue 14: the bytes just received stay in memory (the upstream's own buffers, never copied)
+ * this far behind the write frontier, and pump readers (file-pump.ts) that keep up are served from
+ * them; only a reader that falls further behind reads back from the temp file. One window per
+ * download, whatever the number of readers.
+ */
+export const RECENT_WINDOW_BYTES = 4 * 1024 * 1024
 /** A zip's End Of Central Directory record (22 bytes + a comment of at most 64 KiB) ends the file. */
 const ZIP_EOCD_SEARCH_BYTES = 22 + 0xffff
 const ZIP_EOCD_SIGNATURE = Buffer.from([0x50, 0x4b, 0x05, 0x06])
@@ -173,6 +181,11 @@ export class Download extends EventEmitter implements GrowingSource {
   #tailStart = 0
   #tailEnd = 0
   readonly #cursors = new Set<{ position: number }>()
+  /** Chunks received and staged (issue 14): bytes [#recentStart, #written + #queuedBytes). */
+  #recent: Array<{ view: Buffer; slab: Slab | null }> = []
+  #recentStart = 0
+  #recentBytes = 0
+  readonly #slabs = new SlabCopier()
   #headers: Record<string, string | string[]> = {}
   #policy: CachePolicy | null = null
   #etag: string | null = null
@@ -268,9 +281,72 @@ export class Download extends EventEmitter implements GrowingSource {
         if (this.#handle === null) throw new Error('download file closed under a reader')
         return (await this.#handle.read(buffer, 0, length, position)).bytesRead
       },
+      view: (position, length) => this.#view(position, length),
       // Tailing readers get the bytes just written, a few KiB at a time: small buffers (file-pump.ts).
       complete: () => this.#state === 'committed'
     }
+  }
+
+  /**
+   * Up to `length` bytes at `position` as views of the chunks still in memory, never past what
+   * readers may see (available(): on disk, the last byte held back); null when `position` is
+   * not in the window (the reader fell behind, or the body is settled). The slabs viewed are not
+   * reused until `release` (chunk-slabs.ts).
+   */
+  #view (position: number, length: number): { parts: Buffer[]; release: () => void } | null {
+    if (position < this.#recentStart || this.#recent.length === 0) return null
+    const stop = Math.min(position + length, this.available())
+    if (stop <= position) return null
+    const parts: Buffer[] = []
+    const slabs: Slab[] = []
+    let at = this.#recentStart
+    for (const { view, slab } of this.#recent) {
+      const next = at + view.length
+      if (next > position) {
+        const from = Math.max(position, at)
+        const to = Math.min(stop, next)
+        parts.push(from === at && to === next ? view : view.subarray(from - at, to - at))
+        if (slab !== null && slabs.at(-1) !== slab) {
+          refSlab(slab)
+          slabs.push(slab)
+        }
+        if (to >= stop) break
+      }
+      at = next
+    }
+    if (parts.length === 0) return null
+    return { parts, release: () => { for (const slab of slabs) unrefSlab(slab) } }
+  }
+
+  /** Keeps bytes just queued for the disk in the window (issue 14), merged with the last entry when they follow it in one slab. */
+  #remember (view: Buffer, slab: Slab | null): void {
+    const last = this.#recent.at(-1)
+    if (last !== undefined && slab !== null && last.slab === slab && last.view.byteOffset + last.view.length === view.byteOffset) {
+      last.view = slab.buffer.subarray(last.view.byteOffset - slab.buffer.byteOffset, view.byteOffset - slab.buffer.byteOffset + view.length)
+    } else {
+      this.#recent.push({ view, slab })
+    }
+    this.#recentBytes += view.length
+  }
+
+  /** Drops window entries that are on disk and more than RECENT_WINDOW_BYTES behind the frontier. */
+  #trimRecent (): void {
+    for (;;) {
+      const first = this.#recent[0]
+      if (first === undefined || this.#recentStart + first.view.length > this.#written || this.#recentBytes - first.view.length < RECENT_WINDOW_BYTES) break
+      this.#recent.shift()
+      this.#recentStart += first.view.length
+      this.#recentBytes -= first.view.length
+    }
+    this.#slabs.retireBefore(this.#recentStart)
+  }
+
+  /** Empties the window; its slabs go back to the pool once no reader's socket holds them. */
+  #forget (from: number): void {
+    this.#recent = []
+    this.#recentStart = from
+    this.#recentBytes = 0
+    this.#slabs.retireAll()
   }
 
   /** A stream of bytes [start, endInclusive] (or to the end) that follows the download. */
@@ -505,6 +581,8 @@ export class Download extends EventEmitter implements GrowingSource {
     // are a resumed prefix to the observers (metrics), not upstream traffic.
     if (first !== null) {
       this.#written = first.length
+      this.#recent = [{ view: first, slab: null }]
+      this.#recentBytes = first.length
       this.emit('change')
     }
     void this.#pump(res.body, 0)
@@ -857,6 +935,7 @@ export class Download extends EventEmitter implements GrowingSource {
         // rest from memory, and nothing is kept.
         await this.#drainWrites()
         this.#tailFrom = this.#written
+        this.#forget(this.#written)
         this.#tailStart = this.#written
         this.#tailEnd = this.#written
         this.#opts.log.warn({ key: this.key, url: this.url.href, onDisk: this.#written, maxSize: this.#opts.store.maxSize }, 'download outgrew the room under cache.maxSize; passing the rest through uncached')
@@ -865,7 +944,13 @@ export class Download extends EventEmitter implements GrowingSource {
         await this.#pushTail(chunk, body)
         continue
       }
-      this.#queue.push(chunk)
+      const at = this.#written + this.#queuedBytes
+      // A dropped and resumed transfer continues at #written: the window starts again there.
+      if (this.#recentStart + this.#recentBytes !== at) this.#forget(at)
+      for (const { view, slab } of this.#slabs.copy(chunk, at)) {
+        this.#queue.push(view)
+        this.#remember(view, slab)
+      }
       this.#queuedBytes += chunk.length
       this.#writing ??= this.#writeQueued()
       if (this.#queuedBytes > WRITE_HIGH_WATER_BYTES) await this.#drainWrites()
@@ -915,6 +1000,7 @@ export class Download extends EventEmitter implements GrowingSource {
           this.#queuedBytes -= bytesWritten
           pending -= bytesWritten
           if (pending > 0) buffers = dropBytes(buffers, bytesWritten)
+          this.#trimRecent()
           this.emit('change')
         }
         if (this.#written - this.#checkpointed >= CHECKPOINT_BYTES) void this.#checkpoint()
@@ -1062,6 +1148,8 @@ export class Download extends EventEmitter implements GrowingSource {
   }
 
   #settle (state: State): void {
+    // Settled: readers still behind read the rest from the file; the window's memory goes now.
+    if (state === 'committed' || state === 'failed') this.#forget(this.#written)
     this.#state = state
     this.emit('change')
   }

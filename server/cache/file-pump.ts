@@ -35,6 +35,12 @@ export interface PumpSource {
   /** Bytes readable at `position` now (> 0), waiting for them if needed; rejects if they never come. */
   ready: (position: number) => Promise<number>
   read: (buffer: Buffer, length: number, position: number) => Promise<number>
+  /**
+   * Issue 14: the bytes at `position` (at most `length`) as buffers already in memory (a
+   * download's latest chunks), or null to read them from the file. Never copied: written as
+   * they are.
+   */
+  view?: (position: number, length: number) => { parts: Buffer[]; release: () => void } | null
   /** False while the file is still being written: reads then use small buffers. */
   complete: () => boolean
 }
@@ -169,6 +175,25 @@ export async function pumpFile (out: Writable, source: PumpSource, start: number
       // Bytes first, buffer second: a reader waiting for the writer holds no buffer meanwhile.
       const readable = await source.ready(position)
       if (out.destroyed) break
+      // A reader keeping up with a download takes its bytes from memory: no read from the
+      // file, no pool buffer. At most SMALL_BUFFER_BYTES per write, as a tailing read would
+      // hold, so what the socket keeps referenced stays within the per-response bound above.
+      const viewed = source.view?.(position, Math.min(SMALL_BUFFER_BYTES, end - position, readable)) ?? null
+      if (viewed !== null) {
+        const { parts, release } = viewed
+        held++
+        const last = parts.length - 1
+        // One writev for the parts (the upstream's chunks are often 16 KiB TLS records).
+        if (last > 0) out.cork()
+        parts.forEach((part, i) => {
+          position += part.length
+          if (i < last) out.write(part)
+          // The socket is done with the bytes: their slab may be reused (chunk-slabs.ts).
+          else out.write(part, () => { held--; release(); notify() })
+        })
+        if (last > 0) out.uncork()
+        continue
+      }
       const buffer = pool.take(source.complete() && end - position > SMALL_BUFFER_BYTES)
       held++
       let bytesRead: number
