@@ -10,9 +10,8 @@ import type { Logger } from 'pino'
 import { failedWith, setCacheStatus, type CacheStatus } from './cache-status.js'
 import type { CacheStore } from './cache-store.js'
 import { Download, type ExpectedDigest } from './download.js'
-import { storedSource } from './file-pump.js'
 import type { CacheObserver } from './mirror-cache.js'
-import { sendObject } from './serve-object.js'
+import { inFlightObject, sendObject, storedObject } from './serve-object.js'
 import { forwardedHeaders } from './stored-headers.js'
 import { isDsmError } from '../errors.js'
 import { mapUpstreamError, type Upstream } from '../upstream/upstream.js'
@@ -71,15 +70,7 @@ export class BlobCache {
     if (!this.#downloads.has(key)) {
       const opened = await this.#opts.store.openBody(key)
       if (opened !== null) {
-        return await sendObject(request, reply, {
-          size: opened.size,
-          headers: blob.headers,
-          etag: blob.etag,
-          lastModified: null,
-          open: (start, end) => opened.stream(start, end),
-          pump: storedSource(opened),
-          release: () => { void opened.close().catch(() => {}) }
-        }, status, {})
+        return await sendObject(request, reply, storedObject(opened, { headers: blob.headers, etag: blob.etag, lastModified: null }), status, {})
       }
     }
     let download = this.#downloads.get(key)
@@ -155,23 +146,15 @@ export class BlobCache {
   #serveDownload (request: FastifyRequest, reply: FastifyReply, download: Download, blob: BlobRequest, status: CacheStatus): Promise<FastifyReply> {
     download.ref()
     this.#opts.observer?.clientsChanged(download, 1)
-    return sendObject(request, reply, {
-      size: download.finalSize(),
-      headers: blob.headers,
-      etag: blob.etag,
-      lastModified: null,
-      open: (start, end) => download.createReader(start, end),
-      ...(download.size !== null ? { pump: download.pumpSource() } : {}),
-      release: () => {
-        const failure = download.failure()
-        const sent = reply.cacheStatus
-        if (failure !== null && isDsmError(failure) && reply.raw.headersSent && sent !== null && sent.error === undefined) {
-          setCacheStatus(reply, failedWith(sent, failure.code))
-        }
-        this.#opts.observer?.clientsChanged(download, -1)
-        download.unref()
+    return sendObject(request, reply, inFlightObject(download, () => {
+      const failure = download.failure()
+      const sent = reply.cacheStatus
+      if (failure !== null && isDsmError(failure) && reply.raw.headersSent && sent !== null && sent.error === undefined) {
+        setCacheStatus(reply, failedWith(sent, failure.code))
       }
-    }, status, {})
+      this.#opts.observer?.clientsChanged(download, -1)
+      download.unref()
+    }, { headers: blob.headers, etag: blob.etag, lastModified: null }), status, {})
   }
 
   /** Suspends downloads in flight (resumable after restart) and waits for committed ones to be durable. */

@@ -14,10 +14,9 @@ import type { CacheStore, EntryMeta } from './cache-store.js'
 import { Download, type DownloadOptions, type ExpectedDigest } from './download.js'
 import { DownloadCancelledError, isDsmError, OnlyIfCachedError } from '../errors.js'
 import type { MirrorTarget } from '../routes/mirror-target.js'
-import { storedSource } from './file-pump.js'
 import { connectionOptions, immutablePatternMayApply, newPolicy, policyRequestHeaders, storablePolicyObject, varyNames, type SemanticsOptions } from './http-semantics.js'
 import { freshenedByNotModified } from './not-modified.js'
-import { sendObject } from './serve-object.js'
+import { inFlightObject, sendObject, storedObject } from './serve-object.js'
 import { forwardedHeaders } from './stored-headers.js'
 import { mapUpstreamError, type Upstream, type UpstreamResponse } from '../upstream/upstream.js'
 
@@ -537,16 +536,7 @@ export class MirrorCache {
   async #serveHit (request: FastifyRequest, reply: FastifyReply, target: MirrorTarget, meta: EntryMeta, cacheStatus: CacheStatus): Promise<FastifyReply> {
     const opened = await this.#opts.store.openBody(meta.key)
     if (opened === null) return await this.#fetch(request, reply, target, meta.key, null, 'miss')
-    const current = opened.meta
-    return sendObject(request, reply, {
-      size: current.size,
-      headers: current.headers,
-      etag: current.etag,
-      lastModified: current.lastModified,
-      open: (start, end) => opened.stream(start, end),
-      pump: storedSource(opened),
-      release: () => { void opened.close().catch(() => {}) }
-    }, cacheStatus, { age: String(this.#age(current)) })
+    return sendObject(request, reply, storedObject(opened), cacheStatus, { age: String(this.#age(opened.meta)) })
   }
 
   async #serveDownload (request: FastifyRequest, reply: FastifyReply, download: Download, cacheStatus: CacheStatus, target: MirrorTarget): Promise<FastifyReply> {
@@ -568,26 +558,18 @@ export class MirrorCache {
     }
     download.ref()
     this.#opts.observer?.clientsChanged(download, 1)
-    return sendObject(request, reply, {
-      size: download.finalSize(),
-      headers: download.headers,
-      etag: download.etag,
-      lastModified: download.lastModified,
-      open: (start, end) => download.createReader(start, end),
-      ...(download.size !== null ? { pump: download.pumpSource() } : {}),
-      release: () => {
-        // Issue 12 item 13: the Cache-Status that went out said `stored` before the download
-        // failed. What the request log line and the metrics read is corrected to the truth.
-        const failure = download.failure()
-        const sent = reply.cacheStatus
-        if (failure !== null && isDsmError(failure) && reply.raw.headersSent && sent !== null && sent.detail === undefined && sent.error === undefined) {
-          setCacheStatus(reply, failedWith(sent, failure.code))
-        }
-        this.#opts.observer?.clientsChanged(download, -1)
-        this.#clientsChanged(download, -1)
-        download.unref()
+    return sendObject(request, reply, inFlightObject(download, () => {
+      // Issue 12 item 13: the Cache-Status that went out said `stored` before the download
+      // failed. What the request log line and the metrics read is corrected to the truth.
+      const failure = download.failure()
+      const sent = reply.cacheStatus
+      if (failure !== null && isDsmError(failure) && reply.raw.headersSent && sent !== null && sent.detail === undefined && sent.error === undefined) {
+        setCacheStatus(reply, failedWith(sent, failure.code))
       }
-    }, cacheStatus, { age: String(download.age) })
+      this.#opts.observer?.clientsChanged(download, -1)
+      this.#clientsChanged(download, -1)
+      download.unref()
+    }), cacheStatus, { age: String(download.age) })
   }
 
   #age (meta: EntryMeta): number {

@@ -8,7 +8,9 @@ import { Readable } from 'node:stream'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { failedWith, setCacheStatus, type CacheStatus } from './cache-status.js'
 import { isDsmError, RangeNotSatisfiableError } from '../errors.js'
-import { pumpFile, type PumpSource } from './file-pump.js'
+import type { StoredBody } from './cache-store.js'
+import type { Download } from './download.js'
+import { pumpFile, storedSource, type PumpSource } from './file-pump.js'
 import { parseHttpDate } from './http-semantics.js'
 
 export interface ServableObject {
@@ -24,6 +26,37 @@ export interface ServableObject {
   release?: () => void
   /** When set, single ranges and whole bodies are pumped from it with reused buffers (file-pump.ts). */
   pump?: PumpSource
+}
+
+type Described = Pick<ServableObject, 'headers' | 'etag' | 'lastModified'>
+
+/** A committed body (closed once the response is done), described by its entry unless told otherwise. */
+export function storedObject (opened: StoredBody, described: Described = opened.meta): ServableObject {
+  return {
+    size: opened.size,
+    headers: described.headers,
+    etag: described.etag,
+    lastModified: described.lastModified,
+    open: (start, end) => opened.stream(start, end),
+    pump: storedSource(opened),
+    release: () => { void opened.close().catch(() => {}) }
+  }
+}
+
+/**
+ * The body of a download in flight, read as it grows; the caller has `ref()`ed it, and `release`
+ * (which must `unref()` it) runs once the response no longer reads it.
+ */
+export function inFlightObject (download: Download, release: () => void, described: Described = download): ServableObject {
+  return {
+    size: download.finalSize(),
+    headers: described.headers,
+    etag: described.etag,
+    lastModified: described.lastModified,
+    open: (start, end) => download.createReader(start, end),
+    ...(download.size !== null ? { pump: download.pumpSource() } : {}),
+    release
+  }
 }
 
 /** Headers a 304 repeats (RFC 9110 §15.4.5). */

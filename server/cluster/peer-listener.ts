@@ -9,8 +9,7 @@ import type { Logger } from 'pino'
 import type { CacheStore } from '../cache/cache-store.js'
 import type { CacheStatus } from '../cache/cache-status.js'
 import type { Download } from '../cache/download.js'
-import { storedSource } from '../cache/file-pump.js'
-import { sendObject } from '../cache/serve-object.js'
+import { inFlightObject, sendObject, storedObject } from '../cache/serve-object.js'
 import { ClusterNotLeaderError, ClusterPeerForbiddenError, ClusterPeerUnauthorizedError, isDsmError } from '../errors.js'
 import type { ClusterSingleFlight } from './single-flight.js'
 import { PEER_PATH } from './single-flight.js'
@@ -66,29 +65,12 @@ export async function buildPeerApp (opts: PeerListenerOptions): Promise<FastifyI
       const outcome = await download.start()
       if (outcome.kind === 'body' && !download.passingThrough && opts.cluster.leases.leads(key)) {
         download.ref()
-        return await sendObject(request, reply, {
-          size: download.finalSize(),
-          headers: download.headers,
-          etag: download.etag,
-          lastModified: download.lastModified,
-          open: (start, end) => download.createReader(start, end),
-          ...(download.size !== null ? { pump: download.pumpSource() } : {}),
-          release: () => { download.unref() }
-        }, IN_FLIGHT, {})
+        return await sendObject(request, reply, inFlightObject(download, () => { download.unref() }), IN_FLIGHT, {})
       }
     }
     const opened = await opts.store.openBody(key)
     if (opened === null) throw new ClusterNotLeaderError(key)
-    const meta = opened.meta
-    return await sendObject(request, reply, {
-      size: meta.size,
-      headers: meta.headers,
-      etag: meta.etag,
-      lastModified: meta.lastModified,
-      open: (start, end) => opened.stream(start, end),
-      pump: storedSource(opened),
-      release: () => { void opened.close().catch(() => {}) }
-    }, STORED, {})
+    return await sendObject(request, reply, storedObject(opened), STORED, {})
   })
   return app
 }
