@@ -22,6 +22,8 @@ import { dirname, join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3'
+import { makeS3Client } from '../server/cache/s3/s3-client.js'
 import { parseExports } from '../test/helpers/rgw.js'
 import { installCleanupHooks, runCommand, spawnTracked, stopAllChildren, type TrackedChild } from './children.js'
 import { cpuBetween, snapshotCpu } from './cpu.js'
@@ -51,6 +53,8 @@ const PREFIX = `bench-${process.pid}-${Date.now()}/`
 // bucket holds 1 + --reps copies of --size plus two of the stampede object.
 const RGW_MEMSTORE_BYTES = 4 * GIB
 const REPLICAS = 3
+/** The range a dsmirror S3 read asks for at a time (S3_READ_RANGE_BYTES in server/cache/s3/s3-store.ts). */
+const DSMIRROR_READ_RANGE_BYTES = 8 * MIB
 const WAIT_MS = 60_000
 const POLL_MS = 100
 
@@ -174,6 +178,42 @@ async function sha256File (file: string): Promise<string> {
   return hash.digest('hex')
 }
 
+/**
+ * What RGW itself delivers to one reader in the bench process, with the client dsmirror builds
+ * (makeS3Client): a whole-object GetObject, and the same bytes as sequential ranged GETs of
+ * dsmirror's read size. Seconds per read; the bytes are counted and dropped.
+ */
+async function rgwStraight (rgw: Record<string, string>, file: string, size: number, reps: number): Promise<{ whole: number[], ranged: number[] }> {
+  process.env.AWS_ACCESS_KEY_ID = rgw.AWS_ACCESS_KEY_ID
+  process.env.AWS_SECRET_ACCESS_KEY = rgw.AWS_SECRET_ACCESS_KEY
+  const bucket = rgw.DSMIRROR_STORE_S3_BUCKET ?? ''
+  const client = makeS3Client({ endpoint: rgw.DSMIRROR_STORE_S3_ENDPOINT ?? null, region: rgw.DSMIRROR_STORE_S3_REGION ?? 'us-east-1', bucket, prefix: PREFIX, forcePathStyle: null })
+  const key = `${PREFIX}bench-straight.bin`
+  try {
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: await readFile(file), ContentLength: size }))
+    const get = async (range?: string): Promise<number> => {
+      const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key, ...range === undefined ? {} : { Range: range } }))
+      let n = 0
+      for await (const chunk of out.Body as AsyncIterable<Uint8Array>) n += chunk.length
+      return n
+    }
+    const whole: number[] = []; const ranged: number[] = []
+    for (let rep = 0; rep < reps; rep++) {
+      let start = performance.now()
+      if (await get() !== size) throw new Error('RGW GetObject: short body')
+      whole.push((performance.now() - start) / 1000)
+      start = performance.now()
+      let n = 0
+      for (let at = 0; at < size; at += DSMIRROR_READ_RANGE_BYTES) n += await get(`bytes=${at}-${Math.min(size, at + DSMIRROR_READ_RANGE_BYTES) - 1}`)
+      if (n !== size) throw new Error('RGW ranged GETs: short body')
+      ranged.push((performance.now() - start) / 1000)
+    }
+    return { whole, ranged }
+  } finally {
+    client.destroy()
+  }
+}
+
 interface Timed { d: Download, cpuSeconds: number }
 
 /** One curl of a whole object, with the CPU seconds of `pid`'s process tree meanwhile. */
@@ -258,6 +298,10 @@ async function main (): Promise<void> {
       raw.push(`${name} hits: ${ts.map((t) => `${formatRate(SIZE / t.d.seconds)} (${t.d.seconds.toFixed(3)} s, proxy CPU ${t.cpuSeconds.toFixed(2)} s, ${t.d.cacheStatus})`).join('; ')}`)
     }
 
+    progress('RGW straight: GetObject and 8 MiB ranged GETs from the bench process')
+    const straight = await rgwStraight(rgw, big.file, SIZE, REPS)
+    raw.push(`RGW straight: whole GetObject ${straight.whole.map((x) => `${x.toFixed(3)} s`).join(', ')}; sequential 8 MiB ranged GETs ${straight.ranged.map((x) => `${x.toFixed(3)} s`).join(', ')}`)
+
     // ---- 2. aggregate throughput over 1, 2, 3 replicas ----
     progress('warming the object into every replica\'s L1')
     for (const r of [r2, r3]) {
@@ -308,6 +352,7 @@ async function main (): Promise<void> {
     const rows: string[][] = [
       [`1a. warm hit from L1 (replica 1's disk), ${(SIZE / MIB).toFixed(0)} MiB`, formatRate(l1Rate), `${cpuPerGiB(l1).toFixed(2)} CPU s/GiB`, `${(l1Rate / ngxRate).toFixed(2)}× nginx`],
       ['1b. hit from S3 (replica 2, empty disk, first request of the key)', formatRate(s3Rate), `${cpuPerGiB(s3).toFixed(2)} CPU s/GiB`, `${(s3Rate / ngxRate).toFixed(2)}× nginx, ${(s3Rate / l1Rate).toFixed(2)}× L1`],
+      ['1d. RGW straight to the bench process: one GetObject / sequential 8 MiB ranged GETs', `${formatRate(SIZE / median(straight.whole))} / ${formatRate(SIZE / median(straight.ranged))}`, '', `S3 hit ${(s3Rate / (SIZE / median(straight.ranged))).toFixed(2)}× the ranged GETs`],
       ['1c. nginx warm hit (sendfile)', formatRate(ngxRate), `${cpuPerGiB(ngx).toFixed(2)} CPU s/GiB`, '1.00×'],
       ...[1, 2, 3].map((n) => [`2. aggregate, ${STREAMS} concurrent curls over ${n} replica(s), warm`, formatRate(agg[n - 1] ?? 0), '', `${((agg[n - 1] ?? 0) / (agg[0] ?? 1)).toFixed(2)}× 1 replica`]),
       [`3. ${CLIENTS} clients over ${REPLICAS} replicas, one cold throttled object: upstream requests`, String(upstreamRequests), `${leases} lease(s)`, upstreamRequests === 1 ? 'yes (must be 1)' : 'NO (must be 1)'],
