@@ -352,8 +352,8 @@ async function main (): Promise<void> {
     const rows: string[][] = [
       [`1a. warm hit from L1 (replica 1's disk), ${(SIZE / MIB).toFixed(0)} MiB`, formatRate(l1Rate), `${cpuPerGiB(l1).toFixed(2)} CPU s/GiB`, `${(l1Rate / ngxRate).toFixed(2)}× nginx`],
       ['1b. hit from S3 (replica 2, empty disk, first request of the key)', formatRate(s3Rate), `${cpuPerGiB(s3).toFixed(2)} CPU s/GiB`, `${(s3Rate / ngxRate).toFixed(2)}× nginx, ${(s3Rate / l1Rate).toFixed(2)}× L1`],
-      ['1d. RGW straight to the bench process: one GetObject / sequential 8 MiB ranged GETs', `${formatRate(SIZE / median(straight.whole))} / ${formatRate(SIZE / median(straight.ranged))}`, '', `S3 hit ${(s3Rate / (SIZE / median(straight.ranged))).toFixed(2)}× the ranged GETs`],
       ['1c. nginx warm hit (sendfile)', formatRate(ngxRate), `${cpuPerGiB(ngx).toFixed(2)} CPU s/GiB`, '1.00×'],
+      ['1d. RGW straight to the bench process: one GetObject / sequential 8 MiB ranged GETs', `${formatRate(SIZE / median(straight.whole))} / ${formatRate(SIZE / median(straight.ranged))}`, '', `S3 hit ${(s3Rate / (SIZE / median(straight.ranged))).toFixed(2)}× the ranged GETs`],
       ...[1, 2, 3].map((n) => [`2. aggregate, ${STREAMS} concurrent curls over ${n} replica(s), warm`, formatRate(agg[n - 1] ?? 0), '', `${((agg[n - 1] ?? 0) / (agg[0] ?? 1)).toFixed(2)}× 1 replica`]),
       [`3. ${CLIENTS} clients over ${REPLICAS} replicas, one cold throttled object: upstream requests`, String(upstreamRequests), `${leases} lease(s)`, upstreamRequests === 1 ? 'yes (must be 1)' : 'NO (must be 1)'],
       ['3. last client done vs one download alone (straight from the upstream)', `${lastSeconds.toFixed(2)} s`, `${aloneSeconds.toFixed(2)} s`, `${(lastSeconds / aloneSeconds).toFixed(2)}×`],
@@ -364,7 +364,7 @@ async function main (): Promise<void> {
     const machine = await describeMachine()
     const section = [
       '',
-      '## Issue 19: the S3 store across replicas',
+      '### Issue 19: the S3 store across replicas',
       '',
       `\`npm run bench:s3${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}\` (bench/s3.ts), ${new Date().toISOString().slice(0, 16)}Z, git ${await gitRevision(ROOT)}; ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, ${machine.os}, node ${machine.node}, ${await nginxVersion(nginxBinary)}, ${await curlVersion()}.`,
       `Ceph RGW (test/s3/rgw.sh, memstore) up in ${rgwSeconds.toFixed(1)} s; ${REPLICAS} dsmirror replicas (built CLI, store.kind s3, cluster single flight, log warn), nginx, the upstream in the bench process, curl; all on 127.0.0.1. ` +
