@@ -13,10 +13,10 @@
 //      requests (must be 1), last client done against one download of it alone (straight from
 //      the upstream, and through one replica), client 0's copy checked by sha256.
 // Every child is stopped on exit, an error, or SIGINT/SIGTERM/SIGHUP; RGW is stopped by rgw.sh.
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { createReadStream, closeSync, openSync } from 'node:fs'
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { loadavg } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -110,6 +110,21 @@ interface Replica {
   metric: (name: string) => Promise<number>
 }
 
+/** Process groups of the replicas and nginx, for the watchdog (one pid a line). */
+const PIDS_FILE = join(WORK, 'children.pids')
+// $1 bench pid, $2 rgw.sh, $3 RGW dir, $4 pid file, $5 work dir. Only processes whose command line
+// names this run's work dir are signalled (a pid may have been reused since).
+const WATCHDOG = `while kill -0 "$1" 2>/dev/null; do sleep 1; done
+ours() { tr '\\0' ' ' < "/proc/$1/cmdline" 2>/dev/null | grep -qF "$2"; }
+if [ -f "$4" ]; then
+  while read -r pid; do ours "$pid" "$5" && kill -TERM -- "-$pid" 2>/dev/null; done < "$4"
+fi
+bash "$2" stop "$3"
+sleep 10
+if [ -f "$4" ]; then
+  while read -r pid; do ours "$pid" "$5" && kill -KILL -- "-$pid" 2>/dev/null; done < "$4"
+fi`
+
 let rgwStarted = false
 function stopRgwSync (): void {
   if (!rgwStarted) return
@@ -125,6 +140,11 @@ async function startRgw (): Promise<Record<string, string>> {
   const [rgwPort = 0, monV2 = 0, monV1 = 0] = await pickFreePorts(3)
   const started = Date.now()
   rgwStarted = true
+  // RGW's daemons detach from this process, and under `npm run` tsx SIGKILLs this process when it
+  // does not acknowledge a relayed SIGINT within ~60 ms (busy event loop), so no exit hook here
+  // can be relied on. A watchdog in its own session stops RGW once this process is gone, however
+  // it ended (after a clean stop it finds no PID files and does nothing), and the replicas and nginx.
+  spawn('bash', ['-c', WATCHDOG, 'bench-s3-watchdog', String(process.pid), RGW_SH, RGW_DIR, PIDS_FILE, WORK], { detached: true, stdio: 'ignore' }).unref()
   const r = await runCommand('rgw.sh', 'bash', [RGW_SH, 'start', RGW_DIR], {
     env: { ...process.env, RGW_PORT: String(rgwPort), MON_V2_PORT: String(monV2), MON_V1_PORT: String(monV1), MEMSTORE_BYTES: String(RGW_MEMSTORE_BYTES) }
   })
@@ -157,6 +177,7 @@ async function startReplica (n: number, upstream: BenchUpstream, caFile: string,
   for (const name of Object.keys(env)) if (name.startsWith('DSMIRROR_')) env[name] = undefined
   const child = spawnTracked(`dsmirror-${n}`, process.execPath, [join(ROOT, 'bin/dsmirror.js'), 'serve', '--config', configFile], { cwd: ROOT, stdio: ['ignore', fd, fd], env })
   closeSync(fd)
+  await appendFile(PIDS_FILE, `${child.pid}\n`)
   const origin = `http://127.0.0.1:${port}`
   await waitForHttp(`${origin}/_/healthz`, child, logFile, { timeoutMs: WAIT_MS })
   return {
@@ -251,6 +272,7 @@ async function main (): Promise<void> {
     const rgwSeconds = (Date.now() - rgwStart) / 1000
     const [httpPort = 0, httpsPort = 0] = await pickFreePorts(2)
     const nginx = await startNginx(nginxBinary, { prefix: join(WORK, 'nginx'), httpPort, httpsPort, upstreamPort: upstream.port, pki, maxCacheSize: '4g' })
+    await appendFile(PIDS_FILE, `${nginx.child.pid}\n`)
     const replicas: Replica[] = []
     for (let n = 1; n <= REPLICAS; n++) replicas.push(await startReplica(n, upstream, pki.caFile, rgw))
     const [r1, r2, r3] = replicas as [Replica, Replica, Replica]
