@@ -61,6 +61,11 @@ export interface StoredBody {
   stream: (start: number, endInclusive: number | null) => Readable
   /** Once every reader is done; a second call is harmless. */
   close: () => Promise<void>
+  /**
+   * Read over the network (an S3 body): each `read` is a request, so it is served with `stream`,
+   * never a `read` per buffer. Absent: a local file.
+   */
+  readonly remote?: boolean
 }
 
 /**

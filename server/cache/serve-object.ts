@@ -38,7 +38,8 @@ export function storedObject (opened: StoredBody, described: Described = opened.
     etag: described.etag,
     lastModified: described.lastModified,
     open: (start, end) => opened.stream(start, end),
-    pump: storedSource(opened),
+    // The pump reads 1 MiB at a time: a signed GET each on an S3 body, which streams 8 MiB ranges instead.
+    ...(opened.remote === true ? {} : { pump: storedSource(opened) }),
     release: () => { void opened.close().catch(() => {}) }
   }
 }
