@@ -195,6 +195,20 @@ export class MirrorCache {
     return { key, state: initiator ? 'started' : 'in-flight', done: this.#prefetchDone(download, initiator) }
   }
 
+  /**
+   * Counts another replica's follower reading `download` through the peer listener as one of its
+   * clients (cache.orphanTimeout), until the returned release is called (once; a second is harmless).
+   */
+  holdForPeer (download: Download): () => void {
+    this.#clientsChanged(download, 1)
+    let held = true
+    return () => {
+      if (!held) return
+      held = false
+      this.#clientsChanged(download, -1)
+    }
+  }
+
   /** Cancels the download in flight for `key` (DELETE /_/api/downloads/<key>); undefined when there is none. */
   cancel (key: string, reason: string): Download | undefined {
     const download = this.#downloads.get(key)

@@ -49,6 +49,7 @@ export async function startPeerListener (app: FastifyInstance, config: DsmirrorC
     token: config.cluster.token,
     cluster: single,
     downloads: () => app.dsmirror.cache.downloads,
+    holdDownload: (download) => app.dsmirror.cache.holdForPeer(download),
     store: app.dsmirror.cacheStore,
     log
   })

@@ -25,6 +25,8 @@ export interface PeerListenerOptions {
   token: string | null
   cluster: ClusterSingleFlight
   downloads: () => ReadonlyMap<string, Download>
+  /** Counts a follower as a client of a download it reads (cache.orphanTimeout); returns the release. */
+  holdDownload?: (download: Download) => () => void
   store: CacheStore
   log: Logger
 }
@@ -65,7 +67,9 @@ export async function buildPeerApp (opts: PeerListenerOptions): Promise<FastifyI
       const outcome = await download.start()
       if (outcome.kind === 'body' && !download.passingThrough && opts.cluster.leases.leads(key)) {
         download.ref()
-        return await sendObject(request, reply, inFlightObject(download, () => { download.unref() }), IN_FLIGHT, {})
+        // A follower is a client: the leader's own clients may all leave while followers still read.
+        const letGo = opts.holdDownload?.(download)
+        return await sendObject(request, reply, inFlightObject(download, () => { letGo?.(); download.unref() }), IN_FLIGHT, {})
       }
     }
     const opened = await opts.store.openBody(key)
