@@ -4,16 +4,17 @@
 // listener serves does not depend on the store kind.
 import pino from 'pino'
 import type { Test } from 'tap'
-import type { LeaseIo } from '../../server/cluster/lease.js'
+import type { LeaseIo, LeaseTimers } from '../../server/cluster/lease.js'
 import { Leases } from '../../server/cluster/lease.js'
 import { buildPeerApp } from '../../server/cluster/peer-listener.js'
 import { ClusterSingleFlight } from '../../server/cluster/single-flight.js'
-import { startProxy, type TestProxy } from './proxy.js'
+import { startProxy, type StartProxyOptions, type TestProxy } from './proxy.js'
 
 export const PEER_TOKEN = 'peer-test-token-0123456789'
 
 export interface PeerFixture {
   proxy: TestProxy
+  leases: Leases
   peerUrl: string
   /** Calls the lease store received. */
   leaseCalls: () => number
@@ -21,16 +22,25 @@ export interface PeerFixture {
   peerRequests: () => number
 }
 
-export async function startPeerFixture (t: Test): Promise<PeerFixture> {
+export interface PeerFixtureOptions {
+  /** The proxy's options (an upstream to allow, cache.orphanTimeout ...). */
+  proxy?: StartProxyOptions
+  /** The lease store; default: one that counts calls and refuses every lease. */
+  io?: LeaseIo
+  timers?: LeaseTimers
+}
+
+export async function startPeerFixture (t: Test, opts: PeerFixtureOptions = {}): Promise<PeerFixture> {
   let calls = 0
-  const io: LeaseIo = {
+  const refusing: LeaseIo = {
     create: async () => { calls++; throw new Error('the peer listener must not create leases') },
     replace: async () => { calls++; throw new Error('the peer listener must not write leases') },
     read: async () => { calls++; throw new Error('the peer listener must not read leases') }
   }
-  const proxy = await startProxy()
+  const proxy = await startProxy(opts.proxy)
   t.teardown(async () => { await proxy.close({ remove: true }) })
-  const cluster = new ClusterSingleFlight({ leases: new Leases({ io, prefix: 'p/', ttlMs: 20_000 }), token: PEER_TOKEN, log: pino({ level: 'silent' }) })
+  const leases = new Leases({ io: opts.io ?? refusing, prefix: 'p/', ttlMs: 20_000, ...(opts.timers === undefined ? {} : { timers: opts.timers }) })
+  const cluster = new ClusterSingleFlight({ leases, token: PEER_TOKEN, log: pino({ level: 'silent' }) })
   t.teardown(async () => { await cluster.close() })
   const peer = await buildPeerApp({
     host: '127.0.0.1',
@@ -38,6 +48,7 @@ export async function startPeerFixture (t: Test): Promise<PeerFixture> {
     token: PEER_TOKEN,
     cluster,
     downloads: () => proxy.app.dsmirror.cache.downloads,
+    holdDownload: (download) => proxy.app.dsmirror.cache.holdForPeer(download),
     store: proxy.app.dsmirror.cacheStore,
     log: pino({ level: 'silent' })
   })
@@ -45,5 +56,5 @@ export async function startPeerFixture (t: Test): Promise<PeerFixture> {
   peer.addHook('onRequest', async () => { peerCount++ })
   const peerUrl = await peer.listen({ host: '127.0.0.1', port: 0 })
   t.teardown(async () => { await peer.close() })
-  return { proxy, peerUrl, leaseCalls: () => calls, peerRequests: () => peerCount }
+  return { proxy, leases, peerUrl, leaseCalls: () => calls, peerRequests: () => peerCount }
 }

@@ -4,17 +4,12 @@
 // (they then took it over from the upstream: one more transfer). The lease store here only
 // answers "created": this test is about the peer listener and the orphan timer, not leases.
 import { createHash } from 'node:crypto'
-import pino from 'pino'
 import t from 'tap'
 import type { LeaseIo } from '../../server/cluster/lease.js'
-import { Leases } from '../../server/cluster/lease.js'
-import { buildPeerApp } from '../../server/cluster/peer-listener.js'
-import { ClusterSingleFlight } from '../../server/cluster/single-flight.js'
 import { makeBytes } from '../helpers/bytes.js'
 import { manualTimers } from '../helpers/cluster-leases.js'
-import { PEER_TOKEN } from '../helpers/cluster-peer.js'
+import { PEER_TOKEN, startPeerFixture } from '../helpers/cluster-peer.js'
 import { openResponse } from '../helpers/http-client.js'
-import { startProxy } from '../helpers/proxy.js'
 import { startUpstream } from '../helpers/upstream.js'
 import { waitUntil } from '../helpers/wait.js'
 
@@ -25,29 +20,14 @@ t.test('the leader\'s own client leaves; the follower still reading keeps the do
   const upstream = await startUpstream()
   // About 4 s for the whole body: twenty times the 200 ms grace.
   upstream.set('/o/followed.bin', { body, throttleBytesPerSec: 256 * 1024, chunkSize: 16 * 1024 })
-  const proxy = await startProxy({ allowHosts: [upstream.host], config: { cache: { orphanTimeout: '200ms' } } })
-  t.teardown(async () => { await proxy.close({ remove: true }); await upstream.close() })
   let etags = 0
   const io: LeaseIo = {
     create: async () => ({ etag: `e${++etags}` }),
     replace: async () => ({ etag: `e${++etags}` }),
     read: async () => null
   }
-  const leases = new Leases({ io, prefix: 'p/', ttlMs: 20_000, timers: manualTimers() })
-  const cluster = new ClusterSingleFlight({ leases, token: PEER_TOKEN, log: pino({ level: 'silent' }) })
-  t.teardown(async () => { await cluster.close() })
-  const peer = await buildPeerApp({
-    host: '127.0.0.1',
-    port: 0,
-    token: PEER_TOKEN,
-    cluster,
-    downloads: () => proxy.app.dsmirror.cache.downloads,
-    holdDownload: (download) => proxy.app.dsmirror.cache.holdForPeer(download),
-    store: proxy.app.dsmirror.cacheStore,
-    log: pino({ level: 'silent' })
-  })
-  const peerUrl = await peer.listen({ host: '127.0.0.1', port: 0 })
-  t.teardown(async () => { await peer.close() })
+  const { proxy, leases, peerUrl } = await startPeerFixture(t, { proxy: { allowHosts: [upstream.host], config: { cache: { orphanTimeout: '200ms' } } }, io, timers: manualTimers() })
+  t.teardown(async () => { await upstream.close() })
 
   const client = await openResponse(proxy.mirrorUrl(upstream.host, '/o/followed.bin'))
   await new Promise((resolve) => client.res.once('data', resolve))
