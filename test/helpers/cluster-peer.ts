@@ -1,6 +1,6 @@
-// An in-process proxy with a peer listener in front of its cache, and a lease store that only
-// counts the calls it gets (and refuses every lease): for tests of the peer listener's own
-// behaviour, which must never touch leases. The store is the proxy's (disk) store; what the peer
+// An in-process proxy with a peer listener in front of its cache, and by default a lease store
+// that only counts the calls it gets (and refuses every lease): for tests of the peer listener's
+// own behaviour, which must never touch leases (a test that needs to lead a key passes its own). The store is the proxy's (disk) store; what the peer
 // listener serves does not depend on the store kind.
 import pino from 'pino'
 import type { Test } from 'tap'
