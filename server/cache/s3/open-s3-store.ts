@@ -1,23 +1,18 @@
 // Start-up of store.kind s3 (issue 19 items 1 and 4; docs/s3.md): the bucket must answer, and
 // conditional writes must really work, before a replica serves anything from it.
-import type { Logger } from 'pino'
 import { StoreConditionalWritesError, StoreUnreachableError } from '../../errors.js'
 import { DiskStore } from '../disk-store.js'
 import { probeConditionalWrites, type ProbeResult } from './conditional-write-probe.js'
 import { S3Bucket, type S3StoreConfig } from './s3-client.js'
-import { S3Store } from './s3-store.js'
+import { S3Store, type S3StoreOptions } from './s3-store.js'
 
-export interface OpenS3StoreOptions {
+export interface OpenS3StoreOptions extends Pick<S3StoreOptions, 'log' | 'now' | 'minPartSize' | 'sweepIntervalMs'> {
   s3: S3StoreConfig & { maxSize: number }
   /** cluster.singleFlight: false lets a store without conditional writes run, loudly. */
   singleFlight: boolean
   /** The L1 of this replica: cache.dir and cache.maxSize. */
   dir: string
   maxSize: number
-  log: Logger
-  now?: () => number
-  minPartSize?: number
-  sweepIntervalMs?: number
 }
 
 function where (s3: S3StoreConfig): string {

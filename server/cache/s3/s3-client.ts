@@ -210,14 +210,30 @@ export class S3Bucket {
     return out.UploadId
   }
 
-  /** One part with Content-MD5 (the engine answers BadDigest on a mismatch); its ETag. */
+  /**
+   * One part with Content-MD5 (the engine answers BadDigest on a mismatch); its ETag, which on
+   * non-KMS engines is that MD5: checked too, a second guard beside the header.
+   */
   async uploadPart (key: string, uploadId: string, partNumber: number, body: Buffer): Promise<string> {
-    const out = await this.client.send(new UploadPartCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumber: partNumber, Body: body, ContentMD5: md5Base64(body), ContentLength: body.length }))
-    return out.ETag ?? ''
+    const md5 = md5Base64(body)
+    const out = await this.client.send(new UploadPartCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumber: partNumber, Body: body, ContentMD5: md5, ContentLength: body.length }))
+    const etag = out.ETag ?? ''
+    if (etag.replace(/"/g, '') !== Buffer.from(md5, 'base64').toString('hex')) throw new Error(`S3 part ${partNumber} of ${key} came back with ETag ${etag}`)
+    return etag
   }
 
   async completeMultipart (key: string, uploadId: string, parts: Array<{ PartNumber: number, ETag: string }>): Promise<void> {
     await this.client.send(new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }))
+  }
+
+  /**
+   * The ETag of an object just completed, once it is there whole (`size` bytes): RGW 16 answers
+   * Complete with an empty ETag, HeadObject has the real one (rgw-recipe.md §4).
+   */
+  async completedETag (key: string, size: number): Promise<string> {
+    const head = await this.head(key)
+    if (head === null || head.size !== size) throw new Error(`S3 object ${key} is not there whole after its upload completed`)
+    return head.etag
   }
 
   async abortMultipart (key: string, uploadId: string): Promise<void> {

@@ -20,8 +20,8 @@ import type {
 } from '../cache-store.js'
 import type { DiskStore } from '../disk-store.js'
 import type { Staging } from '../staging.js'
-import { PartSpooler } from './part-spooler.js'
-import { S3_PART_CONCURRENCY, S3Bucket, md5Base64 } from './s3-client.js'
+import { PartSpooler, readStaged } from './part-spooler.js'
+import { S3_PART_CONCURRENCY, S3Bucket } from './s3-client.js'
 
 const MiB = 1024 * 1024
 /** S3's floor for every part but the last (AWS, MinIO and RGW alike). */
@@ -521,13 +521,7 @@ export class S3Store implements CacheStore {
     const dataKey = this.#newDataKey(meta.key)
     const hash = createHash('sha256')
     const readPart = async (start: number, length: number): Promise<Buffer> => {
-      const buffer = Buffer.alloc(length)
-      let done = 0
-      while (done < length) {
-        const { bytesRead } = await staged.read(buffer, done, length - done, start + done)
-        if (bytesRead === 0) throw new Error(`the staged body of ${meta.key} ended at ${start + done} of ${meta.size} bytes`)
-        done += bytesRead
-      }
+      const buffer = await readStaged(staged, start, length)
       hash.update(buffer)
       return buffer
     }
@@ -567,12 +561,8 @@ export class S3Store implements CacheStore {
       for (let i = 0; i < count; i++) {
         const start = i * partSize
         const body = await readPart(start, Math.min(partSize, size - start))
-        const md5 = md5Base64(body)
         const sent = (async () => {
-          const etag = await this.bucket.uploadPart(dataKey, uploadId, i + 1, body)
-          // Non-KMS engines return the part's MD5 as its ETag: a second check beside Content-MD5.
-          if (etag.replace(/"/g, '') !== Buffer.from(md5, 'base64').toString('hex')) throw new Error(`S3 part ${i + 1} of ${dataKey} came back with ETag ${etag}`)
-          parts[i] = { PartNumber: i + 1, ETag: etag }
+          parts[i] = { PartNumber: i + 1, ETag: await this.bucket.uploadPart(dataKey, uploadId, i + 1, body) }
         })()
         inFlight.add(sent)
         void sent.finally(() => inFlight.delete(sent)).catch(() => {})
@@ -586,10 +576,7 @@ export class S3Store implements CacheStore {
       await this.bucket.abortMultipart(dataKey, uploadId).catch((abortErr: unknown) => { this.#log.warn({ err: abortErr, dataKey }, 'could not abort the S3 upload; the sweeper will') })
       throw err
     }
-    // RGW 16 answers Complete with an empty ETag: HeadObject has the real one (rgw-recipe.md §4).
-    const head = await this.bucket.head(dataKey)
-    if (head === null || head.size !== size) throw new Error(`S3 object ${dataKey} is not there whole after its upload completed`)
-    return head.etag
+    return await this.bucket.completedETag(dataKey, size)
   }
 
   /** The commit point: If-None-Match: * for a new key, If-Match of the seen meta for a replacement. */
