@@ -207,22 +207,28 @@ export class Metrics implements CacheObserver {
   }
 }
 
+/**
+ * A counter that follows a total kept elsewhere (the S3 store's, the cluster's), read when scraped:
+ * it grows by what the total grew since the last scrape.
+ */
+function followingCounter (registers: Registry[], name: string, help: string, read: () => number): void {
+  let seen = read()
+  // eslint-disable-next-line no-new -- registered in the registry, read only through it
+  new Counter({
+    name,
+    help,
+    registers,
+    collect () {
+      const now = read()
+      if (now > seen) this.inc(now - seen)
+      seen = now
+    }
+  })
+}
+
 /** The S3 store's tier (issue 19 item 7): counters kept by S3Store, read at scrape time. */
 function registerTierMetrics (registers: Registry[], tier: () => S3TierStats): void {
-  const counter = (name: string, help: string, read: (t: S3TierStats) => number): void => {
-    let seen = read(tier())
-    // eslint-disable-next-line no-new -- registered in the registry, read only through it
-    new Counter({
-      name,
-      help,
-      registers,
-      collect () {
-        const now = read(tier())
-        if (now > seen) this.inc(now - seen)
-        seen = now
-      }
-    })
-  }
+  const counter = (name: string, help: string, read: (t: S3TierStats) => number): void => { followingCounter(registers, name, help, () => read(tier())) }
   counter('dsmirror_store_l1_hits_total', 'Bodies opened from this replica\'s disk (L1) with store.kind s3.', (t) => t.l1Hits)
   counter('dsmirror_store_s3_hits_total', 'Bodies opened from the S3 bucket (L1 misses).', (t) => t.s3Hits)
   counter('dsmirror_store_uploaded_bytes_total', 'Body bytes uploaded to the S3 bucket.', (t) => t.bytesUploaded)
@@ -245,24 +251,12 @@ function registerClusterMetrics (registers: Registry[], cluster: () => ClusterSn
   new Gauge({ name: 'dsmirror_cluster_leases_held', help: 'Download leases this replica holds now (keys it downloads for the whole cluster).', registers, collect () { this.set(cluster().leasesHeld) } })
   new Gauge({ name: 'dsmirror_cluster_followers_waiting', help: 'Downloads of this replica waiting for a leader to serve them (lease re-reads in progress).', registers, collect () { this.set(cluster().followersWaiting) } })
   new Gauge({ name: 'dsmirror_cluster_followers_streaming', help: 'Downloads of this replica streaming from another replica (the leader) now.', registers, collect () { this.set(cluster().followersStreaming) } })
+  /* eslint-enable no-new */
   const counters: Array<[string, string, CountedField]> = [
     ['dsmirror_cluster_leases_acquired_total', 'Leases won by creating them (this replica led a new download).', 'acquired'],
     ['dsmirror_cluster_leases_taken_over_total', 'Stale or released leases this replica took over (a leader died, or finished, before).', 'takenOver'],
     ['dsmirror_cluster_leases_lost_total', 'Leases lost to another replica\'s takeover (a heartbeat was refused: fenced).', 'lost'],
     ['dsmirror_cluster_peer_bytes_total', 'Body bytes this replica received from leaders over the peer listener.', 'peerBytes']
   ]
-  for (const [name, help, field] of counters) {
-    let seen = 0
-    new Counter({
-      name,
-      help,
-      registers,
-      collect () {
-        const now = cluster()[field]
-        if (now > seen) this.inc(now - seen)
-        seen = now
-      }
-    })
-  }
-  /* eslint-enable no-new */
+  for (const [name, help, field] of counters) followingCounter(registers, name, help, () => cluster()[field])
 }
