@@ -10,7 +10,7 @@ import { EventEmitter } from 'node:events'
 import type { FileHandle } from 'node:fs/promises'
 import { createReadStream } from 'node:fs'
 import { open as openFile } from 'node:fs/promises'
-import { Readable, Writable } from 'node:stream'
+import { finished, Readable, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { createGunzip } from 'node:zlib'
@@ -32,6 +32,13 @@ import { storedHeaders } from './stored-headers.js'
 
 /** Queue at most this much received-but-unwritten data before pausing the upstream. */
 export const WRITE_HIGH_WATER_BYTES = 8 * 1024 * 1024
+/**
+ * Temp-file writes wait for this many queued bytes, or WRITE_BATCH_MS after the first: one
+ * thread-pool round trip (and one wake-up of the readers) per batch rather than per 16 KiB TLS
+ * record (issue 14). Readers see bytes once written, so this is also their largest delay.
+ */
+export const WRITE_BATCH_BYTES = 1024 * 1024
+const WRITE_BATCH_MS = 2
 /** fsync and record a resume checkpoint after this many new bytes. */
 export const CHECKPOINT_BYTES = 64 * 1024 * 1024
 /** Error and other small responses are buffered whole (and 404/410 remembered briefly). */
@@ -158,6 +165,8 @@ export class Download extends EventEmitter implements GrowingSource {
   #queue: Buffer[] = []
   #queuedBytes = 0
   #writing: Promise<void> | null = null
+  /** Starts the next write when a batch did not fill up in time (WRITE_BATCH_MS). */
+  #flushTimer: NodeJS.Timeout | null = null
   #writeError: unknown = null
   #sha256: Hash = createHash('sha256')
   /** The digest's own hash when it is not sha256 (md5, git-sha1). */
@@ -912,15 +921,11 @@ export class Download extends EventEmitter implements GrowingSource {
   }
 
   async #consumeChunks (body: Readable, watchdog: { received: number }): Promise<void> {
-    for await (const chunk of body as AsyncIterable<Buffer>) {
+    await eachChunk(body, (chunk) => {
       watchdog.received += chunk.length
       // A failed write (disk full) ends the transfer now, not after the rest of a 150 GB body.
-      if (this.#writeError !== null) {
-        body.destroy()
-        throw this.#writeError
-      }
+      if (this.#writeError !== null) throw this.#writeError
       if (this.#size !== null && this.#written + this.#queuedBytes + chunk.length > this.#size) {
-        body.destroy()
         throw new UpstreamBadResponseError(this.url.href, `it sent more bytes than its Content-Length of ${this.#size}`)
       }
       this.#sha256.update(chunk)
@@ -928,22 +933,13 @@ export class Download extends EventEmitter implements GrowingSource {
       if (this.#tailFrom === null && !this.#account(chunk.length)) {
         // A declared length was admitted whole: only a pin taken meanwhile can leave no room.
         if (this.#size !== null) {
-          body.destroy()
           throw new CacheIoError(this.#opts.store.staging.path(this.key), 'no room left under cache.maxSize (entries were pinned during the download)')
         }
         // Never past the quota (issue 12 item 3): what is on disk is served from there, the
         // rest from memory, and nothing is kept.
-        await this.#drainWrites()
-        this.#tailFrom = this.#written
-        this.#forget(this.#written)
-        this.#tailStart = this.#written
-        this.#tailEnd = this.#written
-        this.#opts.log.warn({ key: this.key, url: this.url.href, onDisk: this.#written, maxSize: this.#opts.store.maxSize }, 'download outgrew the room under cache.maxSize; passing the rest through uncached')
+        return this.#outgrowDisk(chunk, body)
       }
-      if (this.#tailFrom !== null) {
-        await this.#pushTail(chunk, body)
-        continue
-      }
+      if (this.#tailFrom !== null) return this.#pushTail(chunk, body)
       const at = this.#written + this.#queuedBytes
       // A dropped and resumed transfer continues at #written: the window starts again there.
       if (this.#recentStart + this.#recentBytes !== at) this.#forget(at)
@@ -952,16 +948,26 @@ export class Download extends EventEmitter implements GrowingSource {
         this.#remember(view, slab)
       }
       this.#queuedBytes += chunk.length
-      this.#writing ??= this.#writeQueued()
-      if (this.#queuedBytes > WRITE_HIGH_WATER_BYTES) await this.#drainWrites()
-    }
+      this.#queueWrite()
+      return this.#queuedBytes > WRITE_HIGH_WATER_BYTES ? this.#drainWrites() : undefined
+    })
     await this.#drainWrites()
+  }
+
+  /** The body outgrew the room under cache.maxSize at `chunk`: the rest is passed through uncached. */
+  async #outgrowDisk (chunk: Buffer, body: Readable): Promise<void> {
+    await this.#drainWrites()
+    this.#tailFrom = this.#written
+    this.#forget(this.#written)
+    this.#tailStart = this.#written
+    this.#tailEnd = this.#written
+    this.#opts.log.warn({ key: this.key, url: this.url.href, onDisk: this.#written, maxSize: this.#opts.store.maxSize }, 'download outgrew the room under cache.maxSize; passing the rest through uncached')
+    await this.#pushTail(chunk, body)
   }
 
   /** Appends to the pass-through window; waits while it holds a window's worth ahead of the slowest reader. */
   async #pushTail (chunk: Buffer, body: Readable): Promise<void> {
     if (this.#cursors.size === 0) {
-      body.destroy()
       throw new UpstreamIncompleteError(this.url.href, 'it outgrew the room under cache.maxSize and no client is reading it')
     }
     this.#tail.push(chunk)
@@ -972,8 +978,26 @@ export class Download extends EventEmitter implements GrowingSource {
     }
   }
 
+  /** Writes what is queued once a batch is full or WRITE_BATCH_MS passed; a running write loop takes it up itself. */
+  #queueWrite (): void {
+    if (this.#writing !== null) return
+    if (this.#queuedBytes >= WRITE_BATCH_BYTES) this.#startWrites()
+    else this.#flushTimer ??= setTimeout(() => { this.#flushTimer = null; this.#startWrites() }, WRITE_BATCH_MS).unref()
+  }
+
+  #startWrites (): void {
+    if (this.#flushTimer !== null) clearTimeout(this.#flushTimer)
+    this.#flushTimer = null
+    this.#writing ??= this.#writeQueued()
+  }
+
+  /** Writes everything queued, batch or not, and waits for it. */
   async #drainWrites (): Promise<void> {
-    while (this.#writing !== null) await this.#writing
+    for (;;) {
+      if (this.#queue.length > 0 && this.#handle !== null && this.#writeError === null) this.#startWrites()
+      if (this.#writing === null) break
+      await this.#writing
+    }
     if (this.#writeError !== null) throw this.#writeError
   }
 
@@ -981,7 +1005,10 @@ export class Download extends EventEmitter implements GrowingSource {
   async #writeQueued (): Promise<void> {
     try {
       // Nothing is written after a failed write: the bytes after it would land at the wrong offset.
-      while (this.#queue.length > 0 && this.#handle !== null && this.#writeError === null) {
+      // After the first batch, only full ones: a smaller rest waits for its timer or a drain.
+      let first = true
+      while (this.#queue.length > 0 && (first || this.#queuedBytes >= WRITE_BATCH_BYTES) && this.#handle !== null && this.#writeError === null) {
+        first = false
         let buffers = this.#queue
         this.#queue = []
         let pending = buffers.reduce((n, b) => n + b.length, 0)
@@ -1011,6 +1038,7 @@ export class Download extends EventEmitter implements GrowingSource {
       this.#queuedBytes = 0
     } finally {
       this.#writing = null
+      if (this.#queue.length > 0) this.#queueWrite()
     }
   }
 
@@ -1153,6 +1181,50 @@ export class Download extends EventEmitter implements GrowingSource {
     this.#state = state
     this.emit('change')
   }
+}
+
+/**
+ * Calls `onChunk` with each chunk of `body` as it is pushed, pausing the body while a promise
+ * `onChunk` returned is pending. Resolves at the body's end; on the first error (thrown, rejected,
+ * or the body's own, premature close included) destroys the body and rejects with it.
+ *
+ * Issue 14: `for await` over a Readable costs a promise, a `read()` and a `nextTick` for every
+ * chunk, which on a cold download is every 16 KiB TLS record; a 'data' listener is called
+ * synchronously from undici's parser. Hand-written: node:stream has no "for each, with
+ * backpressure from a returned promise" that does not go through the async iterator.
+ */
+export async function eachChunk (body: Readable, onChunk: (chunk: Buffer) => void | Promise<void>): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    let settled = false
+    const settle = (err: unknown): void => {
+      if (settled) return
+      settled = true
+      body.off('data', onData)
+      if (err === null || err === undefined) {
+        resolve()
+        return
+      }
+      // finished()'s listeners stay: undici's body reports the destroy as an error, which must not go unheard.
+      body.destroy()
+      reject(err)
+    }
+    const onData = (chunk: Buffer): void => {
+      if (settled) return
+      let pending: void | Promise<void>
+      try {
+        pending = onChunk(chunk)
+      } catch (err: unknown) {
+        settle(err)
+        return
+      }
+      if (pending === undefined) return
+      body.pause()
+      pending.then(() => { if (!settled) body.resume() }, settle)
+    }
+    finished(body, (err) => { settle(err ?? null) })
+    body.on('data', onData)
+    body.resume()
+  })
 }
 
 /** The first chunk of a body that has not been read yet; null when it ends without one. */
