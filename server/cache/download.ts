@@ -944,7 +944,7 @@ export class Download extends EventEmitter implements GrowingSource {
       // A dropped and resumed transfer continues at #written: the window starts again there.
       if (this.#recentStart + this.#recentBytes !== at) this.#forget(at)
       for (const { view, slab } of this.#slabs.copy(chunk, at)) {
-        this.#queue.push(view)
+        this.#enqueue(view)
         this.#remember(view, slab)
       }
       this.#queuedBytes += chunk.length
@@ -975,6 +975,19 @@ export class Download extends EventEmitter implements GrowingSource {
     this.emit('change')
     while (this.#cursors.size > 0 && this.#tailEnd - this.#tailStart > PASS_THROUGH_WINDOW_BYTES && !this.#abort.signal.aborted) {
       await new Promise<void>((resolve) => { this.once('advanced', resolve) })
+    }
+  }
+
+  /**
+   * Queues `view` for the temp file, merged with the last queued view when it continues it in
+   * the same slab: a batch is one or two views, not one per record that lives until written.
+   */
+  #enqueue (view: Buffer): void {
+    const last = this.#queue.at(-1)
+    if (last !== undefined && last.buffer === view.buffer && last.byteOffset + last.length === view.byteOffset) {
+      this.#queue[this.#queue.length - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + view.length)
+    } else {
+      this.#queue.push(view)
     }
   }
 
