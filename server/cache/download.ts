@@ -993,7 +993,8 @@ export class Download extends EventEmitter implements GrowingSource {
 
   /** Writes what is queued once a batch is full or WRITE_BATCH_MS passed; a running write loop takes it up itself. */
   #queueWrite (): void {
-    if (this.#writing !== null) return
+    // A closed file or a failed write takes nothing more: no timer may keep retrying either.
+    if (this.#writing !== null || this.#handle === null || this.#writeError !== null) return
     if (this.#queuedBytes >= WRITE_BATCH_BYTES) this.#startWrites()
     else this.#flushTimer ??= setTimeout(() => { this.#flushTimer = null; this.#startWrites() }, WRITE_BATCH_MS).unref()
   }
@@ -1201,10 +1202,11 @@ export class Download extends EventEmitter implements GrowingSource {
  * `onChunk` returned is pending. Resolves at the body's end; on the first error (thrown, rejected,
  * or the body's own, premature close included) destroys the body and rejects with it.
  *
- * Issue 14: `for await` over a Readable costs a promise, a `read()` and a `nextTick` for every
- * chunk, which on a cold download is every 16 KiB TLS record; a 'data' listener is called
- * synchronously from undici's parser. Hand-written: node:stream has no "for each, with
- * backpressure from a returned promise" that does not go through the async iterator.
+ * Issue 14: `for await` reads with `read()`, which joins whatever chunks are buffered into a new
+ * Buffer (a copy, into fresh memory: what a cold miss pays most for, bench/results.md); a 'data'
+ * listener gets each chunk as undici's parser pushes it. Measured alone, within the noise of
+ * bench (b). Hand-written: node:stream has no "for each, with backpressure from a returned
+ * promise" that does not go through the async iterator.
  */
 export async function eachChunk (body: Readable, onChunk: (chunk: Buffer) => void | Promise<void>): Promise<void> {
   await new Promise<void>((resolve, reject) => {
