@@ -93,6 +93,24 @@ export async function openResponse (url: string, opts: RequestOptions = {}): Pro
   })
 }
 
+/**
+ * Reads `res` until at least `bytes` arrived and resolves with them (the response stays open:
+ * for a download still in flight); rejects when that takes longer than `timeoutMs`.
+ */
+export async function readAtLeast (res: IncomingMessage, bytes: number, timeoutMs: number): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  let received = 0
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => { reject(new Error(`got ${received} of ${bytes} bytes within ${timeoutMs} ms`)) }, timeoutMs)
+    res.on('data', (chunk: Buffer) => {
+      chunks.push(chunk)
+      received += chunk.length
+      if (received >= bytes) { clearTimeout(timer); resolve() }
+    })
+  })
+  return Buffer.concat(chunks)
+}
+
 function describe (err: Error): string {
   const code = (err as NodeJS.ErrnoException).code
   return code === undefined ? err.message : `${code}: ${err.message}`

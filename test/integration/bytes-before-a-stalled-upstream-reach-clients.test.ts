@@ -4,7 +4,7 @@
 // CDN node) leaves its bytes in the queue, and only the batch timer writes them.
 import t from 'tap'
 import { makeBytes, sha256 } from '../helpers/bytes.js'
-import { openResponse } from '../helpers/http-client.js'
+import { openResponse, readAtLeast } from '../helpers/http-client.js'
 import { startProxy } from '../helpers/proxy.js'
 import { startUpstream } from '../helpers/upstream.js'
 import { WRITE_BATCH_BYTES } from '../../server/cache/download.js'
@@ -31,17 +31,8 @@ t.test('bytes sent before the upstream stalls reach the client though they fill 
 
   // The download holds its last written byte back until the body is verified.
   const readable = SENT - 1
-  const chunks: Buffer[] = []
-  let bytes = 0
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => { reject(new Error(`the client got ${bytes} of ${readable} bytes within ${WAIT_LIMIT_MS} ms`)) }, WAIT_LIMIT_MS)
-    res.on('data', (chunk: Buffer) => {
-      chunks.push(chunk)
-      bytes += chunk.length
-      if (bytes >= readable) { clearTimeout(timer); resolve() }
-    })
-  })
-  t.equal(sha256(Buffer.concat(chunks)), sha256(body.subarray(0, readable)), 'the client got every byte sent so far')
+  const received = await readAtLeast(res, readable, WAIT_LIMIT_MS)
+  t.equal(sha256(received), sha256(body.subarray(0, readable)), 'the client got every byte sent so far')
   const download = [...proxy.app.dsmirror.cache.downloads.values()][0]
   t.equal(download?.state, 'streaming', 'while the upstream is still silent')
 })

@@ -7,7 +7,7 @@
 // measures the process with 500 readers (bench/results.md).
 import t from 'tap'
 import { makeBytes, sha256 } from '../helpers/bytes.js'
-import { openResponse, request } from '../helpers/http-client.js'
+import { openResponse, readAtLeast, request } from '../helpers/http-client.js'
 import { startProxy } from '../helpers/proxy.js'
 import { startUpstream } from '../helpers/upstream.js'
 import { LARGE_BUFFER_BUDGET_BYTES, PUMP_BUFFERS, readBuffers, SMALL_BUFFER_BYTES } from '../../server/cache/file-pump.js'
@@ -39,17 +39,7 @@ t.test('tailing readers read into small pooled buffers; a hit reads large ones w
     const { res, req } = await openResponse(proxy.mirrorUrl(upstream.host, '/data/sized.bin'))
     clients.push(req)
     res.on('error', () => {})
-    const chunks: Buffer[] = []
-    let bytes = 0
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => { reject(new Error(`a reader got ${bytes} of ${readable} bytes within ${WAIT_LIMIT_MS} ms`)) }, WAIT_LIMIT_MS)
-      res.on('data', (chunk: Buffer) => {
-        chunks.push(chunk)
-        bytes += chunk.length
-        if (bytes >= readable) { clearTimeout(timer); resolve() }
-      })
-    })
-    return Buffer.concat(chunks)
+    return await readAtLeast(res, readable, WAIT_LIMIT_MS)
   }))
   const download = [...proxy.app.dsmirror.cache.downloads.values()].find((d) => d.url.pathname === '/data/sized.bin')
   t.equal(download?.state, 'streaming', 'the download is still being written')
