@@ -286,6 +286,12 @@ if (reason !== null) {
     tt.equal(upstream.count('/data/first.tar.gz', 'GET'), 1, 'one upstream download')
   })
 
+  await t.test('PID 1 runs with the small young generation the cold path was measured with', async (tt) => {
+    // Issue 14: --max-semi-space-size=2 in the ENTRYPOINT (docker/Dockerfile).
+    const cmdline = (await mustRun('podman', ['exec', main, 'cat', '/proc/1/cmdline'])).split('\0')
+    tt.ok(cmdline.includes('--max-semi-space-size=2'), `PID 1: ${cmdline.join(' ')}`)
+  })
+
   await t.test('the HEALTHCHECK command passes', async (tt) => {
     const res = await run('podman', ['healthcheck', 'run', main])
     tt.equal(res.code, 0, `podman healthcheck run: ${res.stdout}${res.stderr}`)
