@@ -45,8 +45,8 @@ export async function measureColdMiss (context: BenchContext, options: ColdMissO
   const ngx: Series = { label: 'nginx', peer: options.nginx, tag: 'nginx', rates: [], cpu: [], failures: 0 }
   await waitForQuiet(MAX_OTHER_SHARE, QUIET_BEFORE_MS)
   // One untimed cold transfer through each proxy first. A fresh Node process spends its first
-  // cold transfer compiling the miss path and growing its heap (2-3x the CPU of the next ones,
-  // and ~25k page faults); a team server runs for weeks. nginx gets the same turn.
+  // cold transfer compiling the miss path and growing its heap (up to twice the CPU of the next
+  // ones, and ~25k page faults); a team server runs for weeks. nginx gets the same turn.
   for (const s of [dsm, ngx]) {
     await timedDownload(context, `(b) ${s.label} cold warm-up`, (attempt) => ({ url: s.peer?.url(`/big/b-${s.tag}-${context.runId}-warm-up-${attempt}/big.bin`) ?? '' }), s.peer, object.file)
   }

@@ -27,7 +27,7 @@ t.test('every chunk in order; a returned promise holds the next one back', async
 })
 
 t.test('an error thrown or rejected destroys the body and rejects', async (t) => {
-  for (const how of ['throw', 'reject'] as const) {
+  for (const [how, done] of [['throw', 'thrown'], ['reject', 'rejected']] as const) {
     const body = new Readable({ read () { this.push(Buffer.alloc(16)) } })
     const err = new Error(`stop (${how})`)
     let calls = 0
@@ -35,8 +35,8 @@ t.test('an error thrown or rejected destroys the body and rejects', async (t) =>
       if (++calls < 3) return
       if (how === 'throw') throw err
       return Promise.reject(err)
-    }), err, `the ${how}n error`)
-    t.ok(body.destroyed, `the body is destroyed after a ${how}n error`)
+    }), err, `the ${done} error`)
+    t.ok(body.destroyed, `the body is destroyed after a ${done} error`)
   }
 })
 
