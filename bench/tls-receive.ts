@@ -20,7 +20,9 @@ import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
+import { parseSize } from './args.js'
 import { createBenchPki } from './pki.js'
+import { median } from './report.js'
 
 const MODES = ['data', 'readable', 'reused', 'fresh-16k', 'data-sweep-main', 'readable-sweep-main'] as const
 const SEND_CHUNK = Buffer.alloc(4 * 1024 * 1024, 7)
@@ -47,13 +49,6 @@ socket.on('close', () => {
   process.stdout.write(JSON.stringify({ bytes, cpuSeconds: (cpu.user + cpu.system) / 1e6, faults: process.resourceUsage().minorPageFault - faults }))
 })
 `
-
-function parseSize (text: string): number {
-  const match = /^(\d+)(KiB|MiB|GiB)?$/.exec(text)
-  if (match === null) throw new Error(`--size: '${text}' is not a size like 512MiB`)
-  const unit = { KiB: 2 ** 10, MiB: 2 ** 20, GiB: 2 ** 30 }[match[2] ?? ''] ?? 1
-  return Number(match[1]) * unit
-}
 
 async function main (): Promise<void> {
   const { values } = parseArgs({ options: { size: { type: 'string', default: '1GiB' }, reps: { type: 'string', default: '3' }, node: { type: 'string', default: process.execPath } } })
@@ -96,7 +91,6 @@ async function main (): Promise<void> {
     server.close()
     await rm(dir, { recursive: true, force: true })
   }
-  const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)] ?? Number.NaN }
   process.stdout.write(`node ${(await nodeVersion(values.node))}, ${values.size} per transfer, ${reps} reps, medians\n\n`)
   process.stdout.write('| mode | client CPU s/GiB | minor page faults per GiB |\n|---|---|---|\n')
   for (const mode of MODES) {

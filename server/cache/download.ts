@@ -330,11 +330,9 @@ export class Download extends EventEmitter implements GrowingSource {
   /** Keeps bytes just queued for the disk in the window (issue 14), merged with the last entry when they follow it in one slab. */
   #remember (view: Buffer, slab: Slab | null): void {
     const last = this.#recent.at(-1)
-    if (last !== undefined && slab !== null && last.slab === slab && last.view.byteOffset + last.view.length === view.byteOffset) {
-      last.view = slab.buffer.subarray(last.view.byteOffset - slab.buffer.byteOffset, view.byteOffset - slab.buffer.byteOffset + view.length)
-    } else {
-      this.#recent.push({ view, slab })
-    }
+    const merged = last !== undefined && slab !== null && last.slab === slab ? joined(last.view, view) : null
+    if (last !== undefined && merged !== null) last.view = merged
+    else this.#recent.push({ view, slab })
     this.#recentBytes += view.length
   }
 
@@ -984,11 +982,9 @@ export class Download extends EventEmitter implements GrowingSource {
    */
   #enqueue (view: Buffer): void {
     const last = this.#queue.at(-1)
-    if (last !== undefined && last.buffer === view.buffer && last.byteOffset + last.length === view.byteOffset) {
-      this.#queue[this.#queue.length - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + view.length)
-    } else {
-      this.#queue.push(view)
-    }
+    const merged = last === undefined ? null : joined(last, view)
+    if (merged !== null) this.#queue[this.#queue.length - 1] = merged
+    else this.#queue.push(view)
   }
 
   /** Writes what is queued once a batch is full or WRITE_BATCH_MS passed; a running write loop takes it up itself. */
@@ -1338,6 +1334,11 @@ function parseContentRange (value: string | null): { start: number; end: number;
   const match = value === null ? null : /^bytes (\d+)-(\d+)\/(\d+)$/.exec(value)
   if (match === null) return null
   return { start: Number(match[1]), end: Number(match[2]), total: Number(match[3]) }
+}
+
+/** One view of `a` and `b` when `b` continues `a` in the same memory (a slab); null otherwise. */
+function joined (a: Buffer, b: Buffer): Buffer | null {
+  return a.buffer === b.buffer && a.byteOffset + a.length === b.byteOffset ? Buffer.from(a.buffer, a.byteOffset, a.length + b.length) : null
 }
 
 function dropBytes (buffers: Buffer[], count: number): Buffer[] {
