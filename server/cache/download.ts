@@ -27,6 +27,7 @@ import { GrowingFileReader, type GrowingSource, READ_CHUNK_BYTES } from './growi
 import { DEFAULT_SEMANTICS, immutablePatternMayApply, newPolicy, storablePolicyObject, varyNames, type SemanticsOptions } from './http-semantics.js'
 import { freshenedByNotModified } from './not-modified.js'
 import { mapUpstreamError, type Upstream, type UpstreamResponse } from '../upstream/upstream.js'
+import { UpstreamBody } from '../upstream/h1-client.js'
 import type { ResumeState } from './staging.js'
 import { storedHeaders } from './stored-headers.js'
 
@@ -503,7 +504,7 @@ export class Download extends EventEmitter implements GrowingSource {
   #request (headers: Record<string, string>): Promise<UpstreamResponse> {
     this.#attempt = new AbortController()
     const signal = AbortSignal.any([this.#abort.signal, this.#attempt.signal])
-    return this.#opts.upstream.request(this.url, { method: 'GET', headers, signal })
+    return this.#opts.upstream.request(this.url, { method: 'GET', headers, signal, coldPath: true })
   }
 
   async #classify (res: UpstreamResponse, conditional: boolean): Promise<DownloadOutcome> {
@@ -937,7 +938,7 @@ export class Download extends EventEmitter implements GrowingSource {
         // rest from memory, and nothing is kept.
         return this.#outgrowDisk(chunk, body)
       }
-      if (this.#tailFrom !== null) return this.#pushTail(chunk, body)
+      if (this.#tailFrom !== null) return this.#pushTail(Buffer.from(chunk), body)
       const at = this.#written + this.#queuedBytes
       // A dropped and resumed transfer continues at #written: the window starts again there.
       if (this.#recentStart + this.#recentBytes !== at) this.#forget(at)
@@ -953,7 +954,9 @@ export class Download extends EventEmitter implements GrowingSource {
   }
 
   /** The body outgrew the room under cache.maxSize at `chunk`: the rest is passed through uncached. */
-  async #outgrowDisk (chunk: Buffer, body: Readable): Promise<void> {
+  async #outgrowDisk (view: Buffer, body: Readable): Promise<void> {
+    // Copied before the first await: the cold path's chunks are views of a reused buffer (eachChunk).
+    const chunk = Buffer.from(view)
     await this.#drainWrites()
     this.#tailFrom = this.#written
     this.#forget(this.#written)
@@ -963,7 +966,10 @@ export class Download extends EventEmitter implements GrowingSource {
     await this.#pushTail(chunk, body)
   }
 
-  /** Appends to the pass-through window; waits while it holds a window's worth ahead of the slowest reader. */
+  /**
+   * Appends `chunk` (owned: kept past the call) to the pass-through window; waits while it holds
+   * a window's worth ahead of the slowest reader.
+   */
   async #pushTail (chunk: Buffer, body: Readable): Promise<void> {
     if (this.#cursors.size === 0) {
       throw new UpstreamIncompleteError(this.url.href, 'it outgrew the room under cache.maxSize and no client is reading it')
@@ -1194,7 +1200,8 @@ export class Download extends EventEmitter implements GrowingSource {
 }
 
 /**
- * Calls `onChunk` with each chunk of `body` as it is pushed, pausing the body while a promise
+ * Calls `onChunk` with each chunk of `body` as it is pushed (a view that may be reused once
+ * `onChunk` returns, so anything kept is copied), pausing the body while a promise
  * `onChunk` returned is pending. Resolves at the body's end; on the first error (thrown, rejected,
  * or the body's own, premature close included) destroys the body and rejects with it.
  *
@@ -1205,6 +1212,12 @@ export class Download extends EventEmitter implements GrowingSource {
  * promise" that does not go through the async iterator.
  */
 export async function eachChunk (body: Readable, onChunk: (chunk: Buffer) => void | Promise<void>): Promise<void> {
+  // The cold path's own client: its chunks are views of the connection's read buffer, valid
+  // until onChunk returns (server/upstream/h1-client.ts).
+  if (body instanceof UpstreamBody) {
+    await body.each(onChunk)
+    return
+  }
   await new Promise<void>((resolve, reject) => {
     let settled = false
     const settle = (err: unknown): void => {

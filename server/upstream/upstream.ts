@@ -11,11 +11,13 @@
 // when the operator wrote them in allowHosts or a mirror URL, which is their choice to make.
 // Through an egress proxy the proxy resolves names, so there the guard cannot apply.
 import dns, { type LookupAddress, type LookupOptions } from 'node:dns'
+import { maxHeaderSize } from 'node:http'
 import type { LookupFunction } from 'node:net'
 import type { Readable } from 'node:stream'
 import { createSecureContext, type SecureContext } from 'node:tls'
 import { Agent, EnvHttpProxyAgent, ProxyAgent, type Dispatcher } from 'undici'
 import { AddressPolicy } from './address-policy.js'
+import { H1Client } from './h1-client.js'
 import {
   type DsmError, isDsmError, UpstreamBadResponseError, UpstreamConnectError, UpstreamForbiddenAddressError, UpstreamRedirectError, UpstreamTimeoutError, UpstreamTlsError
 } from '../errors.js'
@@ -51,6 +53,12 @@ export interface UpstreamRequest {
    * Default 'follow'.
    */
   redirect?: 'follow' | 'manual'
+  /**
+   * The caller reads the body with eachChunk (download.ts) and copies each chunk before its
+   * callback returns: a GET to an https origin reached without an egress proxy then goes through
+   * the cold path's own client (h1-client.ts, issue 14), whose chunks are views of a reused buffer.
+   */
+  coldPath?: boolean
 }
 
 export interface UpstreamResponse {
@@ -112,9 +120,13 @@ export function createUpstreamSecureContext (ca: readonly string[]): SecureConte
   return createSecureContext({ ca: [...ca] })
 }
 
+function upstreamLookup (opts: UpstreamOptions): LookupFunction {
+  return guardLookup(opts.lookup ?? (dns.lookup as LookupFunction), new AddressPolicy(opts.allowAddresses ?? []))
+}
+
 function createDispatcher (opts: UpstreamOptions, secureContext: SecureContext): Dispatcher {
   const tls = { secureContext }
-  const lookup = guardLookup(opts.lookup ?? (dns.lookup as LookupFunction), new AddressPolicy(opts.allowAddresses ?? []))
+  const lookup = upstreamLookup(opts)
   const common = {
     // `lookup` is handed through undici's connector to net/tls.connect, which resolves with it.
     connect: { ...tls, timeout: opts.timeouts.connect, lookup },
@@ -136,15 +148,26 @@ function createDispatcher (opts: UpstreamOptions, secureContext: SecureContext):
   })
 }
 
+/** The cold path's client, or null when an egress proxy may carry https requests (undici's job). */
+function createColdClient (opts: UpstreamOptions, secureContext: SecureContext): H1Client | null {
+  const direct = opts.proxy === 'none' ||
+    // EnvHttpProxyAgent sends https through HTTP_PROXY when HTTPS_PROXY is unset.
+    (opts.proxy === 'env' && envValue(opts.env, 'HTTPS_PROXY') === '' && envValue(opts.env, 'HTTP_PROXY') === '')
+  if (!direct) return null
+  return new H1Client({ secureContext, lookup: upstreamLookup(opts), timeouts: opts.timeouts, keepAliveMs: KEEP_ALIVE_TIMEOUT_MS, maxHeaderBytes: maxHeaderSize })
+}
+
 export class Upstream {
   readonly #opts: UpstreamOptions
   #secureContext: SecureContext
   #dispatcher: Dispatcher
+  #cold: H1Client | null
 
   constructor (opts: UpstreamOptions) {
     this.#opts = opts
     this.#secureContext = createUpstreamSecureContext(opts.ca)
     this.#dispatcher = createDispatcher(opts, this.#secureContext)
+    this.#cold = createColdClient(opts, this.#secureContext)
   }
 
   /** The one TLS context every upstream connection uses; replaced by setCa. */
@@ -162,6 +185,8 @@ export class Upstream {
     const old = this.#dispatcher
     this.#secureContext = createUpstreamSecureContext(ca)
     this.#dispatcher = createDispatcher({ ...this.#opts, ca }, this.#secureContext)
+    this.#cold?.close()
+    this.#cold = createColdClient({ ...this.#opts, ca }, this.#secureContext)
     await old.close()
   }
 
@@ -171,24 +196,17 @@ export class Upstream {
     let headers = req.headers
     const visited = [url.href]
     for (let hop = 0; ; hop++) {
-      let res: Dispatcher.ResponseData
+      let res: { status: number; headers: Record<string, string | string[] | undefined>; body: Readable }
       try {
-        res = await this.#dispatcher.request({
-          origin: current.origin,
-          path: current.pathname + current.search,
-          method: req.method,
-          headers,
-          ...(req.body === undefined ? {} : { body: req.body }),
-          signal: req.signal
-        })
+        res = await this.#hop(current, req, headers)
       } catch (err: unknown) {
         throw mapUpstreamError(err, current)
       }
       const conflicts = singletonConflicts(res.headers)
       const responseHeaders = combineFieldLines(res.headers)
       const location = responseHeaders.location
-      if (!REDIRECT_STATUSES.has(res.statusCode) || typeof location !== 'string' || req.redirect === 'manual') {
-        return { status: res.statusCode, headers: responseHeaders, body: res.body, url: current, ...(conflicts.length > 0 ? { conflicts } : {}) }
+      if (!REDIRECT_STATUSES.has(res.status) || typeof location !== 'string' || req.redirect === 'manual') {
+        return { status: res.status, headers: responseHeaders, body: res.body, url: current, ...(conflicts.length > 0 ? { conflicts } : {}) }
       }
       res.body.resume()
       const next = new URL(location, current)
@@ -215,7 +233,24 @@ export class Upstream {
     }
   }
 
+  /** One request, no redirect followed: the cold path's client where it applies, undici elsewhere. */
+  async #hop (url: URL, req: UpstreamRequest, headers: Record<string, string>): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Readable }> {
+    if (req.coldPath === true && req.method === 'GET' && url.protocol === 'https:' && this.#cold !== null) {
+      return await this.#cold.get(url, headers, req.signal)
+    }
+    const res = await this.#dispatcher.request({
+      origin: url.origin,
+      path: url.pathname + url.search,
+      method: req.method,
+      headers,
+      ...(req.body === undefined ? {} : { body: req.body }),
+      signal: req.signal
+    })
+    return { status: res.statusCode, headers: res.headers, body: res.body }
+  }
+
   async close (): Promise<void> {
+    this.#cold?.close()
     await this.#dispatcher.close()
   }
 }

@@ -4,9 +4,10 @@
 // upstream client builds one SecureContext per bundle, rebuilt when the bundle is reloaded,
 // and every connection uses it, while each connection still verifies the chain and the name.
 //
-// Which context a connection used is read from the TLSSocket undici announces on its
-// 'undici:client:connected' diagnostics channel: `_tlsOptions.secureContext` is the context
-// tls.connect handed the socket (Node builds a fresh one there when none is given).
+// Which context a connection used is read from the TLSSocket announced on a diagnostics channel
+// (undici's 'undici:client:connected', and 'dsmirror:cold-path:connected' for the cold path's own
+// client, which fetches these downloads): `_tlsOptions.secureContext` is the context tls.connect
+// handed the socket (Node builds a fresh one there when none is given).
 import diagnostics from 'node:diagnostics_channel'
 import type { SecureContext, TLSSocket } from 'node:tls'
 import t from 'tap'
@@ -33,9 +34,10 @@ t.test('one SecureContext serves every upstream connection until the bundle is r
   const proxy = await startProxy({ allowHosts: [upstream.host, wrongName.host] })
   const sockets: TLSSocket[] = []
   const onConnected = (message: unknown): void => { sockets.push((message as { socket: TLSSocket }).socket) }
-  diagnostics.subscribe('undici:client:connected', onConnected)
+  const channels = ['undici:client:connected', 'dsmirror:cold-path:connected']
+  for (const name of channels) diagnostics.subscribe(name, onConnected)
   t.teardown(async () => {
-    diagnostics.unsubscribe('undici:client:connected', onConnected)
+    for (const name of channels) diagnostics.unsubscribe(name, onConnected)
     await proxy.close({ remove: true })
     await upstream.close()
     await wrongName.close()
@@ -50,7 +52,7 @@ t.test('one SecureContext serves every upstream connection until the bundle is r
     t.equal(res.sha256, sha256(body), `file ${i} verified and served`)
   }
   t.equal(upstream.connections, FILES, `${FILES} connections, one per request`)
-  t.equal(sockets.length, FILES, 'undici announced each connection')
+  t.equal(sockets.length, FILES, 'each connection was announced')
   t.ok(sockets.every((s) => contextOf(s) === first), 'every connection used the one context')
   t.ok(sockets.every((s) => s.authorized), 'and every handshake verified the chain')
 
