@@ -22,6 +22,9 @@ export interface BenchOptions {
   cpuProf: boolean
   // Extra node/V8 flags for the dsmirror process, for experiments (--node-option=--max-semi-space-size=64).
   nodeOptions: string[]
+  // Write back and drop the page cache before the run (root only): a machine whose memory is full
+  // of page cache pays for reclaim on every cold fill, and its cold rows drift run to run.
+  dropCaches: boolean
   argv: string[]
 }
 
@@ -35,6 +38,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --reps N             repetitions of each hit and cold-miss measurement, median reported (default 3)
   --cpu-prof           profile dsmirror (node --cpu-prof), written to bench/work/prof
   --node-option FLAG   pass a node/V8 flag to dsmirror (repeatable), e.g. --node-option=--trace-gc
+  --drop-caches        sync and drop the page cache before the run (root only; steadier cold rows)
   --stub-dsmirror      development only: a second nginx stands in for dsmirror
   -h, --help           this text
 `
@@ -73,6 +77,7 @@ export function parseBenchArgs (argv: string[]): BenchOptions | 'help' {
       'stub-dsmirror': { type: 'boolean', default: false },
       'cpu-prof': { type: 'boolean', default: false },
       'node-option': { type: 'string', multiple: true },
+      'drop-caches': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false }
     },
     strict: true,
@@ -101,6 +106,7 @@ export function parseBenchArgs (argv: string[]): BenchOptions | 'help' {
     stubDsmirror: values['stub-dsmirror'] === true,
     cpuProf: values['cpu-prof'] === true,
     nodeOptions: values['node-option'] ?? [],
+    dropCaches: values['drop-caches'] === true,
     argv
   }
 }

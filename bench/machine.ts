@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { readFile, rm } from 'node:fs/promises'
+import { readFile, rm, writeFile } from 'node:fs/promises'
 import { availableParallelism, cpus, release, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -41,6 +41,19 @@ export async function gitRevision (root: string): Promise<string> {
 }
 
 const PROBE_MIB = 256
+
+/**
+ * `sync`, then drops clean page cache (/proc/sys/vm/drop_caches = 1). Measured 2026-12-06: with the
+ * memory full of page cache the dd probe below cost 1.6-1.9 s/GiB and nginx's cold CPU drifted from
+ * 1.4 to 3.8 s/GiB between runs; right after a drop, 0.16-0.28 s/GiB and nginx at 1.32-1.48.
+ */
+export async function dropPageCache (): Promise<void> {
+  const synced = await runCommand('sync', 'sync', [])
+  if (synced.code !== 0) throw new Error('--drop-caches: sync failed')
+  await writeFile('/proc/sys/vm/drop_caches', '1').catch((err: unknown) => {
+    throw new Error(`--drop-caches needs root (writing /proc/sys/vm/drop_caches failed: ${err instanceof Error ? err.message : String(err)})`)
+  })
+}
 
 // Kernel CPU to write new page cache, per GiB (dd of zeros into a new file, no fsync). A cold
 // miss writes the whole object, so this is a floor under every caching proxy's cost here. On

@@ -9,7 +9,7 @@ import { installCleanupHooks, raiseBenchPriority, stopAllChildren } from './chil
 import type { BenchContext } from './context.js'
 import { curlVersion } from './curl.js'
 import { buildDsmirror, resetDsmirrorData, startDsmirror } from './dsmirror.js'
-import { describeMachine, gitRevision, probePageCacheWriteSeconds } from './machine.js'
+import { describeMachine, dropPageCache, gitRevision, probePageCacheWriteSeconds } from './machine.js'
 import { measureColdMiss } from './measure-cold-miss.js'
 import { measureStampede } from './measure-stampede.js'
 import { measureWarmHit } from './measure-warm-hit.js'
@@ -137,6 +137,10 @@ async function main (): Promise<number> {
     await buildDsmirror(ROOT, join(WORK, 'logs', 'build.log'))
   }
 
+  if (options.dropCaches) {
+    progress('dropping the page cache (--drop-caches)')
+    await dropPageCache()
+  }
   const pageCacheWriteSeconds = await probePageCacheWriteSeconds(WORK)
   const pki = await createBenchPki(join(WORK, 'pki'))
   const needBig = options.only.has('a') || options.only.has('b')
@@ -193,7 +197,7 @@ async function main (): Promise<number> {
     `dsmirror: git ${await gitRevision(ROOT)}${options.nodeOptions.length > 0 || options.cpuProf ? `, node options: ${[...(options.cpuProf ? ['--cpu-prof'] : []), ...options.nodeOptions].join(' ')}` : ''}`,
     `objects: ${needBig ? `${formatBytes(options.bigObjectBytes)} for (a)/(b)` : 'no (a)/(b)'}${needSlow ? `, ${formatBytes(options.slowObjectBytes)} throttled to ${(slowBytesPerSec / 1e6).toFixed(2)} MB/s (~${options.slowSeconds} s) for (c)/(d), ${options.clients} clients` : ''}; ${options.reps} repetitions`,
     'client: curl to /dev/null, one process per download; upstream: node:https on 127.0.0.1 serving from a file (page cache)',
-    `page cache: writing 1 GiB of new page cache cost ${pageCacheWriteSeconds.toFixed(2)} s of kernel CPU at the start of the run (dd probe; every cold fill pays this)`,
+    `page cache: writing 1 GiB of new page cache cost ${pageCacheWriteSeconds.toFixed(2)} s of kernel CPU at the start of the run (dd probe; every cold fill pays this)${options.dropCaches ? ', right after dropping the page cache (--drop-caches)' : ''}`,
     nice === 0 ? 'priority: normal (not root: other work on the machine competes on equal terms)' : `priority: the bench and everything it starts ran at nice ${nice}`
   ]
   const report = renderResults(rows, {
