@@ -271,6 +271,9 @@ class Exchange {
   }
 
   pause (): void {
+    // A finished exchange's connection may already serve another request, or idle in the pool:
+    // its body's backlog is copies, and the socket is no longer this exchange's to pause.
+    if (this.#finished) return
     this.#paused = true
     if (this.#timer !== null && this.#head !== null) clearTimeout(this.#timer)
     this.#conn.socket.pause()
@@ -431,11 +434,15 @@ export class UpstreamBody extends Readable {
   }
 
   override _destroy (err: Error | null, callback: (err?: Error | null) => void): void {
-    if (err !== null || !this.#ended) this.#failed = true
     this.#exchange.abandon()
-    const settle = this.#settle
-    this.#settle = null
-    settle?.reject(err ?? new H1SocketError('ECONNRESET', 'the body was closed before its end'))
+    // A body received to its end is destroyed once read as a stream (autoDestroy) while each()
+    // may still be delivering what that read left: only an error or an early close fails it.
+    if (err !== null || !this.#ended) {
+      this.#failed = true
+      const settle = this.#settle
+      this.#settle = null
+      settle?.reject(err ?? new H1SocketError('ECONNRESET', 'the body was closed before its end'))
+    }
     callback(err)
   }
 

@@ -133,6 +133,30 @@ t.test('backpressure: never called while its promise is pending, and a paused re
   t.equal(sha256(body), sha256(BIG), 'exact bytes')
 })
 
+t.test('a body still working through its backlog never pauses the connection once another request has it', async (t) => {
+  const upstream = await raw(t, (socket, req) => {
+    if (req.path !== '/a') {
+      sendWithLength(socket, Buffer.from(`answer ${req.path}`))
+      return
+    }
+    // Ten chunks and the last in one write: one read, so all but the first wait in the backlog.
+    const chunks = Array.from({ length: 10 }, (_, i) => `3e8\r\n${String(i).repeat(1000)}\r\n`).join('')
+    socket.write(responseHead('200 OK', [['transfer-encoding', 'chunked']]) + chunks + '0\r\n\r\n')
+  })
+  const c = await client(t, { connect: 5000, headers: 1000, idle: 1000 })
+  const at = (path: string): URL => new URL(`https://${upstream.host}${path}`)
+  let open = (): void => {}
+  const gate = new Promise<void>((resolve) => { open = resolve })
+  const a = await c.get(at('/a'), {})
+  const readingA = readAll(a, async (n) => { await (n === 0 ? gate : new Promise((resolve) => setTimeout(resolve, 1))) })
+  // /a is complete (its backlog still unread): /b takes the connection, and gives it back.
+  t.equal((await readAll(await c.get(at('/b'), {}))).body.toString(), 'answer /b')
+  open()
+  t.equal((await readingA).body.length, 10_000, '/a: every byte, from the backlog')
+  t.equal((await readAll(await c.get(at('/c'), {}))).body.toString(), 'answer /c', 'the connection /a gave up still reads for /c')
+  t.equal(upstream.connections, 1, 'all three on one connection')
+})
+
 t.test('a first piece read as a stream, the rest with each(): nothing lost, nothing twice', async (t) => {
   const upstream = await raw(t, (socket) => { sendWithLength(socket, BIG) })
   const c = await client(t)
