@@ -192,11 +192,14 @@ class Connection {
   exchange (head: Buffer, opts: H1ClientOptions, signal: AbortSignal | undefined, reused: boolean, release: (c: Connection) => void): Promise<H1Response> {
     return new Promise<H1Response>((resolve, reject) => {
       this.socket.ref()
-      this.#current = new Exchange(this, opts, signal, reused, resolve, reject, () => {
+      const current = new Exchange(this, opts, signal, reused, resolve, reject, () => {
         this.#current = null
         release(this)
       })
-      this.socket.write(head)
+      this.#current = current
+      // Aborted between the connect and now: its 'abort' event has already fired.
+      if (signal?.aborted === true) current.fail(signal.reason)
+      else this.socket.write(head)
     })
   }
 
