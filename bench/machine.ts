@@ -56,9 +56,10 @@ export async function dropPageCache (): Promise<void> {
 }
 
 // Kernel CPU to write new page cache, per GiB (dd of zeros into a new file, no fsync). A cold
-// miss writes the whole object, so this is a floor under every caching proxy's cost here. On
-// bare metal it is ~0.2 s; on a VM whose idle memory goes back to the host (balloon free page
-// reporting, DAMON pageout) the first touch of a page costs several times that.
+// miss writes the whole object, so this is part of every caching proxy's cost here. It reads the
+// machine's state more than a floor: ~0.2 s on bare metal and right after --drop-caches, several
+// times that on a VM whose idle memory goes back to the host (balloon free page reporting, DAMON
+// pageout) or whose memory is full of page cache to reclaim (1.6-1.9 s here on 2026-12-06).
 export async function probePageCacheWriteSeconds (dir: string): Promise<number> {
   const file = join(dir, 'page-cache-probe')
   const before = await reapedChildrenSeconds()
