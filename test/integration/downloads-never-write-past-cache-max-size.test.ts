@@ -13,14 +13,26 @@ import { startUpstream } from '../helpers/upstream.js'
 const MiB = 1024 * 1024
 const MAX = 2 * MiB
 
-async function bytesUnder (dir: string): Promise<number> {
-  let total = 0
+/** Sizes of the body files under `dir` by inode, into `sizes`. */
+async function filesUnder (dir: string, sizes: Map<number, number>): Promise<void> {
   for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
     const path = join(dir, entry.name)
-    if (entry.isDirectory()) total += await bytesUnder(path)
-    else if (!entry.name.endsWith('.json')) total += await stat(path).then((s) => s.size, () => 0)
+    if (entry.isDirectory()) await filesUnder(path, sizes)
+    else if (!entry.name.endsWith('.json')) {
+      const info = await stat(path).catch(() => null)
+      if (info !== null) sizes.set(info.ino, info.size)
+    }
   }
-  return total
+}
+
+/**
+ * Bytes of the body files under `dirs`. A body committed while they are read (renamed from tmp/
+ * into objects/) may be seen in both: counted by inode, it is counted once.
+ */
+async function bytesUnder (...dirs: string[]): Promise<number> {
+  const sizes = new Map<number, number>()
+  for (const dir of dirs) await filesUnder(dir, sizes)
+  return [...sizes.values()].reduce((a, b) => a + b, 0)
 }
 
 /** Samples tmp/ + objects/ and the store's accounting until `work` settles; returns the peaks. */
@@ -33,7 +45,7 @@ async function peakWhile (proxy: TestProxy, work: Promise<unknown>): Promise<{ d
   while (!state.done && Date.now() < until) {
     const stats = proxy.app.dsmirror.store.stats
     peak.accounted = Math.max(peak.accounted, stats.bytes + stats.reserved)
-    peak.disk = Math.max(peak.disk, await bytesUnder(join(dir, 'tmp')) + await bytesUnder(join(dir, 'objects')))
+    peak.disk = Math.max(peak.disk, await bytesUnder(join(dir, 'tmp'), join(dir, 'objects')))
     await new Promise((resolve) => setTimeout(resolve, 5))
   }
   await work
