@@ -456,13 +456,26 @@ export class UpstreamBody extends Readable {
     try {
       pending = sink(view)
     } catch (err: unknown) {
-      this.destroy(err instanceof Error ? err : new Error(String(err)))
+      this.#fail(err)
       return
     }
     if (pending === undefined) return
     this.#waiting = true
     this.#exchange.pause()
-    pending.then(() => { this.#drained() }, (err: unknown) => { this.destroy(err instanceof Error ? err : new Error(String(err))) })
+    pending.then(() => { this.#drained() }, (err: unknown) => { this.#fail(err) })
+  }
+
+  /**
+   * `onChunk` failed: each() rejects with its error. Not through destroy() alone: a body already
+   * destroyed at its clean end (autoDestroy) ignores a second destroy, and each() would never settle.
+   */
+  #fail (err: unknown): void {
+    const error = err instanceof Error ? err : new Error(String(err))
+    this.#failed = true
+    const settle = this.#settle
+    this.#settle = null
+    settle?.reject(error)
+    this.destroy(error)
   }
 
   #drained (): void {

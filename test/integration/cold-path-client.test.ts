@@ -157,6 +157,26 @@ t.test('a body still working through its backlog never pauses the connection onc
   t.equal(upstream.connections, 1, 'all three on one connection')
 })
 
+t.test('a callback that fails after the body ended as a stream still rejects each()', async (t) => {
+  const upstream = await raw(t, (socket) => {
+    const chunks = Array.from({ length: 3 }, (_, i) => `3e8\r\n${String(i).repeat(1000)}\r\n`).join('')
+    socket.write(responseHead('200 OK', [['transfer-encoding', 'chunked']]) + chunks + '0\r\n\r\n')
+  })
+  const c = await client(t)
+  const res = await c.get(new URL(`https://${upstream.host}/x`), {})
+  // The whole body arrives, as a stream, before each(): each() then reads it out and the stream
+  // ends (and is destroyed) while the callback still waits on its first piece.
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  const failure = new Error('the disk refused the piece')
+  const reading = res.body.each(async () => {
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    t.ok(res.body.destroyed, 'the stream ended and was destroyed meanwhile')
+    throw failure
+  })
+  const outcome = await Promise.race([reading.then(() => 'resolved', (err: unknown) => err), new Promise((resolve) => setTimeout(() => { resolve('still pending after 3 s') }, 3000))])
+  t.equal(outcome, failure, 'rejected with the callback\'s error')
+})
+
 t.test('a first piece read as a stream, the rest with each(): nothing lost, nothing twice', async (t) => {
   const upstream = await raw(t, (socket) => { sendWithLength(socket, BIG) })
   const c = await client(t)
