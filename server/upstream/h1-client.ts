@@ -18,7 +18,7 @@ import { isIP } from 'node:net'
 import diagnostics from 'node:diagnostics_channel'
 import { Readable } from 'node:stream'
 import tls, { type SecureContext, type TLSSocket } from 'node:tls'
-import { ResponseParser, type ResponseHead } from './h1-parser.js'
+import { ResponseParser, TOKEN, type ResponseHead } from './h1-parser.js'
 
 /** One read's worth: what the TLS layer hands over at most per `onread` call. */
 const READ_BUFFER_BYTES = 64 * 1024
@@ -51,7 +51,6 @@ export const connectedChannel = diagnostics.channel('dsmirror:cold-path:connecte
 class StaleConnection extends Error {}
 
 const CRLF_OR_NUL = /[\r\n\0]/
-const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 
 export class H1Client {
   readonly #opts: H1ClientOptions
@@ -153,7 +152,7 @@ function requestHead (url: URL, headers: Readonly<Record<string, string>>): Buff
   for (const [name, value] of Object.entries(headers)) {
     const lower = name.toLowerCase()
     if (lower === 'host' || lower === 'connection') continue
-    if (!HEADER_NAME.test(name) || CRLF_OR_NUL.test(value)) throw new TypeError(`h1-client: invalid request header '${name}'`)
+    if (!TOKEN.test(name) || CRLF_OR_NUL.test(value)) throw new TypeError(`h1-client: invalid request header '${name}'`)
     head += `${name}: ${value}\r\n`
   }
   return Buffer.from(`${head}\r\n`, 'latin1')

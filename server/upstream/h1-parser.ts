@@ -34,7 +34,8 @@ export class ResponseParseError extends Error {
 
 const enum State { Head, Length, ChunkSize, ChunkData, ChunkEnd, Trailers, UntilClose, Done }
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+/** RFC 9110 §5.6.2 token: a field name (the request head is checked with it too). */
+export const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 // RFC 9110 §5.5: a field value has no control character but HT; neither has a reason phrase.
 // eslint-disable-next-line no-control-regex
 const FIELD_VALUE_INVALID = /[\x00-\x08\x0a-\x1f\x7f]/
@@ -195,7 +196,7 @@ export class ResponseParser {
       return
     }
     const framing = this.#framing(status, headers)
-    const connection = [headers.connection ?? []].flat().join(',').toLowerCase().split(',').map((s) => s.trim())
+    const connection = listMembers(headers.connection)
     const keepAlive = minor === 1 && !connection.includes('close') && framing !== State.UntilClose
     this.#state = framing
     this.#events.onHead({ status, statusText: m[3] ?? '', headers, keepAlive })
@@ -209,7 +210,7 @@ export class ResponseParser {
     const cl = headers['content-length']
     if (te !== undefined) {
       if (cl !== undefined) throw new ResponseParseError('HPE_UNEXPECTED_CONTENT_LENGTH', 'both Transfer-Encoding and Content-Length')
-      const codings = [te].flat().join(',').toLowerCase().split(',').map((s) => s.trim())
+      const codings = listMembers(te)
       // No TE was sent, so no coding but chunked may come: anything else is not ours to decode.
       if (codings.length !== 1 || codings[0] !== 'chunked') {
         throw new ResponseParseError('HPE_INVALID_TRANSFER_ENCODING', `Transfer-Encoding '${[te].flat().join(', ')}', where only 'chunked' is understood`)
@@ -227,4 +228,9 @@ export class ResponseParser {
     }
     return State.UntilClose
   }
+}
+
+/** The lower-cased members of a list field, over all its lines (RFC 9110 §5.6.1). */
+function listMembers (value: string | string[] | undefined): string[] {
+  return [value ?? []].flat().join(',').toLowerCase().split(',').map((s) => s.trim())
 }

@@ -74,6 +74,9 @@ export interface UpstreamResponse {
   conflicts?: string[]
 }
 
+/** One hop's answer, before redirects are followed and fields combined. */
+type HopResponse = Pick<UpstreamResponse, 'status' | 'headers' | 'body'>
+
 function envValue (env: UpstreamOptions['env'], name: string): string {
   return env[name] ?? env[name.toLowerCase()] ?? ''
 }
@@ -196,7 +199,7 @@ export class Upstream {
     let headers = req.headers
     const visited = [url.href]
     for (let hop = 0; ; hop++) {
-      let res: { status: number; headers: Record<string, string | string[] | undefined>; body: Readable }
+      let res: HopResponse
       try {
         res = await this.#hop(current, req, headers)
       } catch (err: unknown) {
@@ -234,7 +237,7 @@ export class Upstream {
   }
 
   /** One request, no redirect followed: the cold path's client where it applies, undici elsewhere. */
-  async #hop (url: URL, req: UpstreamRequest, headers: Record<string, string>): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Readable }> {
+  async #hop (url: URL, req: UpstreamRequest, headers: Record<string, string>): Promise<HopResponse> {
     if (req.coldPath === true && req.method === 'GET' && url.protocol === 'https:' && this.#cold !== null) {
       return await this.#cold.get(url, headers, req.signal)
     }
