@@ -55,6 +55,28 @@ export async function dropPageCache (): Promise<void> {
   })
 }
 
+// CPU seconds per GiB of the sha256 dsmirror computes over every cached body (EntryMeta.sha256:
+// `cache verify`, the S3 store's checks), measured in a Node process like dsmirror's (same
+// binary, 64 KiB updates as the cold path feeds them). nginx hashes nothing, so this part of
+// dsmirror's cold CPU has no counterpart in the peer's: row b-cpu-hash subtracts it.
+const HASH_PROBE_MIB = 256
+const HASH_PROBE = `const { createHash } = require('node:crypto')
+const chunk = require('node:crypto').randomBytes(65536)
+const hash = createHash('sha256')
+hash.update(chunk)
+const start = process.cpuUsage()
+for (let i = 0; i < ${HASH_PROBE_MIB * 16}; i++) hash.update(chunk)
+hash.digest()
+const used = process.cpuUsage(start)
+process.stdout.write(String((used.user + used.system) / 1e6))`
+
+export async function probeSha256Seconds (): Promise<number> {
+  const run = await runCommand('sha256 probe', process.execPath, ['-e', HASH_PROBE])
+  const seconds = Number(run.stdout)
+  if (run.code !== 0 || !Number.isFinite(seconds)) return Number.NaN
+  return seconds * 1024 / HASH_PROBE_MIB
+}
+
 // Kernel CPU to write new page cache, per GiB (dd of zeros into a new file, no fsync). A cold
 // miss writes the whole object, so this is part of every caching proxy's cost here. It reads the
 // machine's state more than a floor: ~0.2 s on bare metal and right after --drop-caches, several

@@ -9,7 +9,7 @@ import { installCleanupHooks, raiseBenchPriority, stopAllChildren } from './chil
 import type { BenchContext } from './context.js'
 import { curlVersion } from './curl.js'
 import { buildDsmirror, resetDsmirrorData, startDsmirror } from './dsmirror.js'
-import { describeMachine, dropPageCache, gitRevision, probePageCacheWriteSeconds } from './machine.js'
+import { describeMachine, dropPageCache, gitRevision, probePageCacheWriteSeconds, probeSha256Seconds } from './machine.js'
 import { measureColdMiss } from './measure-cold-miss.js'
 import { measureStampede } from './measure-stampede.js'
 import { measureWarmHit } from './measure-warm-hit.js'
@@ -142,6 +142,7 @@ async function main (): Promise<number> {
     await dropPageCache()
   }
   const pageCacheWriteSeconds = await probePageCacheWriteSeconds(WORK)
+  const sha256Seconds = options.only.has('b') ? await probeSha256Seconds() : Number.NaN
   const pki = await createBenchPki(join(WORK, 'pki'))
   const needBig = options.only.has('a') || options.only.has('b')
   const needSlow = options.only.has('c')
@@ -169,7 +170,7 @@ async function main (): Promise<number> {
       const session = await startSession(options, nginxBinary, upstream, pki)
       try {
         if (options.only.has('a')) rows.push(...await measureWarmHit(context, { ...session, object: big, reps: options.reps }))
-        if (options.only.has('b')) rows.push(...await measureColdMiss(context, { ...session, object: big, reps: options.reps }))
+        if (options.only.has('b')) rows.push(...await measureColdMiss(context, { ...session, object: big, reps: options.reps, sha256SecondsPerGiB: sha256Seconds }))
       } finally {
         await session.stop()
       }
@@ -198,6 +199,7 @@ async function main (): Promise<number> {
     `objects: ${needBig ? `${formatBytes(options.bigObjectBytes)} for (a)/(b)` : 'no (a)/(b)'}${needSlow ? `, ${formatBytes(options.slowObjectBytes)} throttled to ${(slowBytesPerSec / 1e6).toFixed(2)} MB/s (~${options.slowSeconds} s) for (c)/(d), ${options.clients} clients` : ''}; ${options.reps} repetitions`,
     'client: curl to /dev/null, one process per download; upstream: node:https on 127.0.0.1 serving from a file (page cache)',
     `page cache: writing 1 GiB of new page cache cost ${pageCacheWriteSeconds.toFixed(2)} s of kernel CPU at the start of the run (dd probe; every cold fill pays this)${options.dropCaches ? ', right after dropping the page cache (--drop-caches)' : ''}`,
+    ...(options.only.has('b') ? [`sha256: ${sha256Seconds.toFixed(2)} s of CPU per GiB in a Node process (probe of ${process.version}, 64 KiB updates); every body dsmirror caches is hashed, nginx hashes nothing (row b-cpu-hash)`] : []),
     nice === 0 ? 'priority: normal (not root: other work on the machine competes on equal terms)' : `priority: the bench and everything it starts ran at nice ${nice}`
   ]
   const report = renderResults(rows, {
