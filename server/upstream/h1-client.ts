@@ -1,5 +1,6 @@
-// The cold path's HTTPS client (issue 14): GET over a TLS socket read with `onread` into one
-// buffer per connection, the body handed to the download as views of that buffer.
+// The cold path's HTTP/1.1 client (issue 14): GET over a TLS (or, for an http:// origin, TCP)
+// socket read with `onread` into one buffer per connection, the body handed to the download as
+// views of that buffer.
 //
 // Why not undici here: a cold miss's largest cost is fresh memory. Node's TLS socket, read as a
 // stream (which undici does), allocates a new ArrayBuffer for every 16 KiB record, and those
@@ -7,17 +8,16 @@
 // against 'reused'). Read with `onread`, the records land in one reused buffer, and the download
 // copies each view synchronously into its own recycled slabs (download.ts). Everything else
 // (the egress proxy, POST, HEAD, pass-through) stays on undici; Upstream.request picks this client
-// only for the download's GETs to https origins reached directly, and follows redirects for both
-// in one place.
+// only for the download's GETs to origins reached directly, and follows redirects for both in one
+// place. A plain TCP socket allocates per read too (64 KiB), so http:// origins use it as well.
 //
 // Connections are kept alive per origin like undici's Agent: a connection is reused only after a
 // response that was complete, framed and followed by nothing; a reused one that closes before
 // any byte of the answer is retried once on a new connection (the request is a GET).
-import type { LookupFunction, OnReadOpts } from 'node:net'
-import { isIP } from 'node:net'
+import net, { isIP, type LookupFunction, type OnReadOpts, type Socket } from 'node:net'
 import diagnostics from 'node:diagnostics_channel'
 import { Readable } from 'node:stream'
-import tls, { type SecureContext, type TLSSocket } from 'node:tls'
+import tls, { type SecureContext } from 'node:tls'
 import { ResponseParser, TOKEN, type ResponseHead } from './h1-parser.js'
 
 /** One read's worth: what the TLS layer hands over at most per `onread` call. */
@@ -44,7 +44,10 @@ class H1SocketError extends Error {
   }
 }
 
-/** Each new connection, once its handshake verified, as `{ socket }` (undici's 'undici:client:connected' for its own). */
+/**
+ * Each new connection as `{ socket }`, a TLS one once its handshake verified (undici's
+ * 'undici:client:connected' for its own).
+ */
 export const connectedChannel = diagnostics.channel('dsmirror:cold-path:connected')
 
 /** A reused connection that closed before answering: the server had dropped it while idle. */
@@ -61,11 +64,11 @@ export class H1Client {
     this.#opts = opts
   }
 
-  /** GET `url` (https, no redirect following). Rejects with errors mapUpstreamError maps. */
+  /** GET `url` (https or http, no redirect following). Rejects with errors mapUpstreamError maps. */
   async get (url: URL, headers: Readonly<Record<string, string>>, signal?: AbortSignal): Promise<H1Response> {
-    if (url.protocol !== 'https:') throw new TypeError(`h1-client: only https URLs, not '${url.protocol}'`)
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new TypeError(`h1-client: only https and http URLs, not '${url.protocol}'`)
     const head = requestHead(url, headers)
-    const key = url.host
+    const key = url.origin
     for (;;) {
       signal?.throwIfAborted()
       const reused = this.#takeIdle(key)
@@ -112,18 +115,20 @@ export class H1Client {
   #connect (url: URL, key: string, signal?: AbortSignal): Promise<Connection> {
     const host = url.hostname.replace(/^\[|\]$/g, '')
     const conn = new Connection(key)
+    const secure = url.protocol === 'https:'
     return new Promise<Connection>((resolve, reject) => {
-      // `onread` is net's option, which tls.connect passes on (its types leave it out).
-      const options: tls.ConnectionOptions & { onread: OnReadOpts } = {
-        host,
-        port: url.port === '' ? 443 : Number(url.port),
-        // SNI and the name checked against the certificate; an IP literal is checked as one.
-        ...(isIP(host) === 0 ? { servername: host } : {}),
-        secureContext: this.#opts.secureContext,
-        lookup: this.#opts.lookup,
-        onread: { buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES), callback: (n: number, buf: Uint8Array) => conn.onRead(n, buf as Buffer) }
-      }
-      const socket = tls.connect(options)
+      const onread: OnReadOpts = { buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES), callback: (n: number, buf: Uint8Array) => conn.onRead(n, buf as Buffer) }
+      const common = { host, lookup: this.#opts.lookup, onread }
+      const socket = secure
+        // `onread` is net's option, which tls.connect passes on (its types leave it out).
+        ? tls.connect({
+          ...common,
+          port: url.port === '' ? 443 : Number(url.port),
+          // SNI and the name checked against the certificate; an IP literal is checked as one.
+          ...(isIP(host) === 0 ? { servername: host } : {}),
+          secureContext: this.#opts.secureContext
+        } satisfies tls.ConnectionOptions & { onread: OnReadOpts })
+        : net.connect({ ...common, port: url.port === '' ? 80 : Number(url.port) })
       conn.attach(socket)
       const fail = (err: unknown): void => {
         clearTimeout(timer)
@@ -134,7 +139,7 @@ export class H1Client {
       const onAbort = (): void => { fail(signal?.reason) }
       const timer = setTimeout(() => { fail(new H1SocketError('ETIMEDOUT', `connect timed out after ${this.#opts.timeouts.connect} ms`)) }, this.#opts.timeouts.connect)
       signal?.addEventListener('abort', onAbort, { once: true })
-      socket.once('secureConnect', () => {
+      socket.once(secure ? 'secureConnect' : 'connect', () => {
         clearTimeout(timer)
         signal?.removeEventListener('abort', onAbort)
         socket.off('error', fail)
@@ -158,10 +163,10 @@ function requestHead (url: URL, headers: Readonly<Record<string, string>>): Buff
   return Buffer.from(`${head}\r\n`, 'latin1')
 }
 
-/** One kept-alive TLS connection; at most one exchange on it at a time. */
+/** One kept-alive connection (TLS, or TCP for http://); at most one exchange on it at a time. */
 class Connection {
   readonly key: string
-  socket!: TLSSocket
+  socket!: Socket
   #current: Exchange | null = null
   #idleTimer: NodeJS.Timeout | null = null
   #onIdleEnd: (() => void) | null = null
@@ -170,7 +175,7 @@ class Connection {
     this.key = key
   }
 
-  attach (socket: TLSSocket): void {
+  attach (socket: Socket): void {
     this.socket = socket
     socket.on('error', (err) => { this.#current?.socketError(err) })
     socket.on('close', () => {

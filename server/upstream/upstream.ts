@@ -151,7 +151,7 @@ function createDispatcher (opts: UpstreamOptions, secureContext: SecureContext):
   })
 }
 
-/** The cold path's client, or null when an egress proxy may carry https requests (undici's job). */
+/** The cold path's client, or null when an egress proxy may carry a request (undici's job). */
 function createColdClient (opts: UpstreamOptions, secureContext: SecureContext): H1Client | null {
   const direct = opts.proxy === 'none' ||
     // EnvHttpProxyAgent sends https through HTTP_PROXY when HTTPS_PROXY is unset.
@@ -238,7 +238,7 @@ export class Upstream {
 
   /** One request, no redirect followed: the cold path's client where it applies, undici elsewhere. */
   async #hop (url: URL, req: UpstreamRequest, headers: Record<string, string>): Promise<HopResponse> {
-    if (req.coldPath === true && req.method === 'GET' && url.protocol === 'https:' && this.#cold !== null) {
+    if (req.coldPath === true && req.method === 'GET' && this.#cold !== null) {
       return await this.#cold.get(url, headers, req.signal)
     }
     const res = await this.#dispatcher.request({

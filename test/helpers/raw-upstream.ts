@@ -3,8 +3,9 @@
 // a broken or hostile server would (repeated fields, two Content-Lengths, 64 KiB of headers, a
 // body at one byte a second). node:https cannot be made to send most of these, so this helper
 // exists beside test/helpers/upstream.ts. Every socket is destroyed by close(), so a script that
-// never ends its response still lets the test finish.
-import tls, { type TLSSocket } from 'node:tls'
+// never ends its response still lets the test finish. `{ plain: true }` serves plain HTTP instead.
+import net, { type Socket } from 'node:net'
+import tls from 'node:tls'
 import { getTestPki } from './pki.js'
 
 export interface RawUpstreamRequest {
@@ -17,28 +18,28 @@ export interface RawUpstreamRequest {
 }
 
 /** Writes the response for `req` on `socket`; `index` counts requests over the server's life, from 0. */
-export type RawScript = (socket: TLSSocket, req: RawUpstreamRequest, index: number) => void | Promise<void>
+export type RawScript = (socket: Socket, req: RawUpstreamRequest, index: number) => void | Promise<void>
 
 export interface RawUpstream {
   /** 127.0.0.1:<port> */
   host: string
   port: number
   requests: RawUpstreamRequest[]
-  /** TLS connections that completed the handshake. */
+  /** Connections accepted (TLS: that completed the handshake). */
   readonly connections: number
   close: () => Promise<void>
 }
 
 const MAX_HEAD_BYTES = 64 * 1024
 
-export async function startRawUpstream (script: RawScript): Promise<RawUpstream> {
+export async function startRawUpstream (script: RawScript, options: { plain?: boolean } = {}): Promise<RawUpstream> {
   const pki = await getTestPki()
-  const sockets = new Set<TLSSocket>()
+  const sockets = new Set<Socket>()
   const requests: RawUpstreamRequest[] = []
   let connections = 0
-  const server = tls.createServer({ cert: pki.leaf.certPem, key: pki.leaf.keyPem })
+  const server = options.plain === true ? net.createServer() : tls.createServer({ cert: pki.leaf.certPem, key: pki.leaf.keyPem })
   server.on('tlsClientError', () => {})
-  server.on('secureConnection', (socket: TLSSocket) => {
+  server.on(options.plain === true ? 'connection' : 'secureConnection', (socket: Socket) => {
     connections++
     sockets.add(socket)
     socket.on('close', () => { sockets.delete(socket) })

@@ -5,7 +5,8 @@
 // an error with the code mapUpstreamError maps, and TLS verified like every other upstream path.
 import { once } from 'node:events'
 import diagnostics from 'node:diagnostics_channel'
-import tls, { type TLSSocket } from 'node:tls'
+import type { Socket } from 'node:net'
+import tls, { TLSSocket } from 'node:tls'
 import t, { type Test } from 'tap'
 import { makeBytes, sha256 } from '../helpers/bytes.js'
 import { getTestPki } from '../helpers/pki.js'
@@ -29,8 +30,8 @@ async function client (t: Test, timeouts = TIMEOUTS): Promise<H1Client> {
   return c
 }
 
-async function raw (t: Test, script: RawScript): Promise<Awaited<ReturnType<typeof startRawUpstream>>> {
-  const upstream = await startRawUpstream(script)
+async function raw (t: Test, script: RawScript, options: { plain?: boolean } = {}): Promise<Awaited<ReturnType<typeof startRawUpstream>>> {
+  const upstream = await startRawUpstream(script, options)
   t.teardown(() => upstream.close())
   return upstream
 }
@@ -60,7 +61,7 @@ async function rejection (promise: Promise<unknown>): Promise<unknown> {
 const BIG = makeBytes(4 * 1024 * 1024, 1401)
 
 /** Writes `body` with Content-Length in 64 KiB writes; the connection stays open. */
-function sendWithLength (socket: TLSSocket, body: Buffer, extra: Array<[string, string]> = []): void {
+function sendWithLength (socket: Socket, body: Buffer, extra: Array<[string, string]> = []): void {
   socket.write(responseHead('200 OK', [['content-length', String(body.length)], ...extra]))
   for (let at = 0; at < body.length; at += 65536) socket.write(body.subarray(at, at + 65536))
 }
@@ -278,7 +279,36 @@ t.test('TLS is verified: another CA, a wrong name and an invalid request header 
   await t.rejects(c.get(new URL('https://127.0.0.1:1/x'), { 'x-bad': 'a\r\nInjected: 1' }), /invalid request header/, 'a header value with CRLF is never sent')
 })
 
-t.test('Upstream uses this client only for cold-path GETs to https origins it reaches directly', async (t) => {
+t.test('an http:// origin: TCP read the same way, kept alive, a short body an error', async (t) => {
+  const upstream = await raw(t, (socket, req) => {
+    if (req.path === '/short') {
+      socket.write(responseHead('200 OK', [['content-length', String(BIG.length)]]))
+      socket.write(BIG.subarray(0, 100_000), () => { socket.destroy() })
+    } else {
+      sendWithLength(socket, BIG)
+    }
+  }, { plain: true })
+  const c = await client(t)
+  const url = new URL(`http://${upstream.host}/big.bin`)
+  for (const round of [1, 2]) {
+    const res = await c.get(url, {})
+    // TCP hands the head and the first body bytes over in one read: those are kept (copied) until
+    // each() is called; everything after lands in the read buffer.
+    const memory: ArrayBufferLike[] = []
+    const pieces: Buffer[] = []
+    await res.body.each((view) => { memory.push(view.buffer); pieces.push(Buffer.from(view)) })
+    t.equal(sha256(Buffer.concat(pieces)), sha256(BIG), `round ${round}: exact bytes`)
+    t.equal(new Set(memory.slice(1)).size, 1, `round ${round}: every view after the first in the connection's one read buffer`)
+  }
+  t.equal(upstream.connections, 1, 'the second GET reused the connection')
+  t.equal(upstream.requests[0]?.headers.host, upstream.host, 'Host names the origin')
+  const short = new URL(`http://${upstream.host}/short`)
+  const err = await rejection(readAll(await c.get(short, {})))
+  t.equal(mapUpstreamError(err, short).code, 'DSM_UPSTREAM_CONNECT', 'cut short: rejected, never a clean end')
+  await t.rejects(c.get(new URL('ftp://127.0.0.1/x'), {}), TypeError, 'other schemes are refused')
+})
+
+t.test('Upstream uses this client only for cold-path GETs to origins it reaches directly', async (t) => {
   const pki = await getTestPki()
   const upstream = await raw(t, (socket) => { sendWithLength(socket, Buffer.from('hello')) })
   const seen: unknown[] = []
@@ -296,8 +326,19 @@ t.test('Upstream uses this client only for cold-path GETs to https origins it re
   t.equal((await readAll({ status: cold.status, headers: {}, body: cold.body as H1Response['body'] })).body.toString(), 'hello')
   t.equal(seen.length, 1, 'the cold path connects with its own client')
 
+  const plainUpstream = await raw(t, (socket) => { sendWithLength(socket, Buffer.from('plain')) }, { plain: true })
+  const httpUrl = new URL(`http://${plainUpstream.host}/x`)
+  const overHttp = await direct.request(httpUrl, { method: 'GET', headers: {}, coldPath: true })
+  t.equal((await readAll({ status: overHttp.status, headers: {}, body: overHttp.body as H1Response['body'] })).body.toString(), 'plain')
+  t.equal(seen.length, 2, 'an http:// origin too')
+  t.notOk((seen[1] as { socket: unknown }).socket instanceof TLSSocket, 'over TCP, no TLS')
+  const viaHttpProxy = new Upstream({ ...options, proxy: 'env', env: { HTTP_PROXY: 'http://127.0.0.1:1' } })
+  t.teardown(() => viaHttpProxy.close())
+  await t.rejects(viaHttpProxy.request(httpUrl, { method: 'GET', headers: {}, coldPath: true }), { code: 'DSM_UPSTREAM_CONNECT' }, 'HTTP_PROXY set: undici, which reaches the (absent) proxy')
+  t.equal(seen.length, 2, 'and not the cold path client')
+
   const proxied = new Upstream({ ...options, proxy: 'env', env: { HTTPS_PROXY: 'http://127.0.0.1:1' } })
   t.teardown(() => proxied.close())
   await t.rejects(proxied.request(url, { method: 'GET', headers: {}, coldPath: true }), { code: 'DSM_UPSTREAM_CONNECT' }, 'through an egress proxy: undici, which reaches the (absent) proxy')
-  t.equal(seen.length, 1, 'and not the cold path client')
+  t.equal(seen.length, 2, 'and not the cold path client')
 })

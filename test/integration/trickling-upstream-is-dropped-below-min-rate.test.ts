@@ -3,7 +3,7 @@
 // upstream.timeouts.minRate over upstream.timeouts.minRateWindow the transfer counts as
 // dropped: it is resumed with Range + If-Range, and an upstream that only ever trickles fails
 // the download after upstream.retries. Window and rate are tiny here so the test takes seconds.
-import type { TLSSocket } from 'node:tls'
+import type { Socket } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { makeBytes, sha256 } from '../helpers/bytes.js'
@@ -23,7 +23,7 @@ const CLIENT_LIMIT_MS = 15_000
 const CONFIG = { upstream: { timeouts: { minRate: '1KiB', minRateWindow: '200ms' } } }
 
 /** Sends HEAD_START bytes at once, then one byte every TRICKLE_EVERY_MS until the socket is gone. */
-async function trickle (socket: TLSSocket, body: Buffer): Promise<void> {
+async function trickle (socket: Socket, body: Buffer): Promise<void> {
   socket.write(responseHead('200 OK', [['Content-Length', String(body.length)], ['ETag', ETAG], ['Accept-Ranges', 'bytes']]))
   socket.write(body.subarray(0, HEAD_START))
   for (let i = HEAD_START; i < body.length && !socket.destroyed; i++) {
