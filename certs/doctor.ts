@@ -10,8 +10,9 @@
 // into a pass.
 import { X509Certificate } from 'node:crypto'
 import { lookup } from 'node:dns/promises'
-import net, { isIP } from 'node:net'
+import net, { isIP, isIPv6 } from 'node:net'
 import tls, { type PeerCertificate, type DetailedPeerCertificate } from 'node:tls'
+import { envProxyFor, envValue } from '../config/egress-proxy.js'
 import type { DsmirrorConfig } from '../config/schema.js'
 
 /** At most this many upstreams are checked in one run (the default presets list about 45). */
@@ -755,29 +756,18 @@ function explainTransportFailure (target: DoctorTarget, proxy: URL | undefined, 
 }
 
 // ---------------------------------------------------------------------------------------------
-// Proxy selection, the same rules as the upstream client's EnvHttpProxyAgent.
+// Proxy selection: the upstream client's rules (config/egress-proxy.ts).
 
 function proxyFor (target: DoctorTarget, opts: DoctorOptions): URL | undefined {
   // connectTo names a fixed address; a proxy would resolve the name instead.
   if (target.connectTo !== undefined || opts.proxy === 'none') return undefined
   if (opts.proxy !== 'env') return new URL(opts.proxy)
+  const origin = `https://${isIPv6(target.host) ? `[${target.host}]` : target.host}:${target.port}`
   const env = opts.env ?? {}
-  const read = (key: string): string => env[key] ?? env[key.toLowerCase()] ?? ''
-  const value = read('HTTPS_PROXY') !== '' ? read('HTTPS_PROXY') : read('HTTP_PROXY')
-  if (value === '' || noProxyMatches(read('NO_PROXY'), target.host, target.port)) return undefined
+  // A name no URL can hold is no origin NO_PROXY could name: the proxy is asked, and says so.
+  const value = URL.canParse(origin) ? envProxyFor(env, new URL(origin)) : envValue(env, 'HTTPS_PROXY') || envValue(env, 'HTTP_PROXY')
+  if (value === '') return undefined
   return new URL(value.includes('://') ? value : `http://${value}`)
-}
-
-/** NO_PROXY: comma or space separated names, `.suffix` / `*.suffix`, optional `:port`, `*` for all. */
-export function noProxyMatches (noProxy: string, host: string, port: number): boolean {
-  const name = host.toLowerCase()
-  return noProxy.split(/[,\s]+/).filter((e) => e !== '').some((entry) => {
-    if (entry === '*') return true
-    const m = /^(.*?)(?::(\d+))?$/.exec(entry.toLowerCase())
-    const entryHost = (m?.[1] ?? '').replace(/^\*?\./, '')
-    if (m?.[2] !== undefined && Number(m[2]) !== port) return false
-    return name === entryHost || name.endsWith('.' + entryHost)
-  })
 }
 
 function redactProxy (proxy: URL): string {

@@ -16,6 +16,7 @@ import type { LookupFunction } from 'node:net'
 import type { Readable } from 'node:stream'
 import { createSecureContext, type SecureContext } from 'node:tls'
 import { Agent, EnvHttpProxyAgent, ProxyAgent, type Dispatcher } from 'undici'
+import { envProxyFor, envValue } from '../../config/egress-proxy.js'
 import { AddressPolicy } from './address-policy.js'
 import { H1Client } from './h1-client.js'
 import {
@@ -55,7 +56,7 @@ export interface UpstreamRequest {
   redirect?: 'follow' | 'manual'
   /**
    * The caller reads the body with eachChunk (download.ts) and copies each chunk before its
-   * callback returns: a GET to an https origin reached without an egress proxy then goes through
+   * callback returns: a GET to an origin reached without an egress proxy (NO_PROXY's too) then goes through
    * the cold path's own client (h1-client.ts, issue 14), whose chunks are views of a reused buffer.
    */
   coldPath?: boolean
@@ -76,10 +77,6 @@ export interface UpstreamResponse {
 
 /** One hop's answer, before redirects are followed and fields combined. */
 type HopResponse = Pick<UpstreamResponse, 'status' | 'headers' | 'body'>
-
-function envValue (env: UpstreamOptions['env'], name: string): string {
-  return env[name] ?? env[name.toLowerCase()] ?? ''
-}
 
 type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void
 
@@ -151,12 +148,20 @@ function createDispatcher (opts: UpstreamOptions, secureContext: SecureContext):
   })
 }
 
-/** The cold path's client, or null when an egress proxy may carry a request (undici's job). */
+/**
+ * Which origins the dispatcher reaches without an egress proxy, the ones the cold path's client
+ * may take (it speaks to origins only): `proxy: none` all, a proxy URL none, `env` those its
+ * variables send direct (config/egress-proxy.ts, undici's rules, NO_PROXY included).
+ */
+function reachedDirectly (opts: UpstreamOptions): (url: URL) => boolean {
+  if (opts.proxy === 'none') return () => true
+  if (opts.proxy !== 'env') return () => false
+  return (url) => envProxyFor(opts.env, url) === ''
+}
+
+/** The cold path's client, or null when no origin is reached without an egress proxy. */
 function createColdClient (opts: UpstreamOptions, secureContext: SecureContext): H1Client | null {
-  const direct = opts.proxy === 'none' ||
-    // EnvHttpProxyAgent sends https through HTTP_PROXY when HTTPS_PROXY is unset.
-    (opts.proxy === 'env' && envValue(opts.env, 'HTTPS_PROXY') === '' && envValue(opts.env, 'HTTP_PROXY') === '')
-  if (!direct) return null
+  if (opts.proxy !== 'none' && opts.proxy !== 'env') return null
   return new H1Client({ secureContext, lookup: upstreamLookup(opts), timeouts: opts.timeouts, keepAliveMs: KEEP_ALIVE_TIMEOUT_MS, maxHeaderBytes: maxHeaderSize })
 }
 
@@ -165,9 +170,11 @@ export class Upstream {
   #secureContext: SecureContext
   #dispatcher: Dispatcher
   #cold: H1Client | null
+  readonly #direct: (url: URL) => boolean
 
   constructor (opts: UpstreamOptions) {
     this.#opts = opts
+    this.#direct = reachedDirectly(opts)
     this.#secureContext = createUpstreamSecureContext(opts.ca)
     this.#dispatcher = createDispatcher(opts, this.#secureContext)
     this.#cold = createColdClient(opts, this.#secureContext)
@@ -238,7 +245,7 @@ export class Upstream {
 
   /** One request, no redirect followed: the cold path's client where it applies, undici elsewhere. */
   async #hop (url: URL, req: UpstreamRequest, headers: Record<string, string>): Promise<HopResponse> {
-    if (req.coldPath === true && req.method === 'GET' && this.#cold !== null) {
+    if (req.coldPath === true && req.method === 'GET' && this.#cold !== null && this.#direct(url)) {
       return await this.#cold.get(url, headers, req.signal)
     }
     const res = await this.#dispatcher.request({

@@ -341,4 +341,15 @@ t.test('Upstream uses this client only for cold-path GETs to origins it reaches 
   t.teardown(() => proxied.close())
   await t.rejects(proxied.request(url, { method: 'GET', headers: {}, coldPath: true }), { code: 'DSM_UPSTREAM_CONNECT' }, 'through an egress proxy: undici, which reaches the (absent) proxy')
   t.equal(seen.length, 2, 'and not the cold path client')
+
+  // NO_PROXY: undici goes direct, and so may the cold path (config/egress-proxy.ts, undici's rules).
+  const bypassed = new Upstream({ ...options, proxy: 'env', env: { HTTPS_PROXY: 'http://127.0.0.1:1', NO_PROXY: '127.0.0.1' } })
+  t.teardown(() => bypassed.close())
+  const viaNoProxy = await bypassed.request(url, { method: 'GET', headers: {}, coldPath: true })
+  t.equal((await readAll({ status: viaNoProxy.status, headers: {}, body: viaNoProxy.body as H1Response['body'] })).body.toString(), 'hello')
+  t.equal(seen.length, 3, 'an origin NO_PROXY names: the cold path client')
+  const notBypassed = new Upstream({ ...options, proxy: 'env', env: { HTTPS_PROXY: 'http://127.0.0.1:1', NO_PROXY: `127.0.0.1:${upstream.port + 1}` } })
+  t.teardown(() => notBypassed.close())
+  await t.rejects(notBypassed.request(url, { method: 'GET', headers: {}, coldPath: true }), { code: 'DSM_UPSTREAM_CONNECT' }, 'NO_PROXY names another port: the proxy')
+  t.equal(seen.length, 3)
 })

@@ -7,7 +7,7 @@ import http from 'node:http'
 import { createServer } from 'node:net'
 import t from 'tap'
 import { buildCaBundle } from '../../certs/ca-bundle.js'
-import { checkUpstream, noProxyMatches, type DoctorOptions } from '../../certs/doctor.js'
+import { checkUpstream, type DoctorOptions } from '../../certs/doctor.js'
 import { startConnectProxy } from '../helpers/connect-proxy.js'
 import { getTestPki } from '../helpers/pki.js'
 import { startUpstream } from '../helpers/upstream.js'
@@ -98,14 +98,4 @@ t.test('proxy failures: refused tunnel, unreachable proxy, and env with NO_PROXY
   const bypassed = await checkUpstream({ host: '127.0.0.1', port: upstream.port }, await options({ proxy: 'env', env: { HTTPS_PROXY: dead, NO_PROXY: '127.0.0.1' } }))
   t.equal(bypassed.ok, true, 'NO_PROXY sends it direct')
   t.equal(bypassed.via, undefined)
-})
-
-t.test('NO_PROXY matching follows the usual rules', async (t) => {
-  t.ok(noProxyMatches('*', 'a.example', 443))
-  t.ok(noProxyMatches('example.org, .corp', 'files.corp', 443))
-  t.ok(noProxyMatches('*.example.org', 'a.example.org', 443))
-  t.ok(noProxyMatches('example.org:443', 'example.org', 443))
-  t.notOk(noProxyMatches('example.org:8443', 'example.org', 443))
-  t.notOk(noProxyMatches('ample.org', 'example.org', 443))
-  t.notOk(noProxyMatches('', 'example.org', 443))
 })
