@@ -7,7 +7,8 @@
 // - NO_PROXY entries are split on commas and white space, each `host` or `host:port`, a leading
 //   `.` or `*.` dropped, compared in lower case with the origin's host (an IPv6 literal with its
 //   brackets) or any name ending in `.<host>`; the value `*` alone matches every origin.
-// undici exports none of it; test/unit/egress-proxy.test.ts checks the two agree spelling by spelling.
+// undici exports none of it; test/integration/egress-proxy-rules-agree-with-undici.test.ts sends
+// each spelling through a real EnvHttpProxyAgent and checks the two agree.
 
 /** The variables, read upper case first (the CLI passes process.env; tests pass their own). */
 export type ProxyEnv = Readonly<Record<string, string | undefined>>

@@ -56,8 +56,9 @@ export interface UpstreamRequest {
   redirect?: 'follow' | 'manual'
   /**
    * The caller reads the body with eachChunk (download.ts) and copies each chunk before its
-   * callback returns: a GET to an origin reached without an egress proxy (NO_PROXY's too) then goes through
-   * the cold path's own client (h1-client.ts, issue 14), whose chunks are views of a reused buffer.
+   * callback returns: a GET to an origin reached without an egress proxy (one NO_PROXY names
+   * included) then goes through the cold path's own client (h1-client.ts, issue 14), whose chunks
+   * are views of a reused buffer.
    */
   coldPath?: boolean
 }
