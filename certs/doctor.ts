@@ -12,7 +12,7 @@ import { X509Certificate } from 'node:crypto'
 import { lookup } from 'node:dns/promises'
 import net, { isIP, isIPv6 } from 'node:net'
 import tls, { type PeerCertificate, type DetailedPeerCertificate } from 'node:tls'
-import { envProxyFor, envValue } from '../config/egress-proxy.js'
+import { envProxyFor, schemeProxy } from '../config/egress-proxy.js'
 import type { DsmirrorConfig } from '../config/schema.js'
 
 /** At most this many upstreams are checked in one run (the default presets list about 45). */
@@ -765,7 +765,7 @@ function proxyFor (target: DoctorTarget, opts: DoctorOptions): URL | undefined {
   const origin = `https://${isIPv6(target.host) ? `[${target.host}]` : target.host}:${target.port}`
   const env = opts.env ?? {}
   // A name no URL can hold is no origin NO_PROXY could name: the proxy is asked, and says so.
-  const value = URL.canParse(origin) ? envProxyFor(env, new URL(origin)) : envValue(env, 'HTTPS_PROXY') || envValue(env, 'HTTP_PROXY')
+  const value = URL.canParse(origin) ? envProxyFor(env, new URL(origin)) : schemeProxy(env, 'https:')
   if (value === '') return undefined
   return new URL(value.includes('://') ? value : `http://${value}`)
 }

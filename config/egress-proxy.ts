@@ -19,9 +19,14 @@ export function envValue (env: ProxyEnv, name: string): string {
 
 /** The proxy URL `env` gives `url` ('' = none: the origin is reached directly). */
 export function envProxyFor (env: ProxyEnv, url: URL): string {
-  const httpProxy = envValue(env, 'HTTP_PROXY')
-  const proxy = url.protocol === 'https:' ? envValue(env, 'HTTPS_PROXY') || httpProxy : httpProxy
+  const proxy = schemeProxy(env, url.protocol)
   return proxy === '' || noProxyMatches(envValue(env, 'NO_PROXY'), url) ? '' : proxy
+}
+
+/** The proxy variable a scheme reads, before NO_PROXY ('https:' or 'http:'). */
+export function schemeProxy (env: ProxyEnv, protocol: string): string {
+  const httpProxy = envValue(env, 'HTTP_PROXY')
+  return protocol === 'https:' ? envValue(env, 'HTTPS_PROXY') || httpProxy : httpProxy
 }
 
 export function noProxyMatches (noProxy: string, url: URL): boolean {

@@ -20,7 +20,7 @@ import { Readable } from 'node:stream'
 import tls, { type SecureContext } from 'node:tls'
 import { ResponseParser, TOKEN, type ResponseHead } from './h1-parser.js'
 
-/** One read's worth: what the TLS layer hands over at most per `onread` call. */
+/** One read's worth: what the socket (TLS or TCP) hands over at most per `onread` call. */
 const READ_BUFFER_BYTES = 64 * 1024
 
 export interface H1ClientOptions {
@@ -118,17 +118,16 @@ export class H1Client {
     const secure = url.protocol === 'https:'
     return new Promise<Connection>((resolve, reject) => {
       const onread: OnReadOpts = { buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES), callback: (n: number, buf: Uint8Array) => conn.onRead(n, buf as Buffer) }
-      const common = { host, lookup: this.#opts.lookup, onread }
+      const common = { host, port: url.port === '' ? (secure ? 443 : 80) : Number(url.port), lookup: this.#opts.lookup, onread }
       const socket = secure
         // `onread` is net's option, which tls.connect passes on (its types leave it out).
         ? tls.connect({
           ...common,
-          port: url.port === '' ? 443 : Number(url.port),
           // SNI and the name checked against the certificate; an IP literal is checked as one.
           ...(isIP(host) === 0 ? { servername: host } : {}),
           secureContext: this.#opts.secureContext
         } satisfies tls.ConnectionOptions & { onread: OnReadOpts })
-        : net.connect({ ...common, port: url.port === '' ? 80 : Number(url.port) })
+        : net.connect(common)
       conn.attach(socket)
       const fail = (err: unknown): void => {
         clearTimeout(timer)

@@ -160,9 +160,8 @@ function reachedDirectly (opts: UpstreamOptions): (url: URL) => boolean {
   return (url) => envProxyFor(opts.env, url) === ''
 }
 
-/** The cold path's client, or null when no origin is reached without an egress proxy. */
-function createColdClient (opts: UpstreamOptions, secureContext: SecureContext): H1Client | null {
-  if (opts.proxy !== 'none' && opts.proxy !== 'env') return null
+/** The cold path's client; `reachedDirectly` says which origins it may take. */
+function createColdClient (opts: UpstreamOptions, secureContext: SecureContext): H1Client {
   return new H1Client({ secureContext, lookup: upstreamLookup(opts), timeouts: opts.timeouts, keepAliveMs: KEEP_ALIVE_TIMEOUT_MS, maxHeaderBytes: maxHeaderSize })
 }
 
@@ -170,7 +169,7 @@ export class Upstream {
   readonly #opts: UpstreamOptions
   #secureContext: SecureContext
   #dispatcher: Dispatcher
-  #cold: H1Client | null
+  #cold: H1Client
   readonly #direct: (url: URL) => boolean
 
   constructor (opts: UpstreamOptions) {
@@ -196,7 +195,7 @@ export class Upstream {
     const old = this.#dispatcher
     this.#secureContext = createUpstreamSecureContext(ca)
     this.#dispatcher = createDispatcher({ ...this.#opts, ca }, this.#secureContext)
-    this.#cold?.close()
+    this.#cold.close()
     this.#cold = createColdClient({ ...this.#opts, ca }, this.#secureContext)
     await old.close()
   }
@@ -246,7 +245,7 @@ export class Upstream {
 
   /** One request, no redirect followed: the cold path's client where it applies, undici elsewhere. */
   async #hop (url: URL, req: UpstreamRequest, headers: Record<string, string>): Promise<HopResponse> {
-    if (req.coldPath === true && req.method === 'GET' && this.#cold !== null && this.#direct(url)) {
+    if (req.coldPath === true && req.method === 'GET' && this.#direct(url)) {
       return await this.#cold.get(url, headers, req.signal)
     }
     const res = await this.#dispatcher.request({
@@ -261,7 +260,7 @@ export class Upstream {
   }
 
   async close (): Promise<void> {
-    this.#cold?.close()
+    this.#cold.close()
     await this.#dispatcher.close()
   }
 }

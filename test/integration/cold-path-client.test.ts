@@ -66,6 +66,12 @@ function sendWithLength (socket: Socket, body: Buffer, extra: Array<[string, str
   for (let at = 0; at < body.length; at += 65536) socket.write(body.subarray(at, at + 65536))
 }
 
+/** Declares BIG's length, sends its first 100,000 bytes, then drops the connection. */
+function sendCutShort (socket: Socket): void {
+  socket.write(responseHead('200 OK', [['content-length', String(BIG.length)]]))
+  socket.write(BIG.subarray(0, 100_000), () => { socket.destroy() })
+}
+
 t.test('a body arrives whole as views of one reused buffer, and the connection is kept alive', async (t) => {
   const upstream = await raw(t, (socket) => { sendWithLength(socket, BIG) })
   const c = await client(t)
@@ -196,8 +202,7 @@ t.test('a first piece read as a stream, the rest with each(): nothing lost, noth
 t.test('a body cut short is an error, never a clean end', async (t) => {
   const upstream = await raw(t, (socket, req) => {
     if (req.path === '/length') {
-      socket.write(responseHead('200 OK', [['content-length', String(BIG.length)]]))
-      socket.write(BIG.subarray(0, 100_000), () => { socket.destroy() })
+      sendCutShort(socket)
     } else {
       socket.write(responseHead('200 OK', [['transfer-encoding', 'chunked']]) + '10\r\n0123456789abcdef\r\n', () => { socket.end() })
     }
@@ -282,8 +287,7 @@ t.test('TLS is verified: another CA, a wrong name and an invalid request header 
 t.test('an http:// origin: TCP read the same way, kept alive, a short body an error', async (t) => {
   const upstream = await raw(t, (socket, req) => {
     if (req.path === '/short') {
-      socket.write(responseHead('200 OK', [['content-length', String(BIG.length)]]))
-      socket.write(BIG.subarray(0, 100_000), () => { socket.destroy() })
+      sendCutShort(socket)
     } else {
       sendWithLength(socket, BIG)
     }
